@@ -1,0 +1,138 @@
+"""The event contract (CloudEvents 1.0) shared by every component.
+
+Types are reverse-DNS names under ``org.plato.eas``. Extension attributes are lowercase letters
+and digits, at most 20 characters: ``tasktype``, ``jobid``, ``taskid``, ``attemptid``.
+Event ids are stable: the same upload, submission or attempt always gives the same id, so a
+receiver recognises a duplicate delivery by ``source`` + ``id``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Mapping
+
+import requests
+from cloudevents.http import CloudEvent, from_http, to_binary, to_structured
+from cloudevents import exceptions as ce_exceptions
+
+PREFIX = "org.plato.eas."
+PRODUCT_CREATED = PREFIX + "product.created"
+JOB_SUBMITTED = PREFIX + "job.submitted"
+TASK_READY = PREFIX + "task.ready"
+TASK_FINISHED = PREFIX + "task.finished"
+TASK_FAILED = PREFIX + "task.failed"
+RECONCILE = PREFIX + "reconcile"
+#: The type a Knative PingSource gives its events; eas-control treats it as a reconcile tick.
+PING = "dev.knative.sources.ping"
+
+ALL_TYPES = (PRODUCT_CREATED, JOB_SUBMITTED, TASK_READY, TASK_FINISHED, TASK_FAILED, RECONCILE)
+EXTENSIONS = ("tasktype", "jobid", "taskid", "attemptid")
+_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+
+SOURCE_STORE = "/eas/store"
+SOURCE_CONTROL = "/eas/control"
+SOURCE_CLI = "/eas/cli"
+
+
+class EventError(ValueError):
+    """An event that cannot be accepted: the message names the attribute and the problem."""
+
+
+def stable_id(*parts: Any) -> str:
+    """A short id that depends only on ``parts``: the same inputs always give the same id."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()
+    return digest[:32]
+
+
+def make_event(type_: str, source: str, data: Any, *, id: str, subject: str | None = None,
+               **extensions: Any) -> CloudEvent:
+    """Build a CloudEvent with JSON data; ``extensions`` must be names in :data:`EXTENSIONS`."""
+    attributes: dict[str, Any] = {"type": type_, "source": source, "id": id,
+                                  "datacontenttype": "application/json"}
+    if subject is not None:
+        attributes["subject"] = subject
+    for name, value in extensions.items():
+        if not _EXTENSION_NAME.match(name):
+            raise EventError(f"extension name {name!r} must be 1-20 lowercase letters or digits")
+        if value is not None:
+            attributes[name] = str(value)
+    return CloudEvent(attributes, data)
+
+
+def parse(headers: Mapping[str, str], body: bytes) -> CloudEvent:
+    """Parse an HTTP request in binary or structured mode; raise :class:`EventError` if invalid."""
+    try:
+        event = from_http(dict(headers), body)
+    except ce_exceptions.MissingRequiredFields as exc:
+        raise EventError(f"not a CloudEvent: {exc}") from None
+    except ce_exceptions.GenericException as exc:
+        raise EventError(f"malformed CloudEvent: {exc}") from None
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        raise EventError(f"malformed CloudEvent: {exc}") from None
+    for required in ("id", "source", "type", "specversion"):
+        if not event.get(required):
+            raise EventError(f"CloudEvent attribute {required!r} is empty")
+    return event
+
+
+def data_of(event: CloudEvent) -> dict:
+    """The event's data as a dict (JSON text or bytes are decoded); EventError otherwise."""
+    data = event.data
+    if data is None:
+        return {}
+    if isinstance(data, (bytes, bytearray)):
+        data = data.decode("utf-8", errors="replace")
+    if isinstance(data, str):
+        if not data.strip():
+            return {}
+        try:
+            data = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise EventError(f"event {event['id']!r}: data is not JSON ({exc.msg} at {exc.pos})") from None
+    if not isinstance(data, dict):
+        raise EventError(f"event {event['id']!r}: data must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+def require(event: CloudEvent, name: str) -> str:
+    """The value of a required attribute or extension, as a string."""
+    value = event.get(name)
+    if value is None or value == "":
+        raise EventError(f"event {event['id']!r} of type {event['type']!r} lacks the {name!r} attribute")
+    return str(value)
+
+
+def to_http(event: CloudEvent, mode: str = "binary") -> tuple[dict[str, str], bytes]:
+    if mode == "structured":
+        headers, body = to_structured(event)
+    else:
+        headers, body = to_binary(event)
+    return dict(headers), body if isinstance(body, bytes) else (body or b"")
+
+
+def is_cloudevent_response(headers: Mapping[str, str], body: bytes) -> bool:
+    """True when an HTTP response carries a CloudEvent (a reply), as Knative judges it."""
+    try:
+        parse(headers, body)
+        return True
+    except EventError:
+        return False
+
+
+class DeliveryError(RuntimeError):
+    """The broker did not accept an event (network error or non-2xx answer)."""
+
+
+_session = requests.Session()
+
+
+def send(event: CloudEvent, url: str, *, timeout: float = 10.0, mode: str = "binary") -> None:
+    """POST ``event`` to ``url`` (a broker ingress); raise :class:`DeliveryError` unless 2xx."""
+    headers, body = to_http(event, mode)
+    try:
+        response = _session.post(url, headers=headers, data=body, timeout=timeout)
+    except requests.RequestException as exc:
+        raise DeliveryError(f"cannot reach {url}: {exc}") from exc
+    if not 200 <= response.status_code < 300:
+        raise DeliveryError(f"{url} answered {response.status_code}: {response.text[:200]}")

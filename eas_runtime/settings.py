@@ -1,0 +1,155 @@
+"""Settings, read once into a frozen object.
+
+Precedence, highest first: keyword arguments to :meth:`Settings.load` (command-line flags),
+then environment variables with the ``EAS_`` prefix, then the defaults below. Nothing else in
+the project reads ``os.environ`` for its configuration; science code never does.
+
+Knative's own variables are honoured where Knative sets them: ``K_SINK`` (where to send events,
+injected by a SinkBinding) falls back to ``EAS_BROKER_URL``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names it."""
+
+
+def _default_home() -> str:
+    return str(Path.cwd() / ".eas")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the runtime, with the unit in the name where there is one."""
+
+    #: Folder for the embedded default: database, local store, logs, MinIO queue.
+    home: str = field(default_factory=_default_home)
+    #: SQLAlchemy URL; empty means ``sqlite:///<home>/eas.db``.
+    database_url: str = ""
+    #: ``local`` (a directory) or ``minio``.
+    store: str = "local"
+    #: Root folder of the local store; empty means ``<home>/store``.
+    store_root: str = ""
+    #: Bucket (MinIO) or top folder (local store) that holds every object.
+    bucket: str = "eas"
+    minio_endpoint: str = "127.0.0.1:9000"
+    minio_access_key: str = "eas-admin"
+    minio_secret_key: str = "eas-secret-key"
+    minio_secure: bool = False
+    #: Where events go: the broker ingress. ``K_SINK`` wins when Knative injects it.
+    broker_url: str = "http://127.0.0.1:8470/eas/default"
+    #: Port of the embedded runtime's gateway (broker ingress, storage adapter, services).
+    gateway_port: int = 8470
+    #: Port of the index site in the embedded runtime.
+    index_port: int = 8471
+    #: Shared secret MinIO sends in ``Authorization: Bearer ...`` to the storage adapter.
+    adapter_token: str = "eas-adapter-token"
+    #: Token that the index site demands for every state-changing request.
+    api_token: str = ""
+    #: Folders holding the Knative manifests the embedded runtime reads.
+    knative_dir: str = str(PROJECT_ROOT / "knative" / "base")
+    broker_config_dir: str = str(PROJECT_ROOT / "broker_config")
+    #: Heartbeat interval of a running attempt, and the age after which it counts as stalled.
+    heartbeat_s: float = 30.0
+    stall_s: float = 300.0
+    #: An attempt whose ``task.ready`` was sent but which has not started after this long
+    #: has its event sent again by the reconcile tick.
+    redeliver_s: float = 120.0
+    #: How many attempts a task gets when attempts are lost to infrastructure failures.
+    max_attempts: int = 3
+    #: Reconcile tick of the embedded runtime (a PingSource does it in a cluster; 0 = off).
+    reconcile_s: float = 60.0
+    #: Embedded serving: replicas per service at most (0 = number of cores), idle time
+    #: after which a replica of a scale-to-zero service is stopped.
+    max_replicas: int = 0
+    idle_s: float = 60.0
+    #: Seconds a function process may take to start listening.
+    cold_start_timeout_s: float = 60.0
+    #: Log level of the runtime's own loggers.
+    log_level: str = "INFO"
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home_path / 'eas.db'}"
+
+    @property
+    def store_path(self) -> Path:
+        return Path(self.store_root) if self.store_root else self.home_path / "store"
+
+    @property
+    def replica_limit(self) -> int:
+        return self.max_replicas or (os.cpu_count() or 1)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Build settings from ``overrides`` > ``EAS_*`` environment > defaults."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get("EAS_" + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _convert(f, raw)
+        if "broker_url" not in overrides and env.get("K_SINK"):
+            values["broker_url"] = env["K_SINK"]
+        for name, value in overrides.items():
+            if value is None:
+                continue
+            if name not in {f.name for f in fields(cls)}:
+                raise SettingsError(f"unknown setting {name!r}")
+            values[name] = value
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.store not in ("local", "minio"):
+            raise SettingsError(f"EAS_STORE={self.store!r}: allowed values are 'local', 'minio'")
+        for name in ("heartbeat_s", "stall_s", "idle_s"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"EAS_{name.upper()} must be positive, got {getattr(self, name)!r}")
+        if self.stall_s <= self.heartbeat_s:
+            raise SettingsError(
+                f"EAS_STALL_S ({self.stall_s}) must exceed EAS_HEARTBEAT_S ({self.heartbeat_s})")
+        if self.max_attempts < 1:
+            raise SettingsError(f"EAS_MAX_ATTEMPTS must be at least 1, got {self.max_attempts}")
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    def to_env(self) -> dict[str, str]:
+        """The ``EAS_*`` variables that reproduce these settings in a child process."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out["EAS_" + f.name.upper()] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        return out
+
+
+def _convert(f: dataclasses.Field, raw: str) -> Any:
+    kind = f.type if isinstance(f.type, type) else {"str": str, "int": int, "float": float, "bool": bool}.get(str(f.type), str)
+    try:
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        return kind(raw)
+    except ValueError:
+        raise SettingsError(
+            f"EAS_{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from None
