@@ -1,0 +1,130 @@
+"""eas-control: the trigger filter that decides which tasks are ready.
+
+It subscribes to ``product.created``, ``job.submitted``, ``task.finished``/``task.failed`` and
+the reconcile tick (PingSource). Every handler tolerates duplicate delivery: uploads and
+submissions are remembered by event ``source`` + ``id``, and scheduling is a claim that only
+one caller can win.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+from sqlalchemy.exc import IntegrityError
+
+from eas_runtime import events
+from eas_runtime.control import scheduler, watch
+from eas_runtime.db.models import DeadLetter, ProcessedEvent, ProductVersion
+from eas_runtime.db.products import ensure_product
+from eas_runtime.jobs import JobError, compile_job, insert_job
+from eas_runtime.resources import Resources
+
+log = logging.getLogger("eas.control")
+
+
+class Control:
+    def __init__(self, resources: Resources):
+        self.res = resources
+        self.db = resources.db
+
+    # ------------------------------------------------------------------ dispatch
+    def handle(self, event) -> dict:
+        kind = event["type"]
+        if kind == events.PRODUCT_CREATED:
+            return self.on_product(event)
+        if kind == events.JOB_SUBMITTED:
+            return self.on_job(event)
+        if kind in (events.TASK_FINISHED, events.TASK_FAILED):
+            return self.on_task_end(event)
+        if kind in (events.RECONCILE, events.PING):
+            return self.reconcile()
+        raise events.EventError(f"eas-control does not handle events of type {kind!r}")
+
+    def send(self, event) -> bool:
+        return self.res.try_send(event)
+
+    # ------------------------------------------------------------------ product.created
+    def on_product(self, event) -> dict:
+        data = events.data_of(event)
+        key = data.get("key")
+        if not isinstance(key, str) or not key:
+            raise events.EventError(f"product.created event {event['id']!r} has no object key in its data")
+        meta = data.get("metadata") or {}
+        jobs_created = 0
+        if "eas-attempt-id" not in meta:        # an upload from outside, not a pipeline output
+            jobs_created = self._record_upload(event, key, data)
+        claimed = scheduler.schedule(self.db, self.send, input_keys=[key])
+        return {"key": key, "jobs": jobs_created, "claimed": len(claimed)}
+
+    def _record_upload(self, event, key: str, data: dict) -> int:
+        event_key = f"{event['source']} {event['id']}"
+        created = 0
+        with self.db.session() as s:
+            if s.get(ProcessedEvent, ("product", event_key)) is not None:
+                return 0
+            s.add(ProcessedEvent(handler="product", event_key=event_key))
+            product = ensure_product(s, key, semantic_type="upload")
+            s.add(ProductVersion(product_id=product.id, event_id=event["id"], etag=str(data.get("etag", "")),
+                                 size=int(data.get("size") or 0), object_version=data.get("version_id"),
+                                 passed_qc=True))
+            for rule in watch.matching_rules(s, key):
+                compiled = watch.job_for_upload(rule, key, str(data.get("etag", "")))
+                try:
+                    with s.begin_nested():
+                        _, made = insert_job(s, compiled, source_event=f"watch:{rule.id}:{compiled.working_directory}",
+                                             spec={"watch_rule": rule.prefix, "object": key})
+                    created += int(made)
+                except (JobError, IntegrityError) as exc:
+                    log.info("upload %s: no new job from rule %r: %s", key, rule.prefix, exc)
+        return created
+
+    # ------------------------------------------------------------------ job.submitted
+    def on_job(self, event) -> dict:
+        spec = events.data_of(event)
+        source_event = f"{event['source']} {event['id']}"
+        try:
+            compiled = compile_job(spec)
+            with self.db.session() as s:
+                job, created = insert_job(s, compiled, source_event=source_event, spec=spec)
+                job_id = job.id
+        except JobError as exc:
+            self.dead_letter("control", f"job rejected: {exc}", event)
+            return {"rejected": str(exc)}
+        claimed = scheduler.schedule(self.db, self.send, job_id=job_id)
+        return {"job_id": job_id, "created": created, "tasks": len(compiled.tasks), "claimed": len(claimed)}
+
+    # ------------------------------------------------------------------ task.finished / failed
+    def on_task_end(self, event) -> dict:
+        task_id = event.get("taskid")
+        try:
+            task_id = int(task_id)
+        except (TypeError, ValueError):
+            raise events.EventError(f"{event['type']} event {event['id']!r} needs an integer 'taskid'") from None
+        claimed = scheduler.after_task(self.db, self.send, task_id)
+        return {"task_id": task_id, "claimed": len(claimed)}
+
+    # ------------------------------------------------------------------ reconcile
+    def reconcile(self) -> dict:
+        st = self.res.settings
+        flushed = 0
+        store = self.res.store
+        if hasattr(store, "flush_events"):
+            flushed = store.flush_events()
+        summary = scheduler.reconcile(self.db, self.send, stall_s=st.stall_s, redeliver_s=st.redeliver_s,
+                                      max_attempts=st.max_attempts)
+        summary["store_events_flushed"] = flushed
+        return summary
+
+    # ------------------------------------------------------------------ dead letters
+    def dead_letter(self, component: str, reason: str, event=None, payload: str = "") -> None:
+        if event is not None and not payload:
+            try:
+                payload = json.dumps({"attributes": dict(event.get_attributes()), "data": event.data},
+                                     default=str)
+            except Exception:  # noqa: BLE001
+                payload = repr(event)
+        with self.db.session() as s:
+            s.add(DeadLetter(component=component, reason=reason[:10_000],
+                             event_id=str(event["id"]) if event is not None else "",
+                             event_type=str(event["type"]) if event is not None else "",
+                             payload=payload[:100_000]))

@@ -1,0 +1,92 @@
+"""Typed key/value metadata on tasks, attempts, products and product versions.
+
+Numbers stay numbers, strings stay strings, booleans stay booleans; numpy scalars become Python
+ones; a non-finite float is stored as null and reported back as a warning (JSON cannot hold it).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Mapping
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from eas_runtime.db.models import MetadataItem
+
+OWNER_KINDS = ("task", "attempt", "product", "version")
+
+
+def normalise(value: Any) -> tuple[Any, str | None]:
+    """A JSON-safe copy of ``value`` and a warning when something was lost."""
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        value = value.item()  # numpy scalar
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value, None
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value, None
+        return None, f"non-finite value {value!r} stored as null"
+    if isinstance(value, (list, tuple)) or (hasattr(value, "tolist") and callable(value.tolist)):
+        items = value.tolist() if hasattr(value, "tolist") else value
+        out, warnings = [], []
+        for item in items:
+            v, w = normalise(item)
+            out.append(v)
+            if w:
+                warnings.append(w)
+        return out, (warnings[0] if warnings else None)
+    if isinstance(value, Mapping):
+        out, warnings = {}, []
+        for k, item in value.items():
+            v, w = normalise(item)
+            out[str(k)] = v
+            if w:
+                warnings.append(w)
+        return out, (warnings[0] if warnings else None)
+    return str(value), None
+
+
+def set_metadata(session: Session, kind: str, owner_id: int, values: Mapping[str, Any],
+                 units: Mapping[str, str] | None = None) -> list[str]:
+    """Store ``values`` (replacing keys already set); return warnings about lost values."""
+    if kind not in OWNER_KINDS:
+        raise ValueError(f"metadata owner kind {kind!r} is not one of {OWNER_KINDS}")
+    if not values:
+        return []
+    units = units or {}
+    keys = [str(k) for k in values]
+    session.execute(delete(MetadataItem).where(
+        MetadataItem.owner_kind == kind, MetadataItem.owner_id == owner_id, MetadataItem.key.in_(keys)))
+    warnings = []
+    for key, raw in values.items():
+        value, warning = normalise(raw)
+        if warning:
+            warnings.append(f"metadata {key!r}: {warning}")
+        session.add(MetadataItem(owner_kind=kind, owner_id=owner_id, key=str(key)[:200], value=value,
+                                 unit=str(units.get(key, ""))[:20]))
+    return warnings
+
+
+def get_metadata(session: Session, kind: str, owner_id: int) -> dict[str, Any]:
+    rows = session.execute(select(MetadataItem.key, MetadataItem.value).where(
+        MetadataItem.owner_kind == kind, MetadataItem.owner_id == owner_id)).all()
+    return {k: v for k, v in rows}
+
+
+def get_metadata_many(session: Session, kind: str, owner_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    ids = list(owner_ids)
+    out: dict[int, dict[str, Any]] = {i: {} for i in ids}
+    if not ids:
+        return out
+    rows = session.execute(select(MetadataItem.owner_id, MetadataItem.key, MetadataItem.value).where(
+        MetadataItem.owner_kind == kind, MetadataItem.owner_id.in_(ids))).all()
+    for owner, key, value in rows:
+        out[owner][key] = value
+    return out
+
+
+def get_units(session: Session, kind: str, owner_id: int) -> dict[str, str]:
+    rows = session.execute(select(MetadataItem.key, MetadataItem.unit).where(
+        MetadataItem.owner_kind == kind, MetadataItem.owner_id == owner_id,
+        MetadataItem.unit != "")).all()
+    return {k: u for k, u in rows}

@@ -1,0 +1,228 @@
+"""The function wrapper: turns a plain science function into a Knative event handler.
+
+A function folder's ``main.py`` does::
+
+    from eas_runtime.wrapper import cloud_task
+
+    @cloud_task("verify")
+    def handle(ctx: TaskContext) -> TaskResult: ...
+
+and functions-framework serves ``handle`` with ``--signature-type http``. The wrapper parses the
+CloudEvent itself because functions-framework's ``@cloud_event`` handlers always answer "OK",
+which a Knative Broker counts as a failed delivery. Answers, as Knative expects them:
+
+* 202, empty body: the attempt ran (successfully or with a recorded science failure), or the
+  event was a duplicate (its attempt already started or finished: nothing is done again);
+* 400: the event is invalid or the parameters are unusable (never retried; recorded);
+* 503: the database or the object store is down (the broker retries).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import threading
+import traceback
+from pathlib import Path
+from typing import Callable, Sequence
+
+from eas_runtime import events, qc
+from eas_runtime.db.models import DeadLetter
+from eas_runtime.db.session import DatabaseUnavailable
+from eas_runtime.resources import Resources, default_resources
+from eas_runtime.store import ObjectNotFound, StoreUnavailable
+from eas_runtime.task_api import ParameterError, TaskContext, TaskResult
+from eas_runtime.wrapper import _attempt
+from eas_runtime.wrapper._capture import Heartbeat, LogCapture, Stopwatch
+
+log = logging.getLogger("eas.wrapper")
+TaskFunction = Callable[[TaskContext], TaskResult]
+__all__ = ["cloud_task", "TaskRunner", "TaskContext", "TaskResult", "ParameterError"]
+
+
+def cloud_task(task_types: str | Sequence[str], *, resources: Resources | None = None):
+    """Decorate a science entry point; the result is a functions-framework HTTP target."""
+    types = (task_types,) if isinstance(task_types, str) else tuple(task_types)
+
+    def decorate(fn: TaskFunction):
+        runner = TaskRunner(types, fn, resources)
+
+        def handle(request):
+            status, body = runner.handle_http(request.method, request.headers, request.get_data())
+            return body, status
+
+        handle.runner = runner
+        handle.__name__ = getattr(fn, "__name__", "handle")
+        handle.__doc__ = fn.__doc__
+        return handle
+    return decorate
+
+
+class TaskRunner:
+    def __init__(self, task_types: Sequence[str], fn: TaskFunction, resources: Resources | None = None):
+        self.task_types = tuple(task_types)
+        self.fn = fn
+        self._resources = resources
+        self.host = socket.gethostname()
+
+    @property
+    def resources(self) -> Resources:
+        if self._resources is None:
+            self._resources = default_resources()
+        return self._resources
+
+    # ------------------------------------------------------------------ HTTP
+    def handle_http(self, method: str, headers, body: bytes) -> tuple[int, str]:
+        if method != "POST":
+            return 405, "POST a CloudEvent\n"
+        try:
+            event = events.parse(headers, body)
+            if event["type"] != events.TASK_READY:
+                raise events.EventError(
+                    f"event type {event['type']!r} is not handled here; expected {events.TASK_READY!r}")
+            task_type = events.require(event, "tasktype")
+            if task_type not in self.task_types:
+                raise events.EventError(
+                    f"tasktype {task_type!r} is not served by this function; it serves {list(self.task_types)}")
+            task_id = _int_attr(event, "taskid")
+            attempt_id = _int_attr(event, "attemptid")
+        except events.EventError as exc:
+            self._dead_letter(str(exc), headers, body)
+            return 400, f"{exc}\n"
+        try:
+            return self.run(task_id, attempt_id)
+        except (DatabaseUnavailable, StoreUnavailable) as exc:
+            log.warning("infrastructure unavailable, asking for redelivery: %s", exc)
+            return 503, f"{exc}\n"
+
+    def _dead_letter(self, reason: str, headers, body: bytes) -> None:
+        try:
+            with self.resources.db.session() as s:
+                s.add(DeadLetter(component=f"function:{','.join(self.task_types)}", reason=reason,
+                                 event_id=str(headers.get("ce-id", ""))[:200],
+                                 event_type=str(headers.get("ce-type", ""))[:200],
+                                 payload=body.decode("utf-8", "replace")[:100_000]))
+        except Exception as exc:  # noqa: BLE001 - the 400 answer still tells the sender
+            log.error("could not record rejected event (%s): %s", reason, exc)
+
+    # ------------------------------------------------------------------ one attempt
+    def run(self, task_id: int, attempt_id: int) -> tuple[int, str]:
+        res = self.resources
+        try:
+            verdict, snap = _attempt.start(res.db, task_id, attempt_id, self.host, os.getpid())
+        except _attempt.UnknownAttempt as exc:
+            self._dead_letter(str(exc), {}, b"")
+            return 400, f"{exc}\n"
+        if verdict != "run":
+            log.info("attempt %s: %s, nothing to do", attempt_id, verdict)
+            return 202, ""
+        with tempfile.TemporaryDirectory(prefix=f"eas-attempt-{attempt_id}-") as tmp:
+            workdir = Path(tmp)
+            try:
+                local_inputs = self._fetch_inputs(snap, workdir)
+            except StoreUnavailable:
+                _attempt.revert(res.db, attempt_id)
+                raise
+            except ObjectNotFound as exc:
+                outcome = _attempt.Outcome(error_kind="input", error_text=f"input missing: {exc}")
+                return self._conclude(snap, outcome, status=202)
+            try:
+                with Heartbeat(res.db, attempt_id, res.settings.heartbeat_s):
+                    outcome, status = self._execute(snap, local_inputs, workdir)
+            except StoreUnavailable:
+                _attempt.revert(res.db, attempt_id)   # nothing was recorded: run it again later
+                raise
+            return self._conclude(snap, outcome, status)
+
+    def _fetch_inputs(self, snap, workdir: Path) -> dict[str, Path]:
+        out = {}
+        for name, key in snap.inputs.items():
+            dest = workdir / "inputs" / name / Path(key).name
+            self.resources.store.get_file(key, dest)
+            out[name] = dest
+        return out
+
+    def _execute(self, snap, local_inputs, workdir: Path) -> tuple[_attempt.Outcome, int]:
+        ctx = TaskContext(task_type=snap.task_type, params=snap.params, inputs=local_inputs,
+                          workdir=workdir, input_metadata=snap.input_metadata,
+                          requested_metadata=snap.requested_metadata, output_names=snap.outputs,
+                          log=logging.getLogger(f"eas.task.{snap.task_type}"),
+                          cpus=max(1, len(os.sched_getaffinity(0))))
+        outcome, status = _attempt.Outcome(), 202
+        with LogCapture(threading.get_ident()) as capture, Stopwatch() as watch:
+            try:
+                result = self.fn(ctx)
+                if not isinstance(result, TaskResult):
+                    raise TypeError(f"task function returned {type(result).__name__}, not TaskResult")
+                outcome = self._store_outputs(snap, result)
+            except ParameterError as exc:
+                outcome = _attempt.Outcome(error_kind="parameters", error_text=_traceback_text(exc))
+                status = 400
+            except (StoreUnavailable, DatabaseUnavailable):
+                raise
+            except Exception as exc:  # noqa: BLE001 - a science failure is a result, not a crash
+                outcome = _attempt.Outcome(error_kind="science", error_text=_traceback_text(exc))
+                ctx.log.error("task failed: %s", exc)
+        outcome.logs = capture.records
+        outcome.wall_s, outcome.cpu_s = watch.timings.wall_s, watch.timings.cpu_s
+        outcome.cpu_children_s = watch.timings.cpu_children_s
+        return outcome, status
+
+    def _store_outputs(self, snap, result: TaskResult) -> _attempt.Outcome:
+        outcome = _attempt.Outcome(metadata=dict(result.metadata), units=dict(result.units))
+        problems = qc.check_result(snap.task_type, result.metadata)
+        missing = sorted(set(snap.outputs) - set(result.outputs))
+        if missing:
+            problems.append(f"declared outputs not produced: {missing}")
+        for name, path in result.outputs.items():
+            key = snap.outputs.get(name) or _default_key(snap, name, Path(path))
+            semantic_type = result.output_types.get(name, name)
+            output_problems = qc.check_output(semantic_type, Path(path))
+            info = self.resources.store.put_file(key, Path(path), metadata={
+                "eas-task-id": str(snap.task_id), "eas-attempt-id": str(snap.attempt_id),
+                "eas-semantic-type": semantic_type})
+            meta = dict(result.output_metadata.get(name, {}))
+            if output_problems:
+                meta["qc_problems"] = output_problems
+                problems.extend(f"{name}: {p}" for p in output_problems)
+            outcome.outputs.append(_attempt.StoredOutput(
+                name=name, key=key, semantic_type=semantic_type, etag=info.etag, size=info.size,
+                object_version=info.version_id, passed_qc=not output_problems, metadata=meta))
+        if problems:
+            outcome.error_kind = "qc"
+            outcome.error_text = "QC failed: " + "; ".join(problems)
+        return outcome
+
+    def _conclude(self, snap, outcome: _attempt.Outcome, status: int) -> tuple[int, str]:
+        new_state = _attempt.finish(self.resources.db, snap, outcome)
+        kind = events.TASK_FAILED if outcome.error_kind else events.TASK_FINISHED
+        event = events.make_event(
+            kind, f"/eas/functions/{snap.task_type}",
+            {"task_id": snap.task_id, "attempt_id": snap.attempt_id, "job_id": snap.job_id,
+             "task_type": snap.task_type, "state": new_state, "error_kind": outcome.error_kind,
+             "outputs": [o.key for o in outcome.outputs]},
+            id=events.stable_id(kind, snap.attempt_id), subject=str(snap.task_id),
+            tasktype=snap.task_type, jobid=snap.job_id, taskid=snap.task_id, attemptid=snap.attempt_id)
+        self.resources.try_send(event)
+        if status == 400:
+            return 400, outcome.error_text.strip().splitlines()[-1] + "\n"
+        return status, ""
+
+
+def _int_attr(event, name: str) -> int:
+    value = events.require(event, name)
+    try:
+        return int(value)
+    except ValueError:
+        raise events.EventError(f"attribute {name!r} must be an integer id, got {value!r}") from None
+
+
+def _default_key(snap, name: str, path: Path) -> str:
+    stem = snap.name or snap.task_type
+    filename = f"{stem}_{snap.task_id}_{path.name}" if path.name else f"{stem}_{snap.task_id}_{name}"
+    return f"{snap.working_directory}/{filename}" if snap.working_directory else filename
+
+
+def _traceback_text(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
