@@ -42,7 +42,7 @@ class Resources:
         if self._send is not None:
             self._send(event)
         else:
-            events.send(event, self.settings.broker_url)
+            events.send(event, self.settings.sink_url)
 
     def try_send(self, event: CloudEvent) -> bool:
         """Like :meth:`send`, but a failure is logged, not raised (a reconcile tick resends)."""

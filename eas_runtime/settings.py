@@ -44,12 +44,14 @@ class Settings:
     minio_access_key: str = "eas-admin"
     minio_secret_key: str = "eas-secret-key"
     minio_secure: bool = False
-    #: Where events go: the broker ingress. ``K_SINK`` wins when Knative injects it.
-    broker_url: str = "http://127.0.0.1:8470/eas/default"
+    #: Where events go: the broker ingress. ``K_SINK`` wins when Knative injects it; empty
+    #: means the embedded broker on ``gateway_port`` (see :attr:`sink_url`).
+    broker_url: str = ""
     #: Port of the embedded runtime's gateway (broker ingress, storage adapter, services).
     gateway_port: int = 8470
-    #: Port of the index site in the embedded runtime.
+    #: Port of the index site and of the storage adapter in the embedded runtime.
     index_port: int = 8471
+    adapter_port: int = 8472
     #: Shared secret MinIO sends in ``Authorization: Bearer ...`` to the storage adapter.
     adapter_token: str = "eas-adapter-token"
     #: Token that the index site demands for every state-changing request.
@@ -88,6 +90,11 @@ class Settings:
     @property
     def store_path(self) -> Path:
         return Path(self.store_root) if self.store_root else self.home_path / "store"
+
+    @property
+    def sink_url(self) -> str:
+        """The broker ingress every event is posted to."""
+        return self.broker_url or f"http://127.0.0.1:{self.gateway_port}/eas/default"
 
     @property
     def replica_limit(self) -> int:

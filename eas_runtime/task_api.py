@@ -19,6 +19,11 @@ class ParameterError(ValueError):
     """
 
 
+class InputError(ValueError):
+    """An input file is malformed (truncated, corrupt, unsorted...): the task fails, the
+    failure is recorded as an input problem with its message, and the event is acknowledged."""
+
+
 @dataclass
 class TaskContext:
     """Inputs and parameters of one attempt of one task.

@@ -32,13 +32,13 @@ from eas_runtime.db.models import DeadLetter
 from eas_runtime.db.session import DatabaseUnavailable
 from eas_runtime.resources import Resources, default_resources
 from eas_runtime.store import ObjectNotFound, StoreUnavailable
-from eas_runtime.task_api import ParameterError, TaskContext, TaskResult
+from eas_runtime.task_api import InputError, ParameterError, TaskContext, TaskResult
 from eas_runtime.wrapper import _attempt
 from eas_runtime.wrapper._capture import Heartbeat, LogCapture, Stopwatch
 
 log = logging.getLogger("eas.wrapper")
 TaskFunction = Callable[[TaskContext], TaskResult]
-__all__ = ["cloud_task", "TaskRunner", "TaskContext", "TaskResult", "ParameterError"]
+__all__ = ["cloud_task", "TaskRunner", "TaskContext", "TaskResult", "ParameterError", "InputError"]
 
 
 def cloud_task(task_types: str | Sequence[str], *, resources: Resources | None = None):
@@ -161,6 +161,9 @@ class TaskRunner:
                 status = 400
             except (StoreUnavailable, DatabaseUnavailable):
                 raise
+            except InputError as exc:
+                outcome = _attempt.Outcome(error_kind="input", error_text=_traceback_text(exc))
+                ctx.log.error("bad input: %s", exc)
             except Exception as exc:  # noqa: BLE001 - a science failure is a result, not a crash
                 outcome = _attempt.Outcome(error_kind="science", error_text=_traceback_text(exc))
                 ctx.log.error("task failed: %s", exc)

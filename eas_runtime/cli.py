@@ -1,0 +1,266 @@
+"""The ``eas`` command: run the pipeline, feed it, and look at it.
+
+Global options (``--home``, ``--store``, ``--database-url``, ``--broker-url``) override the
+``EAS_*`` environment, which overrides the defaults (see eas_runtime.settings).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+from eas_runtime import events
+from eas_runtime.settings import Settings, SettingsError
+
+
+def _settings(args) -> Settings:
+    return Settings.load(home=args.home, store=args.store, database_url=args.database_url,
+                         broker_url=args.broker_url, log_level=args.log_level)
+
+
+def _resources(args):
+    from eas_runtime.resources import Resources
+    return Resources(_settings(args))
+
+
+# ---------------------------------------------------------------------- up / demo
+def cmd_up(args) -> int:
+    from eas_runtime.embedded import EmbeddedRuntime
+    settings = _settings(args).replace(**{k: v for k, v in (("gateway_port", args.gateway_port),
+                                                             ("index_port", args.index_port)) if v is not None})
+    runtime = EmbeddedRuntime(settings).start()
+    print(f"EAS is up. Broker ingress: {runtime.broker_url}\nIndex site: {runtime.index_url}\n"
+          f"Store: {settings.store} ({settings.store_path if settings.store == 'local' else settings.minio_endpoint})"
+          "\nCtrl-C stops it.", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runtime.stop()
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from eas_runtime.demo import run_demo
+    return run_demo(_settings(args), count=args.count, keep=args.keep, timeout_s=args.timeout)
+
+
+# ---------------------------------------------------------------------- feeding
+def cmd_upload(args) -> int:
+    res = _resources(args)
+    for name in args.files:
+        path = Path(name)
+        if not path.is_file():
+            print(f"eas upload: no such file: {path}", file=sys.stderr)
+            return 2
+        key = args.key if args.key else args.prefix.rstrip("/") + "/" + path.name
+        info = res.store.put_file(key, path)
+        print(f"uploaded {path} -> {key} ({info.size} bytes, md5 {info.etag})")
+    return 0
+
+
+def cmd_submit(args) -> int:
+    from eas_runtime.jobs import JobError, compile_job
+    path = Path(args.file)
+    try:
+        spec = json.loads(path.read_text())
+        compiled = compile_job(spec)
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"eas submit: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    except JobError as exc:
+        print(f"eas submit: {path}: {exc}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        counts = compiled.task_counts()
+        if args.json:
+            print(json.dumps({"job_name": compiled.job_name, "tasks": len(compiled.tasks), "task_counts": counts}))
+        else:
+            for t in compiled.tasks:
+                print(f"{t.path}  {t.task_type}  {t.name}")
+            for task_type, n in counts.items():
+                print(f"{n:8d}  {task_type}")
+        return 0
+    settings = _settings(args)
+    event = events.make_event(events.JOB_SUBMITTED, events.SOURCE_CLI, spec, id=uuid.uuid4().hex,
+                              subject=compiled.job_name)
+    try:
+        events.send(event, settings.sink_url)
+    except events.DeliveryError as exc:
+        print(f"eas submit: {exc}", file=sys.stderr)
+        return 1
+    print(f"submitted {compiled.job_name!r} ({len(compiled.tasks)} tasks) as event {event['id']}")
+    return 0
+
+
+def cmd_watch(args) -> int:
+    from sqlalchemy import delete, select
+
+    from eas_runtime.db.models import WatchRule
+    res = _resources(args)
+    res.db.create_schema()
+    with res.db.session() as s:
+        if args.action == "add":
+            tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+            if not tasks:
+                print("eas watch add: --tasks needs at least one task type", file=sys.stderr)
+                return 2
+            rule = s.scalar(select(WatchRule).where(WatchRule.prefix == args.prefix))
+            if rule is None:
+                rule = WatchRule(prefix=args.prefix)
+                s.add(rule)
+            rule.task_types, rule.enabled = tasks, True
+            print(f"watching {args.prefix!r}: {' -> '.join(tasks)}")
+        elif args.action == "remove":
+            gone = s.execute(delete(WatchRule).where(WatchRule.prefix == args.prefix)).rowcount
+            print(f"removed {gone} rule(s)")
+        else:
+            rules = s.scalars(select(WatchRule).order_by(WatchRule.prefix)).all()
+            if args.json:
+                print(json.dumps([{"prefix": r.prefix, "task_types": r.task_types, "enabled": r.enabled}
+                                  for r in rules]))
+            for r in rules if not args.json else ():
+                print(f"{r.prefix}\t{' -> '.join(r.task_types)}")
+    return 0
+
+
+# ---------------------------------------------------------------------- looking
+def cmd_status(args) -> int:
+    from eas_runtime.status import status_summary
+    res = _resources(args)
+    summary = status_summary(res.db)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    states = list(summary["tasks"])
+    print(f"jobs {summary['jobs']}  products {summary['products']}  failed attempts "
+          f"{summary['failed_attempts']}  dead letters {summary['dead_letters']}  "
+          f"deliveries pending {summary['deliveries_pending']}")
+    print(f"{'task type':32s}" + "".join(f"{s:>10s}" for s in states))
+    for task_type, counts in summary["by_type"].items():
+        print(f"{task_type:32s}" + "".join(f"{counts.get(s, 0):10d}" for s in states))
+    return 0
+
+
+def cmd_serve(args) -> int:
+    import os
+
+    from werkzeug.serving import make_server
+
+    from eas_runtime.resources import Resources
+    settings = _settings(args)
+    res = Resources(settings)
+    if args.component == "control":
+        from eas_runtime.control.app import create_app
+        app = create_app(res)
+    elif args.component == "index":
+        from eas_runtime.site import create_app
+        app = create_app(res)
+    else:
+        from eas_runtime.adapter import create_app
+        app = create_app(settings, db=res.db)
+    port = args.port or int(os.environ.get("PORT", "8080"))
+    server = make_server(args.host, port, app, threaded=True)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    logging.getLogger("eas").info("eas-%s listening on %s:%s", args.component, args.host, port)
+    server.serve_forever()
+    return 0
+
+
+def cmd_db(args) -> int:
+    res = _resources(args)
+    res.db.create_schema()
+    print(f"database {res.settings.db_url.split('@')[-1]} is at the newest schema")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from eas_runtime import manifests
+    return manifests.main(args.paths or ["knative", "broker_config", "storage"])
+
+
+# ---------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="eas", description="PLATO exoplanet analysis pipeline")
+    p.add_argument("--home", help="folder for the embedded database, store and logs (EAS_HOME)")
+    p.add_argument("--store", choices=["local", "minio"], help="object store (EAS_STORE)")
+    p.add_argument("--database-url", help="SQLAlchemy URL of the task database (EAS_DATABASE_URL)")
+    p.add_argument("--broker-url", help="broker ingress URL (EAS_BROKER_URL, K_SINK)")
+    p.add_argument("--log-level", help="log level (EAS_LOG_LEVEL)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("up", help="run the embedded pipeline until Ctrl-C")
+    s.add_argument("--gateway-port", type=int)
+    s.add_argument("--index-port", type=int)
+    s.set_defaults(fn=cmd_up)
+
+    s = sub.add_parser("demo", help="synthetic light curves through ingest -> verify -> BLS")
+    s.add_argument("--count", type=int, default=12)
+    s.add_argument("--keep", action="store_true", help="keep the pipeline running afterwards")
+    s.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
+    s.set_defaults(fn=cmd_demo)
+
+    s = sub.add_parser("upload", help="put files into the object store (triggers watch rules)")
+    s.add_argument("files", nargs="+")
+    s.add_argument("--prefix", default="inbox/")
+    s.add_argument("--key", help="object key (one file only)")
+    s.set_defaults(fn=cmd_upload)
+
+    s = sub.add_parser("submit", help="submit a job (task-chain JSON)")
+    s.add_argument("file")
+    s.add_argument("--dry-run", action="store_true", help="compile and print the task tree only")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_submit)
+
+    s = sub.add_parser("watch", help="manage watch rules (key prefix -> task chain)")
+    s.add_argument("action", choices=["add", "list", "remove"])
+    s.add_argument("--prefix", default="inbox/")
+    s.add_argument("--tasks", default="ingest_external_lcs,verify,transit_search_bls_reference")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_watch)
+
+    s = sub.add_parser("status", help="task counts per type and state")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_status)
+
+    s = sub.add_parser("serve", help="run one component's HTTP server (container entry point)")
+    s.add_argument("component", choices=["control", "index", "adapter"])
+    s.add_argument("--host", default="0.0.0.0")
+    s.add_argument("--port", type=int)
+    s.set_defaults(fn=cmd_serve)
+
+    s = sub.add_parser("db", help="create or upgrade the task database schema")
+    s.add_argument("action", choices=["upgrade"])
+    s.set_defaults(fn=cmd_db)
+
+    s = sub.add_parser("validate", help="validate Knative manifests offline")
+    s.add_argument("paths", nargs="*")
+    s.set_defaults(fn=cmd_validate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        level = (args.log_level or Settings.load().log_level).upper()
+    except SettingsError as exc:
+        print(f"eas: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.fn(args)
+    except SettingsError as exc:
+        print(f"eas: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

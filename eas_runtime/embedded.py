@@ -1,0 +1,95 @@
+"""The embedded single-machine runtime behind ``eas up`` and ``eas demo``.
+
+One process hosts the broker (ingress on ``gateway_port``, durable delivery queue in the task
+database, the same Trigger and delivery YAML as the cluster) and local serving (each Knative
+Service of ``knative/base`` as its own processes, started on demand). eas-control, the index
+site and the storage adapter are Services like any other; the reconcile tick comes from the
+PingSource of ``broker_config``, at ``reconcile_s`` instead of its cron schedule.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import time
+
+from eas_runtime.broker import Broker, PingEmitter, serve
+from eas_runtime.db.session import Database
+from eas_runtime.serving import LocalServing
+from eas_runtime.settings import Settings
+
+log = logging.getLogger("eas.embedded")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def resolve_ports(settings: Settings) -> Settings:
+    """Replace port 0 (any free port) by a concrete one, so every process agrees on it."""
+    changes = {}
+    for name in ("gateway_port", "index_port", "adapter_port"):
+        if getattr(settings, name) == 0:
+            changes[name] = _free_port()
+    return settings.replace(**changes) if changes else settings
+
+
+class EmbeddedRuntime:
+    def __init__(self, settings: Settings):
+        self.settings = resolve_ports(settings)
+        self.db = Database(self.settings.db_url)
+        self.serving: LocalServing | None = None
+        self.broker: Broker | None = None
+        self._server = None
+        self._ping: PingEmitter | None = None
+
+    @property
+    def index_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.index_port}/"
+
+    @property
+    def broker_url(self) -> str:
+        return self.settings.sink_url
+
+    def start(self) -> "EmbeddedRuntime":
+        st = self.settings
+        st.home_path.mkdir(parents=True, exist_ok=True)
+        self.db.create_schema()
+        ports = {"eas-index": st.index_port, "eas-storage-adapter": st.adapter_port}
+        self.serving = LocalServing(st, broker_url=self.broker_url, ports=ports)
+        self.broker = Broker(st, self.db, dispatcher=self.serving)
+        self.broker.start()
+        self._server = serve(self.broker, "127.0.0.1", st.gateway_port)
+        self.serving.start()
+        if st.reconcile_s > 0:
+            self._ping = PingEmitter(self.broker, interval_s=st.reconcile_s)
+            self._ping.start()
+        log.info("embedded runtime up: broker %s, index site %s", self.broker_url, self.index_url)
+        return self
+
+    def stop(self) -> None:
+        if self._ping is not None:
+            self._ping.stop()
+        if self._server is not None:
+            self._server.shutdown()
+        if self.broker is not None:
+            self.broker.stop()
+        if self.serving is not None:
+            self.serving.stop()
+        self.db.dispose()
+
+    def __enter__(self) -> "EmbeddedRuntime":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def wait_idle(self, timeout_s: float = 60.0) -> bool:
+        """True once the broker has nothing left to deliver (used by tests and the demo)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.broker.pending() == 0:
+                return True
+            time.sleep(0.05)
+        return False
