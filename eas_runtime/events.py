@@ -13,7 +13,8 @@ import re
 from typing import Any, Mapping
 
 import requests
-from cloudevents.http import CloudEvent, from_http, to_binary, to_structured
+from cloudevents.conversion import to_binary, to_structured
+from cloudevents.http import CloudEvent, from_http
 from cloudevents import exceptions as ce_exceptions
 
 PREFIX = "org.plato.eas."

@@ -21,7 +21,8 @@ import uuid
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
-from cloudevents.http import CloudEvent, from_json, to_json
+from cloudevents.conversion import to_json
+from cloudevents.http import CloudEvent, from_json
 
 from eas_runtime.store.base import (ObjectInfo, ObjectNotFound, ObjectStore, StoreUnavailable,
                                     check_key, md5_of, product_created_event)

@@ -1,0 +1,158 @@
+"""eas-control's handlers, called directly (the HTTP face is tested end to end elsewhere)."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select, update
+
+from eas_runtime import events
+from eas_runtime.control import Control, scheduler
+from eas_runtime.db.models import (A_FINISHED, A_RUNNING, DONE, FAILED, Attempt, DeadLetter, Job,
+                                   ProductVersion, Task, WatchRule, utcnow)
+from eas_runtime.db.products import ensure_product
+from eas_runtime.store.base import product_created_event
+
+
+def _upload(resources, key: str, data: bytes = b"1,2,0\n") -> object:
+    """Put an object without notifying, and return its product.created event."""
+    resources.store.notify = None
+    info = resources.store.put_bytes(key, data)
+    return product_created_event(info, sequencer=info.version_id)
+
+
+def _finish(resources, ready: scheduler.Ready, *, passed=True, outputs=()) -> None:
+    """Play the part of a function: finish an attempt with QC-passed outputs."""
+    with resources.db.session() as s:
+        for key in outputs:
+            s.add(ProductVersion(product_id=ensure_product(s, key, generator_task_id=ready.task_id).id,
+                                 attempt_id=ready.attempt_id, passed_qc=passed))
+        s.execute(update(Attempt).where(Attempt.id == ready.attempt_id).values(state=A_FINISHED))
+        s.execute(update(Task).where(Task.id == ready.task_id).values(state=DONE if passed else FAILED))
+
+
+def test_upload_under_watched_prefix_creates_a_job_and_claims_its_first_task(resources, event_log):
+    with resources.db.session() as s:
+        s.add(WatchRule(prefix="inbox/", task_types=["ingest_external_lcs", "verify", "transit_search_bls_reference"]))
+    control = Control(resources)
+    event = _upload(resources, "inbox/star1.csv")
+    summary = control.handle(event)
+    assert summary["jobs"] == 1 and summary["claimed"] == 1
+    ready = event_log.of_type("task.ready")
+    assert [e["tasktype"] for e in ready] == ["ingest_external_lcs"]
+    # the same notification again (MinIO retries, the broker redelivers): nothing new
+    again = control.handle(event)
+    assert again["jobs"] == 0 and again["claimed"] == 0
+    assert len(event_log.of_type("task.ready")) == 1
+    with resources.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Job)) == 1
+        tasks = s.scalars(select(Task).order_by(Task.id)).all()
+        assert [t.task_type for t in tasks] == ["ingest_external_lcs", "verify", "transit_search_bls_reference"]
+        assert [t.state for t in tasks] == ["queued", "waiting", "waiting"]
+
+
+def test_chain_advances_when_outputs_pass_qc(resources, event_log):
+    with resources.db.session() as s:
+        s.add(WatchRule(prefix="inbox/", task_types=["ingest_external_lcs", "verify", "transit_search_bls_reference"]))
+    control = Control(resources)
+    control.handle(_upload(resources, "inbox/star2.csv"))
+    first = event_log.of_type("task.ready")[0]
+    with resources.db.read() as s:
+        out_key = s.execute(select(Task).where(Task.id == int(first["taskid"]))).scalar_one()
+        from eas_runtime.db.models import TaskOutput
+        key = s.scalar(select(TaskOutput.key).where(TaskOutput.task_id == out_key.id))
+    ready = scheduler.Ready(int(first["taskid"]), int(first["attemptid"]), first["tasktype"], int(first["jobid"]))
+    _finish(resources, ready, outputs=[key])
+    end = events.make_event(events.TASK_FINISHED, "/test", {}, id="f1", taskid=ready.task_id)
+    assert control.handle(end)["claimed"] == 2          # verify and the search both read the light curve
+    assert sorted(e["tasktype"] for e in event_log.of_type("task.ready")[1:]) == [
+        "transit_search_bls_reference", "verify"]
+    assert control.handle(end)["claimed"] == 0          # duplicate task.finished: no-op
+
+
+def test_failed_qc_output_does_not_release_downstream(resources, event_log):
+    with resources.db.session() as s:
+        s.add(WatchRule(prefix="inbox/", task_types=["ingest_external_lcs", "verify"]))
+    control = Control(resources)
+    control.handle(_upload(resources, "inbox/star3.csv"))
+    first = event_log.of_type("task.ready")[0]
+    ready = scheduler.Ready(int(first["taskid"]), int(first["attemptid"]), first["tasktype"], int(first["jobid"]))
+    with resources.db.read() as s:
+        from eas_runtime.db.models import TaskOutput
+        key = s.scalar(select(TaskOutput.key).where(TaskOutput.task_id == ready.task_id))
+    _finish(resources, ready, passed=False, outputs=[key])
+    end = events.make_event(events.TASK_FAILED, "/test", {}, id="f2", taskid=ready.task_id)
+    assert control.handle(end)["claimed"] == 0
+
+
+def test_job_submission_and_rejection(resources, event_log):
+    control = Control(resources)
+    good = {"job_name": "j", "task_list": [{"task": "null"}, {"task": "null", "name": "b"}]}
+    event = events.make_event(events.JOB_SUBMITTED, "/test", good, id="job-1")
+    summary = control.handle(event)
+    assert summary["tasks"] == 2 and summary["claimed"] == 2
+    assert control.handle(event)["created"] is False     # duplicate delivery: same job
+    bad = {"task_list": [{"task": "null", "inputs": "not-a-map"}]}
+    summary = control.handle(events.make_event(events.JOB_SUBMITTED, "/test", bad, id="job-2"))
+    assert "task_list[0].inputs" in summary["rejected"]
+    with resources.db.read() as s:
+        letter = s.scalars(select(DeadLetter)).one()
+        assert "task_list[0].inputs" in letter.reason and letter.event_id == "job-2"
+
+
+def test_task_waits_for_an_input_that_is_uploaded_later(resources, event_log):
+    control = Control(resources)
+    job = {"task_list": [{"task": "verify", "inputs": {"lightcurve": "later/lc.fits"}}]}
+    assert control.handle(events.make_event(events.JOB_SUBMITTED, "/t", job, id="j"))["claimed"] == 0
+    assert control.handle(_upload(resources, "later/lc.fits"))["claimed"] == 1
+
+
+def test_reconcile_retries_a_stalled_attempt_as_a_new_attempt(resources, event_log):
+    control = Control(resources)
+    control.handle(events.make_event(events.JOB_SUBMITTED, "/t", {"task_list": [{"task": "null"}]}, id="j"))
+    first = event_log.of_type("task.ready")[0]
+    old = utcnow() - dt.timedelta(seconds=60)
+    with resources.db.session() as s:
+        s.execute(update(Attempt).values(state=A_RUNNING, started_at=old, heartbeat_at=old))
+        s.execute(update(Task).values(state="running"))
+    summary = control.reconcile()
+    assert summary["retried"] == 1
+    with resources.db.read() as s:
+        attempts = s.scalars(select(Attempt).order_by(Attempt.number)).all()
+        assert [a.number for a in attempts] == [1, 2]
+        assert attempts[0].error and attempts[0].error_kind == "infrastructure"
+        assert "stalled" in attempts[0].error_text
+        assert attempts[1].state == "queued"
+    retry = event_log.of_type("task.ready")[-1]
+    assert retry["attemptid"] != first["attemptid"] and retry["taskid"] == first["taskid"]
+
+
+def test_reconcile_gives_up_after_max_attempts(resources, event_log):
+    control = Control(resources)
+    control.handle(events.make_event(events.JOB_SUBMITTED, "/t", {"task_list": [{"task": "null"}]}, id="j"))
+    for _ in range(resources.settings.max_attempts):
+        old = utcnow() - dt.timedelta(seconds=60)
+        with resources.db.session() as s:
+            s.execute(update(Attempt).where(Attempt.state == "queued")
+                      .values(state=A_RUNNING, started_at=old, heartbeat_at=old))
+        control.reconcile()
+    with resources.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Attempt)) == resources.settings.max_attempts
+        assert s.scalars(select(Task)).one().state == FAILED
+
+
+def test_reconcile_resends_ready_events_that_were_lost(resources, event_log):
+    control = Control(resources)
+    event_log.fail = True                         # the broker is down when the task is claimed
+    control.handle(events.make_event(events.JOB_SUBMITTED, "/t", {"task_list": [{"task": "null"}]}, id="j"))
+    event_log.fail = False
+    assert event_log.of_type("task.ready") == []
+    with resources.db.session() as s:
+        s.execute(update(Attempt).values(sent_at=utcnow() - dt.timedelta(seconds=60)))
+    assert control.reconcile()["resent"] == 1
+    assert len(event_log.of_type("task.ready")) == 1
+
+
+def test_unknown_event_type_is_rejected(resources):
+    import pytest
+    with pytest.raises(events.EventError, match="does not handle"):
+        Control(resources).handle(events.make_event("org.example.other", "/t", {}, id="x"))
