@@ -6,9 +6,11 @@ Dispatcher contract (what the embedded broker relies on)::
 
 returns the HTTP response of the destination, whatever its status. When there is no response
 (the replica died or refused the connection, the request timed out, no replica became free or
-ready in time, the service does not exist, serving is stopped) it raises a
+ready in time, serving is stopped) it raises a
 :class:`DispatchError`, which is a :class:`ConnectionError`: the broker treats it as a network
-error and retries. It never returns status 0. A malformed destination raises ``ValueError``.
+error and retries. It never returns status 0. A destination that cannot be resolved at all (a
+malformed one, or a Service that is not defined: :class:`ServiceNotFound`) raises
+``ValueError``, which the broker does not retry.
 """
 from __future__ import annotations
 
@@ -36,8 +38,8 @@ class DispatchError(ConnectionError):
     """No response could be obtained from the destination (retryable, like a network error)."""
 
 
-class ServiceNotFound(DispatchError):
-    pass
+class ServiceNotFound(ValueError):
+    """The destination names a Service that is not defined (unresolvable, not retried)."""
 
 
 class ReplicaLost(DispatchError):

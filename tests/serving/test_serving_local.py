@@ -208,7 +208,7 @@ def test_fixed_port_and_destination_forms(make_serving):
 
     with pytest.raises(ServiceNotFound) as missing:
         serving.post({"ref": {**SERVICE_REF, "name": "nope"}}, {}, b"", 5)
-    assert isinstance(missing.value, ConnectionError)
+    assert isinstance(missing.value, ValueError)  # unresolvable: the broker does not retry
     with pytest.raises(ValueError):
         serving.post({"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
                               "name": "default"}}, {}, b"", 5)
