@@ -168,9 +168,10 @@ def cmd_serve(args) -> int:
         from eas_runtime.adapter import create_app
         app = create_app(settings, db=res.db)
     port = args.port or int(os.environ.get("PORT", "8080"))
-    server = make_server(args.host, port, app, threaded=True)
+    host = args.host or os.environ.get("HOST", "0.0.0.0")   # the embedded runtime sets HOST=127.0.0.1
+    server = make_server(host, port, app, threaded=True)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    logging.getLogger("eas").info("eas-%s listening on %s:%s", args.component, args.host, port)
+    logging.getLogger("eas").info("eas-%s listening on %s:%s", args.component, host, port)
     server.serve_forever()
     return 0
 
@@ -233,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="run one component's HTTP server (container entry point)")
     s.add_argument("component", choices=["control", "index", "adapter"])
-    s.add_argument("--host", default="0.0.0.0")
+    s.add_argument("--host", help="address to listen on (HOST, else 0.0.0.0)")
     s.add_argument("--port", type=int)
     s.set_defaults(fn=cmd_serve)
 
