@@ -1,0 +1,167 @@
+"""Pieces shared by the file-format readers: the error type, decompression, final checks."""
+from __future__ import annotations
+
+import gzip
+import os
+import secrets
+import zlib
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from .model import LightCurve
+
+GZIP_MAGIC = b"\x1f\x8b"
+FITS_MAGIC = b"SIMPLE  ="
+
+
+class FormatError(ValueError):
+    """A light-curve file cannot be read; the message names the file and the defect."""
+
+    def __init__(self, path: str | os.PathLike, defect: str):
+        self.path = str(path)
+        self.defect = defect
+        super().__init__(f"{self.path}: {defect}")
+
+
+def load_bytes(path: Path) -> tuple[bytes, bool]:
+    """The file's content, gunzipped when it starts with the gzip magic bytes.
+
+    Returns ``(content, was_gzipped)``; raises :class:`FormatError` for a missing, empty or
+    damaged file.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise FormatError(path, "no such file") from None
+    except IsADirectoryError:
+        raise FormatError(path, "is a directory, not a file") from None
+    if not raw:
+        raise FormatError(path, "empty file (0 bytes)")
+    if not raw.startswith(GZIP_MAGIC):
+        return raw, False
+    try:
+        content = gzip.decompress(raw)
+    except EOFError as exc:
+        raise FormatError(path, f"truncated gzip stream ({exc})") from None
+    except (gzip.BadGzipFile, zlib.error, OSError) as exc:
+        raise FormatError(path, f"corrupt gzip stream ({exc})") from None
+    if not content:
+        raise FormatError(path, "empty file (gzip stream holds 0 bytes)")
+    return content, True
+
+
+def parse_scalar(text: str) -> int | float | str:
+    """A metadata value: an int or a float when it parses as one, else the stripped string."""
+    text = text.strip()
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def add_warning(meta: dict[str, Any], warning: str) -> None:
+    """Append ``warning`` to ``meta['warnings']`` (one string, entries separated by '; ')."""
+    previous = meta.get("warnings")
+    meta["warnings"] = f"{previous}; {warning}" if previous else warning
+
+
+Rows = Sequence[int] | Callable[[], Sequence[int]] | None
+
+
+def _where(rows: Rows, i: int, unit: str) -> str:
+    if callable(rows):
+        rows = rows()
+    if rows is not None and i < len(rows):
+        return f"line {rows[i]}"
+    return f"{unit} {i}"
+
+
+def build_lightcurve(path: Path, time, flux, flux_err=None, flags=None,
+                     meta: Mapping[str, Any] | None = None, *,
+                     rows: Rows = None, unit: str = "row") -> LightCurve:
+    """Check the columns read from ``path`` and build the :class:`LightCurve`.
+
+    Raises :class:`FormatError` for no samples, non-finite or unsorted or duplicate times and
+    a flux with no finite value. Samples with a non-finite flux are flagged 1. ``rows`` maps
+    sample index to the line number of the file, for the messages (or is a function that
+    returns that mapping, called only when a message needs it).
+    """
+    time = np.asarray(time, dtype=np.float64)
+    flux = np.asarray(flux, dtype=np.float64)
+    if time.size == 0:
+        raise FormatError(path, "no data rows")
+    bad = np.flatnonzero(~np.isfinite(time))
+    if bad.size:
+        raise FormatError(path, f"time is not finite at {_where(rows, int(bad[0]), unit)}")
+    step = np.diff(time)
+    back = np.flatnonzero(step <= 0)
+    if back.size:
+        i = int(back[0])
+        here, there = _where(rows, i, unit), _where(rows, i + 1, unit)
+        if step[i] == 0:
+            raise FormatError(path, f"duplicate time {float(time[i])!r} d at {here} and {there}")
+        raise FormatError(path, f"unsorted times: {float(time[i + 1])!r} d at {there} comes "
+                                f"after {float(time[i])!r} d at {here}")
+    finite_flux = np.isfinite(flux)
+    if not finite_flux.any():
+        raise FormatError(path, f"all {flux.size} flux values are NaN or infinite")
+    flags = np.zeros(time.size, np.uint8) if flags is None else np.asarray(flags) != 0
+    flags = (flags | ~finite_flux).astype(np.uint8)
+    try:
+        return LightCurve(time, flux, flux_err, flags, meta)
+    except ValueError as exc:
+        raise FormatError(path, str(exc)) from None
+
+
+def write_atomically(path: Path, content: bytes) -> None:
+    """Write ``content`` to a temporary file beside ``path``, then rename it into place.
+
+    The temporary file is created with mode 0666 minus the umask, like any new file, so the
+    result has the permissions a plain ``open(path, "wb")`` would give it.
+    """
+    path = Path(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover - 100 collisions of 48 random bits
+        raise FileExistsError(f"cannot create a temporary file beside {path}")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def read_metadata_cfg(path: str | os.PathLike, section: str = "metadata") -> dict[str, Any]:
+    """Read a prototype ``.metadata.cfg`` file (INI): the ``[metadata]`` section as a dict.
+
+    Values become ``int`` or ``float`` when they parse as numbers.
+    """
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # keep key case
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except (OSError, configparser.Error, UnicodeDecodeError) as exc:
+        raise FormatError(path, f"cannot read metadata file ({exc})") from None
+    if not parser.has_section(section):
+        raise FormatError(path, f"no [{section}] section; sections: {parser.sections()}")
+    return {key: parse_scalar(value) for key, value in parser.items(section)}
