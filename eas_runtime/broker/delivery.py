@@ -1,0 +1,426 @@
+"""The embedded broker: a durable delivery queue with Knative's retry and dead-letter rules.
+
+Every accepted event becomes one ``deliveries`` row per matching Trigger, written in one
+transaction (:meth:`Broker.ingest`). Worker threads take due ``pending`` rows, POST the event to
+the Trigger's subscriber and judge the answer as Knative does (:func:`.dispatch.judge`):
+
+- 2xx with an empty body: delivered. 2xx carrying a CloudEvent: delivered, and the reply is
+  ingested into the same Broker in the same transaction (so a reply is never lost, and a reply
+  the broker cannot store makes the delivery fail and be retried). 2xx with any other body:
+  a failure reported as 502, retried.
+- 5xx, 404, 408, 409, 429 and no response (network error, timeout): retried, up to
+  ``delivery.retry`` times, waiting :meth:`~.config.DeliverySpec.backoff_s` between attempts
+  (the row's ``due_at``; the wait survives a restart).
+- Any other status: not retried.
+
+When the attempts are spent, the original event goes to the dead-letter sink with Knative's
+``knativeerrordest``, ``knativeerrorcode`` and ``knativeerrordata`` (base64 of the response
+body, at most 1024 characters) extensions, itself retried under the same delivery rules, and
+the row becomes ``dead``. Without a dead-letter sink, or when the sink fails too, a
+``dead_letters`` row (component ``broker``) keeps the event and the reason.
+
+Rows are durable: ``pending`` rows left by a stopped broker are delivered by the next one. Within
+one broker a row is never handed to two workers. Workers sleep on a condition variable: an
+insert wakes them at once; otherwise they sleep until the earliest ``due_at``.
+
+Each attempt of a row's event is recorded in ``deliveries.tries``; ``last_error`` starts with the
+status Knative would report in brackets, e.g. ``[503] http://... answered 503: ...``.
+"""
+from __future__ import annotations
+
+import base64
+import collections
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from typing import Any, Mapping, NamedTuple, Optional, Protocol
+
+from cloudevents.http import CloudEvent
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from eas_runtime.db.models import DeadLetter, Delivery, utcnow
+from eas_runtime.db.session import Database, DatabaseUnavailable, database
+from eas_runtime.settings import Settings
+
+from . import wire
+from .config import Config, DeliverySpec, TriggerConfig, load_config
+from .dispatch import NO_RESPONSE, HttpDispatcher, Outcome, describe, judge, no_response
+
+log = logging.getLogger(__name__)
+
+PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+#: Per-attempt timeout when the delivery spec sets none. Knative sets no timeout of its own;
+#: Knative Serving cuts a request at the revision's timeoutSeconds (at most 600 s by default),
+#: so 10 minutes lets a long science run answer while still bounding a hung subscriber.
+DEFAULT_TIMEOUT_S = 600.0
+#: Pause of a worker whose row could not be processed (database outage, unexpected error).
+HOLD_OFF_S = 1.0
+
+
+class Dispatcher(Protocol):
+    def post(self, destination: Mapping[str, Any], headers: Mapping[str, str], body: bytes,
+             timeout: float | None) -> tuple[int, Mapping[str, str], bytes]: ...
+
+
+class Attempt(NamedTuple):
+    """One attempt to a subscriber, as recorded in :attr:`Broker.attempts` (newest last)."""
+    delivery_id: int
+    trigger: str
+    event_id: str
+    #: 1 for the first attempt, 2 for the first retry, ...
+    number: int
+    #: The status Knative would report (see :class:`.dispatch.Outcome`).
+    status: int
+    #: ``delivered``, ``retry`` or ``fail``.
+    verdict: str
+    #: Seconds the broker scheduled before the next attempt; ``None`` when none follows.
+    next_delay_s: Optional[float]
+
+
+class Broker:
+    """A Knative-like Broker over the task database's ``deliveries`` table.
+
+    ``config`` defaults to :func:`.config.load_config` of ``settings.broker_config_dir``;
+    ``dispatcher`` to :class:`.dispatch.HttpDispatcher`; ``workers`` to 4 x cores (deliveries
+    mostly wait on functions). The schema must exist (``Database.create_schema``).
+    """
+
+    def __init__(self, settings: Settings, db: Database | None = None, config: Config | None = None,
+                 dispatcher: Dispatcher | None = None, *, workers: int | None = None,
+                 default_timeout_s: float = DEFAULT_TIMEOUT_S, history: int = 10000):
+        self.settings = settings
+        self.db = db or database(settings.db_url)
+        self.config = config if config is not None else load_config(settings.broker_config_dir)
+        self.dispatcher = dispatcher or HttpDispatcher()
+        self.workers = workers or 4 * (os.cpu_count() or 1)
+        self.default_timeout_s = default_timeout_s
+        #: Recent attempts to subscribers, oldest first (bounded).
+        self.attempts: collections.deque[Attempt] = collections.deque(maxlen=history)
+        self._cond = threading.Condition()
+        self._inflight: set[int] = set()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------ brokers
+    @property
+    def default_broker(self) -> str:
+        """Key of the Broker in-process producers send to: ``eas/default`` when defined, else
+        the only Broker."""
+        if "eas/default" in self.config.brokers or not self.config.brokers:
+            return "eas/default"
+        return next(iter(self.config.brokers))
+
+    def has_broker(self, namespace: str, name: str) -> bool:
+        return f"{namespace}/{name}" in self.config.brokers
+
+    # ------------------------------------------------------------------ ingest
+    def ingest(self, event: CloudEvent, broker: str | None = None) -> int:
+        """Accept an event into a Broker (``namespace/name``; default :attr:`default_broker`):
+        one ``pending`` row per matching Trigger, in one transaction. Returns the number of rows.
+        Raises ``DatabaseUnavailable`` (callers answer 503) and ``KeyError`` for an unknown
+        Broker."""
+        key = broker or self.default_broker
+        if key not in self.config.brokers:
+            raise KeyError(f"no Broker {key!r} (known: {', '.join(self.config.brokers) or 'none'})")
+        with self.db.session() as session:
+            count = self._ingest_in(session, event, key)
+        self._wake(count)
+        return count
+
+    def _ingest_in(self, session, event: CloudEvent, broker_key: str) -> int:
+        """Add the delivery rows of ``event`` to an open write session."""
+        raw_ttl = event.get(wire.TTL_EXTENSION)
+        try:
+            ttl = wire.DEFAULT_TTL if raw_ttl is None else int(raw_ttl)
+        except (TypeError, ValueError):
+            ttl = wire.DEFAULT_TTL
+        ttl -= 1
+        if ttl <= 0:
+            reason = (f"event {event['id']!r} of type {event['type']!r} reached Broker {broker_key} "
+                      f"with its hop limit spent ({wire.TTL_EXTENSION}, {wire.DEFAULT_TTL} at the "
+                      "first pass): probably a reply loop; dropped")
+            log.error(reason)
+            session.add(DeadLetter(component="broker", reason=reason, event_id=str(event["id"]),
+                                   event_type=str(event["type"]),
+                                   payload=wire.to_payload(wire.replace(event, drop=(wire.TTL_EXTENSION,)))))
+            return 0
+        stored = wire.replace(event, **{wire.TTL_EXTENSION: str(ttl)})
+        attrs = wire.attributes(event)
+        attrs.pop(wire.TTL_EXTENSION, None)
+        triggers = self.config.matching(broker_key, attrs)
+        if not triggers:
+            log.debug("event %s (%s): no Trigger of %s matches", event["id"], event["type"], broker_key)
+            return 0
+        payload, key, now = wire.to_payload(stored), wire.event_key(event), utcnow()
+        session.add_all([Delivery(event_key=key, event_type=str(event["type"])[:200], trigger=t.name,
+                                  payload=payload, state=PENDING, tries=0, due_at=now,
+                                  last_error="", created_at=now) for t in triggers])
+        log.debug("event %s (%s) -> %s", event["id"], event["type"], ", ".join(t.name for t in triggers))
+        return len(triggers)
+
+    def _wake(self, count: int = 1) -> None:
+        if count:
+            with self._cond:
+                self._cond.notify(count)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "Broker":
+        """Start the worker threads (pending rows left by an earlier run are picked up)."""
+        if any(t.is_alive() for t in self._threads):
+            raise RuntimeError("broker already running (or its workers have not stopped yet)")
+        self._stop.clear()
+        self._threads = [threading.Thread(target=self._work, name=f"broker-worker-{i}", daemon=True)
+                         for i in range(self.workers)]
+        for thread in self._threads:
+            thread.start()
+        log.info("broker started: %d workers, brokers %s, %d triggers", self.workers,
+                 ", ".join(self.config.brokers), len(self.config.triggers))
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the workers. A worker busy with a request finishes it (up to ``timeout`` in
+        total); a row it could not finish stays ``pending`` for the next start."""
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        alive = [t.name for t in self._threads if t.is_alive()]
+        if alive:
+            log.warning("broker stopped with %d worker(s) still waiting on a subscriber", len(alive))
+
+    def __enter__(self) -> "Broker":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ inspection
+    def pending(self, trigger: str | None = None) -> int:
+        """Rows not yet delivered or dead-lettered (in flight or waiting for a retry)."""
+        query = select(func.count()).select_from(Delivery).where(Delivery.state == PENDING)
+        if trigger is not None:
+            query = query.where(Delivery.trigger == trigger)
+        with self.db.read() as session:
+            return int(session.execute(query).scalar_one())
+
+    def counts(self) -> dict[str, int]:
+        """Number of rows per state."""
+        query = select(Delivery.state, func.count()).group_by(Delivery.state)
+        with self.db.read() as session:
+            return {state: int(n) for state, n in session.execute(query)}
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until no row is pending and no worker is busy; False on timeout (for tests)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._cond:
+                busy = bool(self._inflight)
+            if not busy and self.pending() == 0:
+                with self._cond:
+                    if not self._inflight:
+                        return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(0.01, remaining))
+
+    def prune(self, older_than_s: float) -> int:
+        """Delete ``delivered`` rows finished more than ``older_than_s`` seconds ago (their
+        ``due_at`` holds the time of delivery). Dead rows are kept. Returns the number deleted."""
+        cutoff = utcnow() - dt.timedelta(seconds=older_than_s)
+        with self.db.session() as session:
+            result = session.execute(delete(Delivery).where(Delivery.state == DELIVERED,
+                                                            Delivery.due_at < cutoff))
+            return int(result.rowcount or 0)
+
+    # ------------------------------------------------------------------ workers
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                row_id = self._claim()
+            except (SQLAlchemyError, RuntimeError) as exc:
+                log.warning("broker cannot read its queue: %s", exc)
+                self._stop.wait(HOLD_OFF_S)
+                continue
+            if row_id is None:
+                continue
+            try:
+                self._process(row_id)
+            except (SQLAlchemyError, DatabaseUnavailable) as exc:
+                log.warning("delivery %d could not be recorded (%s); it stays pending", row_id, exc)
+                self._stop.wait(HOLD_OFF_S)
+            except Exception:  # noqa: BLE001 - a worker must survive anything
+                log.exception("delivery %d could not be processed; it stays pending", row_id)
+                self._stop.wait(HOLD_OFF_S)
+            finally:
+                # This worker goes back to _claim and sees the row again if it is still due.
+                with self._cond:
+                    self._inflight.discard(row_id)
+
+    def _claim(self) -> int | None:
+        """The id of the earliest due pending row, marked in flight; sleeps until one is due."""
+        with self._cond:
+            while not self._stop.is_set():
+                query = select(Delivery.id, Delivery.due_at).where(Delivery.state == PENDING)
+                if self._inflight:
+                    query = query.where(Delivery.id.not_in(self._inflight))
+                with self.db.read() as session:
+                    row = session.execute(query.order_by(Delivery.due_at, Delivery.id).limit(1)).first()
+                if row is None:
+                    self._cond.wait()
+                    continue
+                wait = (row.due_at - utcnow()).total_seconds()
+                if wait <= 0:
+                    self._inflight.add(row.id)
+                    self._cond.notify()  # another worker looks for the next row
+                    return row.id
+                self._cond.wait(wait)
+        return None
+
+    def _process(self, row_id: int) -> None:
+        with self.db.read() as session:
+            row = session.get(Delivery, row_id)
+        if row is None or row.state != PENDING:
+            return
+        event = wire.from_payload(row.payload)
+        trigger = self.config.triggers.get(row.trigger)
+        if trigger is None:
+            self._finish_dead(row, event, f"Trigger {row.trigger!r} is no longer configured",
+                              keep=True)
+            return
+        spec = trigger.delivery
+        target = describe(trigger.subscriber, trigger.namespace)
+        if row.tries >= spec.attempts:
+            # The attempts were spent by an earlier run that stopped before the dead-letter step.
+            self._dead_letter(row, trigger, event, _outcome_from_text(row.last_error), target)
+            return
+        outgoing = wire.replace(event, drop=(wire.TTL_EXTENSION,))
+        headers, body = wire.encode(outgoing, spec.format)
+        headers["Prefer"] = "reply"
+        outcome = self._send(trigger.subscriber, headers, body, self._timeout(spec), target)
+        tries = row.tries + 1
+        if outcome.delivered:
+            self._record(row, event, tries, outcome, None)
+            self._finish_delivered(row, trigger, event, tries, outcome.reply)
+            return
+        retry = outcome.verdict == "retry" and tries < spec.attempts
+        delay = spec.backoff_s(tries - 1) if retry else None
+        self._record(row, event, tries, outcome, delay)
+        error = f"[{outcome.status}] {outcome.error}"
+        with self.db.session() as session:
+            current = session.get(Delivery, row.id)
+            current.tries = tries
+            current.last_error = error
+            if retry:
+                current.due_at = utcnow() + dt.timedelta(seconds=delay)
+        if retry:
+            log.info("delivery %d (%s -> %s) attempt %d/%d failed, retry in %.3g s: %s", row.id,
+                     event["type"], trigger.name, tries, spec.attempts, delay, outcome.error)
+            return
+        row.tries, row.last_error = tries, error
+        self._dead_letter(row, trigger, event, outcome, target)
+
+    def _timeout(self, spec: DeliverySpec) -> float:
+        return spec.timeout_s if spec.timeout_s is not None else self.default_timeout_s
+
+    def _send(self, destination: Mapping[str, Any], headers: Mapping[str, str], body: bytes,
+              timeout: float, target: str) -> Outcome:
+        try:
+            status, reply_headers, reply_body = self.dispatcher.post(destination, headers, body, timeout)
+        except OSError as exc:  # ConnectionError, TimeoutError, requests.RequestException
+            return no_response(target, f"{type(exc).__name__}: {exc}")
+        except ValueError as exc:
+            return Outcome("fail", NO_RESPONSE, f"cannot send to {target}: {exc}",
+                           f"dispatch error: {exc}".encode())
+        except Exception as exc:  # noqa: BLE001 - a broken dispatcher counts as no response
+            log.exception("dispatcher failed on %s", target)
+            return no_response(target, f"{type(exc).__name__}: {exc}")
+        return judge(status, reply_headers or {}, reply_body or b"", target)
+
+    def _record(self, row: Delivery, event: CloudEvent, number: int, outcome: Outcome,
+                delay: float | None) -> None:
+        self.attempts.append(Attempt(row.id, row.trigger, str(event["id"]), number, outcome.status,
+                                     outcome.verdict, delay))
+
+    def _finish_delivered(self, row: Delivery, trigger: TriggerConfig, event: CloudEvent,
+                          tries: int, reply: CloudEvent | None) -> None:
+        added = 0
+        with self.db.session() as session:
+            current = session.get(Delivery, row.id)
+            current.state, current.tries, current.last_error = DELIVERED, tries, ""
+            current.due_at = utcnow()
+            if reply is not None:
+                # The reply keeps the hop counter of the event it answers (Knative's filter does
+                # the same), and the ingress decrements it.
+                reply = wire.replace(reply, **{wire.TTL_EXTENSION: event.get(wire.TTL_EXTENSION)})
+                added = self._ingest_in(session, reply, trigger.broker)
+        if reply is not None:
+            log.debug("delivery %d: reply %s (%s) -> %d deliveries", row.id, reply["id"],
+                      reply["type"], added)
+        self._wake(added)
+
+    # ------------------------------------------------------------------ dead letters
+    def _dead_letter(self, row: Delivery, trigger: TriggerConfig, event: CloudEvent,
+                     failure: Outcome, target: str) -> None:
+        spec = trigger.delivery
+        sink = spec.dead_letter_sink
+        reason = row.last_error or f"[{failure.status}] {failure.error}"
+        if not sink:
+            log.error("delivery %d (%s -> %s) failed after %d attempt(s), no dead-letter sink: %s",
+                      row.id, event["type"], trigger.name, row.tries, reason)
+            self._finish_dead(row, event, f"{reason} (no dead-letter sink)", keep=True)
+            return
+        sink_target = describe(sink, trigger.namespace)
+        data = base64.b64encode(failure.body).decode("ascii")[:wire.ERROR_DATA_MAX]
+        letter = wire.replace(event, drop=(wire.TTL_EXTENSION,), **{
+            wire.ERROR_DEST: target, wire.ERROR_CODE: str(failure.status), wire.ERROR_DATA: data})
+        headers, body = wire.encode(letter, spec.format)
+        problem = ""
+        for attempt in range(spec.attempts):
+            result = self._send(sink, headers, body, self._timeout(spec), sink_target)
+            if 200 <= result.status < 300:
+                problem = ""
+                break
+            problem = f"[{result.status}] {result.error}"
+            if result.verdict != "retry" or attempt + 1 >= spec.attempts:
+                break
+            if self._stop.wait(spec.backoff_s(attempt)):
+                return  # stopping: the row stays pending and the next run dead-letters it
+        if problem:
+            log.error("delivery %d (%s -> %s) failed and the dead-letter sink %s failed too: %s; %s",
+                      row.id, event["type"], trigger.name, sink_target, reason, problem)
+            self._finish_dead(row, event, f"{reason}; dead-letter sink {sink_target} failed: {problem}",
+                              keep=True)
+        else:
+            log.warning("delivery %d (%s -> %s) dead-lettered to %s after %d attempt(s): %s",
+                        row.id, event["type"], trigger.name, sink_target, row.tries, reason)
+            self._finish_dead(row, event, f"{reason} (sent to dead-letter sink {sink_target})",
+                              keep=False)
+
+    def _finish_dead(self, row: Delivery, event: CloudEvent, reason: str, keep: bool) -> None:
+        """Mark a row dead; with ``keep``, also keep the event in ``dead_letters``."""
+        with self.db.session() as session:
+            current = session.get(Delivery, row.id)
+            current.state, current.last_error = DEAD, reason
+            current.tries = max(current.tries, row.tries)
+            current.due_at = utcnow()
+            if keep:
+                session.add(DeadLetter(
+                    component="broker", reason=f"Trigger {row.trigger}: {reason}",
+                    event_id=str(event["id"])[:200], event_type=str(event["type"])[:200],
+                    payload=wire.to_payload(wire.replace(event, drop=(wire.TTL_EXTENSION,)))))
+
+
+def _outcome_from_text(last_error: str) -> Outcome:
+    """Rebuild a failure from ``last_error`` (``[status] message``) after a restart."""
+    status, message = NO_RESPONSE, last_error or "unknown failure"
+    if message.startswith("[") and "] " in message:
+        code, rest = message[1:].split("] ", 1)
+        if code.isdigit():
+            status, message = int(code), rest
+    return Outcome("fail", status, message, message.encode("utf-8"))
