@@ -72,7 +72,8 @@ class LightCurve:
 
     __slots__ = ("_time", "_flux", "_flux_err", "_flags", "_meta")
 
-    def __init__(self, time, flux, flux_err=None, flags=None, meta: Mapping[str, Any] | None = None):
+    def __init__(self, time, flux, flux_err=None, flags=None,
+                 meta: Mapping[str, Any] | None = None):
         time = np.array(time, dtype=np.float64)
         flux = np.array(flux, dtype=np.float64)
         arrays = {"time": time, "flux": flux}
