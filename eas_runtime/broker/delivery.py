@@ -287,7 +287,17 @@ class Broker:
             row = session.get(Delivery, row_id)
         if row is None or row.state != PENDING:
             return
-        event = wire.from_payload(row.payload)
+        try:
+            event = wire.from_payload(row.payload)
+        except Exception as exc:  # noqa: BLE001 - a row written by something else
+            reason = f"stored event cannot be read: {type(exc).__name__}: {exc}"
+            log.error("delivery %d: %s", row.id, reason)
+            with self.db.session() as session:
+                current = session.get(Delivery, row.id)
+                current.state, current.last_error, current.due_at = DEAD, reason, utcnow()
+                session.add(DeadLetter(component="broker", reason=f"Trigger {row.trigger}: {reason}",
+                                       event_type=row.event_type, payload=row.payload))
+            return
         trigger = self.config.triggers.get(row.trigger)
         if trigger is None:
             self._finish_dead(row, event, f"Trigger {row.trigger!r} is no longer configured",

@@ -325,3 +325,15 @@ def test_structured_format_delivery(make_broker, subscriber):
     [request] = subscriber.received("/t")
     assert request["headers"]["Content-Type"] == "application/cloudevents+json"
     assert json.loads(request["body"])["id"] == "j1"
+
+
+def test_unreadable_stored_event_is_dead_lettered(make_broker, subscriber, db):
+    broker = make_broker(one_trigger(subscriber), start=False)
+    with db.session() as session:
+        session.add(Delivery(event_key="x#1", event_type="t", trigger="t", payload="{broken"))
+    broker.start()
+    assert broker.wait_idle(10)
+    assert rows(broker)[0].state == "dead"
+    [letter] = dead_letters(broker)
+    assert "cannot be read" in letter.reason and letter.payload == "{broken"
+    assert subscriber.received() == []
