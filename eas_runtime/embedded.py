@@ -18,6 +18,8 @@ from eas_runtime.serving import LocalServing
 from eas_runtime.settings import Settings
 
 log = logging.getLogger("eas.embedded")
+# One line per broker request would drown the progress of a run; errors still show.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 def _free_port() -> int:

@@ -16,7 +16,8 @@ log = logging.getLogger("eas.control")
 
 
 def create_app(resources: Resources) -> Flask:
-    app = Flask("eas-control")
+    app = Flask(__name__)
+    app.name = "eas-control"
     control = Control(resources)
     app.extensions["eas_control"] = control
 

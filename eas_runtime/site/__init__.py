@@ -14,7 +14,8 @@ from eas_runtime.resources import Resources
 def create_app(resources: Resources | None = None, test_config: dict | None = None) -> Flask:
     from eas_runtime.settings import Settings
 
-    app = Flask("eas-index", template_folder="templates")
+    app = Flask(__name__, template_folder="templates")
+    app.name = "eas-index"
     app.config.update(test_config or {})
     res = resources or Resources(Settings.load())
     app.extensions["eas_resources"] = res
