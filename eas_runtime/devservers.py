@@ -28,8 +28,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-#: The MinIO server release the project is tested with: a pseudo-version, because the Go module
-#: proxy does not resolve the full commit hash form. Commit 7aac2a2c5b7c882e68c1ce017d8256be2feea27f.
+#: The MinIO server release the project is tested with, as a pseudo-version because the Go
+#: module proxy does not resolve the full hash form.
+#: Commit 7aac2a2c5b7c882e68c1ce017d8256be2feea27f.
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
 MINIO_MODULE = "github.com/minio/minio"
 #: Name of the webhook notification target; its ARN is ``arn:minio:sqs::EAS:webhook``.
@@ -47,6 +48,10 @@ INSTALL_HINTS = {
     "postgres": ("install the PostgreSQL server, e.g. `apt-get install postgresql` "
                  "(binaries are looked for in /usr/lib/postgresql/<version>/bin and on PATH)"),
 }
+
+
+#: Loopback probes never go through an HTTP proxy from the environment.
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class DevServerError(RuntimeError):
@@ -104,7 +109,9 @@ def find_minio() -> Path | None:
 
 def build_minio() -> Path:
     """Build the pinned MinIO server with ``go install`` and return the binary (takes minutes)."""
-    go = shutil.which("go") or next((p for p in ("/usr/local/go/bin/go",) if Path(p).exists()), None)
+    go = shutil.which("go")
+    if go is None and Path("/usr/local/go/bin/go").exists():
+        go = "/usr/local/go/bin/go"
     if go is None:
         raise DevServerError("cannot build MinIO: the Go toolchain (`go`) is not installed")
     subprocess.run([go, "install", f"{MINIO_MODULE}@{MINIO_VERSION}"], check=True)
@@ -125,17 +132,22 @@ class MinioServer:
     named ``EAS`` (ARN :data:`MINIO_WEBHOOK_ARN`) with ``queue_dir`` on, so notifications that
     cannot be delivered are kept on disk and sent again (every 3 s) until the endpoint answers 2xx.
 
-    ``sync_events`` (MINIO_API_SYNC_EVENTS, on by default here) makes MinIO write each
-    notification to the queue before it acknowledges the upload. Without it notifications pass
-    through an in-memory queue first: a crash loses them, and a burst beyond 50 000 pending
-    notifications is dropped.
+    ``reliable_notifications`` (on by default) sets two variables without which acknowledged
+    uploads can go unannounced (a cluster deployment of MinIO needs them too):
+
+    - ``MINIO_API_SYNC_EVENTS=on``: each notification is written to the queue before the upload
+      is acknowledged. Otherwise it passes through an in-memory queue first: a crash loses it,
+      and a burst beyond 50 000 pending notifications is dropped.
+    - ``MINIO_SYNC_BOOT=on``: after a (re)start, S3 calls wait until the bucket notification
+      rules are loaded. Otherwise the server accepts uploads a moment before it knows the
+      bucket's notification rules, and sends no notification for them.
     """
 
     def __init__(self, data_dir: Path | str, port: int | None = None, *,
                  webhook_endpoint: str | None = None, webhook_token: str | None = None,
                  queue_dir: Path | str | None = None, access_key: str = DEFAULT_ACCESS_KEY,
                  secret_key: str = DEFAULT_SECRET_KEY, binary: Path | None = None,
-                 sync_events: bool = True, start_timeout_s: float = 60.0):
+                 reliable_notifications: bool = True, start_timeout_s: float = 60.0):
         self.data_dir = Path(data_dir).resolve()
         self.port = port
         self.console_port: int | None = None
@@ -145,11 +157,11 @@ class MinioServer:
         self.access_key = access_key
         self.secret_key = secret_key
         self.binary = binary
-        self.sync_events = sync_events
+        self.reliable_notifications = reliable_notifications
         self.start_timeout_s = start_timeout_s
         self.log_path = self.data_dir / "minio.log"
         self.process: subprocess.Popen | None = None
-        #: Seconds the last start took until the server answered its liveness probe.
+        #: Seconds the last start took until the server was live and initialised.
         self.start_seconds: float | None = None
 
     @property
@@ -178,8 +190,9 @@ class MinioServer:
             env["MINIO_NOTIFY_WEBHOOK_QUEUE_DIR" + suffix] = str(self.queue_dir)
             if self.webhook_token:
                 env["MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN" + suffix] = self.webhook_token
-            if self.sync_events:
-                env["MINIO_API_SYNC_EVENTS"] = "on"
+        if self.reliable_notifications:
+            env["MINIO_API_SYNC_EVENTS"] = "on"
+            env["MINIO_SYNC_BOOT"] = "on"
         return env
 
     def start(self) -> "MinioServer":
@@ -233,7 +246,7 @@ class MinioServer:
     def live(self, probe: str = "live") -> bool:
         """True when the health probe ``/minio/health/<probe>`` answers 200."""
         try:
-            with urllib.request.urlopen(f"{self.url}/minio/health/{probe}", timeout=1) as resp:
+            with _NO_PROXY.open(f"{self.url}/minio/health/{probe}", timeout=1) as resp:
                 return resp.status == 200
         except (urllib.error.URLError, OSError):
             return False
@@ -244,7 +257,7 @@ class MinioServer:
         self._wait_port_free()
 
     def kill(self) -> None:
-        """Crash the server (SIGKILL): nothing is flushed, as in a power loss."""
+        """Crash the server (SIGKILL): no graceful shutdown, as when the process dies."""
         _stop_process(self.process, signal.SIGKILL)
         self._wait_port_free()
 
@@ -282,8 +295,11 @@ class MinioServer:
 # --------------------------------------------------------------------------- PostgreSQL
 def find_postgres() -> Path | None:
     """The folder holding ``initdb`` and ``postgres``: the newest Debian install, else PATH."""
-    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-                    key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    def version(initdb: Path) -> int:
+        name = initdb.parent.parent.name
+        return int(name) if name.isdigit() else 0
+
+    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=version)
     if debian:
         return debian[-1].parent
     found = shutil.which("initdb")
@@ -395,7 +411,8 @@ class PostgresServer:
             time.sleep(0.1)
         _stop_process(self.process, signal.SIGKILL)
         raise DevServerError(f"PostgreSQL did not accept connections within "
-                             f"{self.start_timeout_s} s; log {self.log_path}:\n{_tail(self.log_path)}")
+                             f"{self.start_timeout_s} s; log {self.log_path}:\n"
+                             f"{_tail(self.log_path)}")
 
     def _connect(self, database: str = "postgres"):
         import psycopg2

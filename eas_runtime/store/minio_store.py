@@ -82,7 +82,8 @@ class MinioStore(ObjectStore):
             if exc.code in _UNAVAILABLE_CODES:
                 raise StoreUnavailable(f"MinIO at {self.endpoint}: {what}: {exc.code}: "
                                        f"{exc.message}") from exc
-            raise StoreError(f"MinIO at {self.endpoint}: {what}: {exc.code}: {exc.message}") from exc
+            raise StoreError(f"MinIO at {self.endpoint}: {what}: {exc.code}: "
+                             f"{exc.message}") from exc
         except ServerError as exc:
             raise StoreUnavailable(f"MinIO at {self.endpoint}: {what}: {exc}") from exc
         except InvalidResponseError as exc:

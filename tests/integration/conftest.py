@@ -36,14 +36,16 @@ class ServerThread:
         self.server = make_server(devservers.LOOPBACK, port, app, threaded=True)
         self.port = self.server.server_port
         self.url = f"http://{devservers.LOOPBACK}:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
-                                       name=f"wsgi-{self.port}", daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.1}, name=f"wsgi-{self.port}",
+                                       daemon=True)
         self.thread.start()
 
     def close(self) -> None:
-        self.server.shutdown()
+        if self.thread.is_alive():
+            self.server.shutdown()
+            self.thread.join(10)
         self.server.server_close()
-        self.thread.join(10)
 
 
 @pytest.fixture
