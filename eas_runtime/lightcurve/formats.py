@@ -136,6 +136,6 @@ def write_lightcurve(lc: LightCurve, path: str | os.PathLike, *, fmt: str = "pro
     path = Path(path)
     content = _fits.product_bytes(lc) if fmt == "product" else _text.write_prototype(lc)
     if path.name.endswith(".gz"):
-        content = gzip.compress(content, mtime=0)
+        content = gzip.compress(content, compresslevel=6, mtime=0)
     write_atomically(path, content)
     return path

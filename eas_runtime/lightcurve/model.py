@@ -211,9 +211,11 @@ class LightCurve:
     def to_fixed_step(self, step_days: float | None = None) -> LightCurve:
         """Put the samples on a fixed-step raster starting at the first sample.
 
-        Each sample goes to the nearest raster point (several samples in one point are
-        averaged, with their uncertainties combined). Raster points with no sample are filled
-        with the linear interpolation of the good neighbours' flux and flagged 1.
+        Each good sample goes to the nearest raster point (several samples in one point are
+        averaged, with their uncertainties combined). Raster points with no good sample (gaps,
+        or only bad samples) are filled with the linear interpolation of the neighbouring
+        points' flux, get a NaN uncertainty and flag 1; ``meta['n_filled_samples']`` counts
+        them.
 
         Parameters
         ----------
@@ -261,6 +263,9 @@ class LightCurve:
         NaN flux and flag 1. Integrated over a fully covered span, the flux is conserved.
         """
         new_time = np.asarray(new_time, dtype=np.float64)
+        if new_time.ndim != 1 or not np.all(np.isfinite(new_time)) \
+                or np.any(np.diff(new_time) <= 0):
+            raise ValueError("new_time must be a 1-D array of finite, strictly increasing times")
         if len(self) < 2:
             raise ValueError("resampling needs a light curve of at least 2 samples")
         src_lo, src_hi = bin_edges(self._time, self.estimate_sampling_interval())

@@ -1,0 +1,133 @@
+"""transit_search_bls_reference: injection-recovery, the prototype's demo, QC outcome."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from eas_runtime.lightcurve import LightCurve, period_outcome, read_lightcurve, read_metadata_cfg
+from functions.synthesis_batman.science import synthesize
+from functions.transit_search_bls_reference.science import (
+    DEFAULT_DURATIONS_D, UNITS, SearchResult, search)
+
+
+# ---------------------------------------------------------------- QC rule
+@pytest.mark.parametrize("target, found, outcome", [
+    (50.0, 50.0, "PASS"), (50.0, 49.0, "PASS"), (50.0, 51.5, "PASS"),
+    (50.0, 25.0, "FAIL"), (50.0, 100.0, "FAIL"),
+    (0.97, 1.0, "FAIL"), (1.03, 1.0, "FAIL"),  # the bounds are exclusive
+    (None, 50.0, "UNDEFINED"), (50.0, None, "UNDEFINED"), (50.0, math.nan, "UNDEFINED"),
+    ("abc", 50.0, "UNDEFINED"), (0, 50.0, "UNDEFINED"),
+])
+def test_period_outcome(target, found, outcome):
+    assert period_outcome(target, found) == outcome
+
+
+# ---------------------------------------------------------------- injection-recovery
+@pytest.mark.parametrize("period_d", [2.3, 5.1, 11.0])
+def test_injected_transit_is_recovered(period_d):
+    specs = {"duration": 60, "sampling_cadence": 1800, "orbital_period": period_d,
+             "semi_major_axis": (period_d / 365.25) ** (2 / 3), "planet_radius": 0.3,
+             "noise": 1e-3, "t0": 1.3}
+    lc = synthesize(specs, seed=int(period_d * 10))
+    result = search(lc)
+    # moderate noise: 118 ppm per 30-min sample against a ~950 ppm transit (MES 58-91)
+    assert abs(result.period / period_d - 1) < 0.01  # recovered within 1 %
+    assert result.outcome == "PASS" and result.target_period == period_d
+    # epoch within one duration of a true transit time, modulo the period
+    phase = (result.epoch - 1.3 + period_d / 2) % period_d - period_d / 2
+    assert abs(phase) < result.duration
+    # depth within 25 % of the limb-darkened central depth (a box under-fits the ingress)
+    k2 = (0.3 / (695500e3 / 71492e3)) ** 2
+    assert result.depth == pytest.approx(k2 / (1 - 0.1 / 3 - 0.3 / 6) * 1e6, rel=0.25)
+    assert result.transit_count == pytest.approx(60 / period_d, abs=1)
+    assert result.sde > 10 and result.snr > 20
+
+
+def test_bls_sample_and_result_record(functions_dir):
+    lc = read_lightcurve(functions_dir / "transit_search_bls_reference/sample/batman_p3.2d.fits")
+    result = search(lc)
+    assert isinstance(result, SearchResult) and result.outcome == "PASS"
+    assert abs(result.period / 3.2 - 1) < 1e-3
+    record = result.to_dict()
+    assert "periodogram_period" not in record and "periodogram_power" not in record
+    json.dumps(record)
+    assert set(record) <= set(UNITS) | {"transit_count"} and UNITS["depth"] == "ppm"
+    assert SearchResult.UNITS["period"] == "d"
+    # the periodogram: uniform in frequency, 0.5 d to half the baseline, frequency factor 2
+    periods = result.periodogram_period
+    assert periods.min() == pytest.approx(0.5, rel=1e-6)
+    assert periods.max() == pytest.approx(lc.duration / 2, rel=1e-2)
+    df = np.diff(1 / periods[::-1])
+    assert np.allclose(np.abs(df), 2 * 0.05 / lc.duration ** 2, rtol=1e-6)
+    assert len(DEFAULT_DURATIONS_D) == 10 and DEFAULT_DURATIONS_D[0] == 0.05
+
+
+def test_noise_only_light_curve_does_not_pass():
+    rng = np.random.default_rng(2024)
+    time = np.arange(0, 60, 1800 / 86400)
+    lc = LightCurve(time, 1 + rng.normal(0, 1e-3, time.size), meta={"orbital_period": 7.3})
+    result = search(lc)
+    assert result.target_period == 7.3 and result.outcome != "PASS"
+    assert result.sde < 10  # no significant peak
+
+
+def test_without_a_target_the_outcome_is_undefined():
+    lc = synthesize({"duration": 30, "sampling_cadence": 1800, "orbital_period": 3.0,
+                     "semi_major_axis": 0.04, "planet_radius": 0.3})
+    lc = LightCurve(lc.time, lc.flux, meta={})
+    result = search(lc, search_settings={"period_min": 2.5, "period_max": 3.5})
+    assert result.outcome == "UNDEFINED" and abs(result.period / 3.0 - 1) < 0.01
+
+
+def test_lc_duration_truncates_and_settings_are_checked():
+    lc = synthesize({"duration": 40, "sampling_cadence": 1800, "orbital_period": 3.0,
+                     "semi_major_axis": 0.04, "planet_radius": 0.3})
+    result = search(lc, lc_duration=20)
+    assert result.periodogram_period.max() == pytest.approx(10, rel=0.01)
+    with pytest.raises(ValueError, match="unknown search setting"):
+        search(lc, search_settings={"periodmin": 1})
+    with pytest.raises(ValueError, match="shorter than period_min"):
+        search(lc, search_settings={"period_min": 0.1})
+    with pytest.raises(ValueError, match="empty period range"):
+        search(lc, search_settings={"period_min": 30})
+
+
+def test_flagged_samples_are_ignored():
+    lc = synthesize({"duration": 30, "sampling_cadence": 1800, "orbital_period": 3.0,
+                     "semi_major_axis": 0.04, "planet_radius": 0.3, "noise": 1e-3}, seed=3)
+    flux = lc.flux.copy()
+    flags = np.zeros(len(lc), bool)
+    flags[100:110] = True
+    flux[100:110] = 0.5  # deep fake dip, flagged bad
+    flux[200] = np.nan
+    dirty = LightCurve(lc.time, flux, lc.flux_err, flags, lc.meta)
+    result = search(dirty)
+    assert result.outcome == "PASS" and result.depth < 5000
+
+
+# ---------------------------------------------------------------- the prototype's demo
+def _demo(demo_superearth):
+    meta = read_metadata_cfg(f"{demo_superearth}.metadata.cfg")
+    return read_lightcurve(demo_superearth, metadata=meta)
+
+
+def test_demo_superearth_is_recovered(demo_superearth):
+    """P = 50 d in the prototype's demo; the period grid is limited to 20-100 d to keep the
+    test short (the full prototype grid is the slow test below)."""
+    result = search(_demo(demo_superearth), lc_duration=240,
+                    search_settings={"period_min": 20, "period_max": 100})
+    assert result.outcome == "PASS" and result.target_period == 50.0
+    assert abs(result.period / 50.0 - 1) < 1e-3  # tolerance 0.1 %
+    assert result.transit_count == 5
+
+
+@pytest.mark.slow
+def test_demo_superearth_with_the_prototype_settings(request, demo_superearth):
+    """The prototype's test_bls_reference.cfg: 1.15 million periods, about 4 minutes."""
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("slow tier: run with -m slow")
+    result = search(_demo(demo_superearth), lc_duration=240)
+    assert result.outcome == "PASS" and abs(result.period / 50.0 - 1) < 1e-3
