@@ -108,8 +108,11 @@ def run_demo(settings: Settings, *, count: int = 12, keep: bool = False, timeout
 
 
 def _wait(runtime: EmbeddedRuntime, expected: int, timeout_s: float, out) -> bool:
+    """Show progress until every task ended or nothing is in flight any more."""
+    from eas_runtime.status import quiescent
     deadline = time.monotonic() + timeout_s
     last = ""
+    calm = 0
     while time.monotonic() < deadline:
         with runtime.db.read() as s:
             states = s.execute(select(Task.task_type, Task.state)).all()
@@ -125,6 +128,10 @@ def _wait(runtime: EmbeddedRuntime, expected: int, timeout_s: float, out) -> boo
             last = line
         if len(states) >= expected and ended == len(states):
             return True
+        # Tasks below a failed one wait for an input that will not come: stop once all is calm.
+        calm = calm + 1 if len(states) >= expected and quiescent(runtime.db) else 0
+        if calm >= 3:
+            return False
         time.sleep(0.5)
     print(f"demo timed out after {timeout_s:.0f} s", file=out)
     return False

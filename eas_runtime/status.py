@@ -23,3 +23,14 @@ def status_summary(db) -> dict:
             "deliveries_pending": s.scalar(select(func.count()).select_from(Delivery)
                                            .where(Delivery.state == "pending")),
         }
+
+
+def quiescent(db) -> bool:
+    """True when nothing is in flight: no event awaiting delivery, no task queued or running.
+
+    Tasks still waiting then wait for something that is not coming by itself (an upload that
+    has not happened, or an input whose producer failed and can be retried).
+    """
+    summary = status_summary(db)
+    return summary["deliveries_pending"] == 0 and summary["tasks"]["queued"] == 0 \
+        and summary["tasks"]["running"] == 0

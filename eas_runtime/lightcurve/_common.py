@@ -10,14 +10,19 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from eas_runtime.task_api import InputError
+
 from .model import LightCurve
 
 GZIP_MAGIC = b"\x1f\x8b"
 FITS_MAGIC = b"SIMPLE  ="
 
 
-class FormatError(ValueError):
-    """A light-curve file cannot be read; the message names the file and the defect."""
+class FormatError(InputError):
+    """A light-curve file cannot be read; the message names the file and the defect.
+
+    An :class:`~eas_runtime.task_api.InputError` (a ValueError): inside the pipeline the task
+    fails as an input problem, is recorded, and is not retried."""
 
     def __init__(self, path: str | os.PathLike, defect: str):
         self.path = str(path)

@@ -167,6 +167,9 @@ class TaskRunner:
             except Exception as exc:  # noqa: BLE001 - a science failure is a result, not a crash
                 outcome = _attempt.Outcome(error_kind="science", error_text=_traceback_text(exc))
                 ctx.log.error("task failed: %s", exc)
+        # Name inputs by their object keys, not by the attempt's scratch copies.
+        for name, path in local_inputs.items():
+            outcome.error_text = outcome.error_text.replace(str(path), snap.inputs[name])
         outcome.logs = capture.records
         outcome.wall_s, outcome.cpu_s = watch.timings.wall_s, watch.timings.cpu_s
         outcome.cpu_children_s = watch.timings.cpu_children_s
