@@ -58,6 +58,13 @@ class EmbeddedRuntime:
         st = self.settings
         st.home_path.mkdir(parents=True, exist_ok=True)
         self.db.create_schema()
+        if st.store == "minio":
+            # The bucket and its webhook notification (to the storage adapter, which local
+            # serving runs on adapter_port); in a cluster a Job in storage/ does this.
+            from eas_runtime.store.minio_store import MinioStore
+            store = MinioStore.from_settings(st)
+            store.ensure_bucket()
+            store.enable_notifications()
         ports = {"eas-index": st.index_port, "eas-storage-adapter": st.adapter_port}
         self.serving = LocalServing(st, broker_url=self.broker_url, ports=ports)
         self.broker = Broker(st, self.db, dispatcher=self.serving)

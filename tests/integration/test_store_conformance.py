@@ -13,12 +13,6 @@ from eas_runtime.store.base import ObjectNotFound, StoreUnavailable
 from eas_runtime.store.local import LocalStore
 from eas_runtime.store.minio_store import MinioStore
 
-# eas_runtime/store/local.py still imports to_json/from_json from cloudevents.http, which the
-# SDK deprecates (use cloudevents.conversion); the project turns warnings into errors. Only that
-# warning is tolerated here, until local.py moves to cloudevents.conversion.
-pytestmark = pytest.mark.filterwarnings(
-    r"ignore:(to|from)_json is deprecated as of 1\.6\.0:DeprecationWarning")
-
 #: Loopback calls never go through a proxy from the environment.
 http = requests.Session()
 http.trust_env = False
