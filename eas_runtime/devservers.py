@@ -485,11 +485,66 @@ def require(component: str):
     pytest.skip(message)
 
 
+# --------------------------------------------------------------------------- installing
+#: Debian packages the test suite needs, by the command that shows they are there.
+DEBIAN_PACKAGES = {"postgres": ["postgresql"], "chromium": ["chromium", "chromium-driver"]}
+
+
+def find_chromium() -> Path | None:
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found and shutil.which("chromedriver"):
+            return Path(found)
+    return None
+
+
+def install() -> int:
+    """Install what the tests need and is missing: MinIO (built from the pinned commit with
+    Go), PostgreSQL and Chromium with its driver (Debian packages, when run as root with
+    apt-get). Returns 0 when everything is there afterwards."""
+    missing = []
+    if find_minio() is None:
+        print(f"building MinIO {MINIO_VERSION} with go install ...", flush=True)
+        try:
+            build_minio()
+        except (DevServerError, OSError, subprocess.CalledProcessError) as exc:
+            missing.append(f"minio ({exc})")
+    packages = []
+    if find_postgres() is None:
+        packages += DEBIAN_PACKAGES["postgres"]
+    if find_chromium() is None:
+        packages += DEBIAN_PACKAGES["chromium"]
+    if packages:
+        apt = shutil.which("apt-get")
+        if apt is None or os.geteuid() != 0:
+            missing.append(f"Debian packages {packages} (need root and apt-get)")
+        else:
+            print(f"installing Debian packages {packages} ...", flush=True)
+            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+            ok = subprocess.run([apt, "update", "-qq"], env=env).returncode == 0 and \
+                subprocess.run([apt, "install", "-y", "-qq", *packages], env=env).returncode == 0
+            if not ok:
+                missing.append(f"Debian packages {packages} (apt-get failed)")
+    for name, finder in (("minio", find_minio), ("postgres", find_postgres), ("chromium", find_chromium)):
+        print(f"{name:9s} {finder() or 'MISSING'}")
+    if missing:
+        print("could not install: " + "; ".join(missing), file=sys.stderr)
+        # Outside CI the tests that need a missing component are skipped (and say why);
+        # in CI a missing component is a failure.
+        return 1 if os.environ.get("CI", "").strip().lower() == "true" else 0
+    return 0
+
+
 # --------------------------------------------------------------------------- command line
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["install"]:
+        return install()
     parser = argparse.ArgumentParser(prog="python -m eas_runtime.devservers",
                                      description="Run a MinIO or PostgreSQL server on loopback "
-                                                 "in the foreground until Ctrl-C.")
+                                                 "in the foreground until Ctrl-C; `install` "
+                                                 "installs what the tests need.")
     parser.add_argument("server", choices=("minio", "postgres"))
     parser.add_argument("--dir", default=None, help="data folder (default: .eas/<server>)")
     parser.add_argument("--port", type=int, default=None, help="port (default: a free one)")
