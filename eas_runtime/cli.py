@@ -50,6 +50,8 @@ def cmd_up(args) -> int:
 
 def cmd_demo(args) -> int:
     from eas_runtime.demo import run_demo
+    if not args.log_level:          # the demo prints its own progress; keep only warnings
+        logging.getLogger().setLevel(logging.WARNING)
     return run_demo(_settings(args), count=args.count, keep=args.keep, timeout_s=args.timeout)
 
 
@@ -256,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"eas: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)   # one line per migration step is noise
     try:
         return args.fn(args)
     except SettingsError as exc:
