@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m benchmarks` (or `just bench`) prints a table of figures and ratios."""
