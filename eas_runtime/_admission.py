@@ -195,14 +195,6 @@ def delivery_spec(doc: dict, broker: dict | None = None) -> dict:
     }
 
 
-def retry_delays(spec: dict) -> list[float]:
-    """Seconds to wait before each retry of a :func:`delivery_spec` (Knative's formula:
-    linear ``delay * n``, exponential ``delay * 2**n`` for retry n = 1, 2, ...)."""
-    delay = spec.get("backoffDelay") or 0.0
-    linear = spec.get("backoffPolicy") == "linear"
-    return [delay * (n if linear else 2 ** n) for n in range(1, spec.get("retry", 0) + 1)]
-
-
 # --------------------------------------------------------------------------- triggers
 TRIGGER_SPEC_KEYS = ("broker", "filter", "filters", "subscriber", "delivery")
 FILTER_OPERATORS = ("exact", "prefix", "suffix", "all", "any", "not", "cesql")

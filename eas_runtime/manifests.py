@@ -34,14 +34,14 @@ import yaml
 
 from ._admission import (Finding, check_broker, check_pingsource, check_sinkbinding,
                          check_trigger, delivery_spec, parse_go_duration, parse_iso8601_duration,
-                         key_path, retry_delays, unknown_key)
+                         key_path, unknown_key)
 from ._core_schemas import CORE_SCHEMAS, OBJECT_META, check_core
 from ._kustomize import KUSTOMIZATION_NAMES, check_kustomizations, patch_files
 from ._references import check_references, group_kind
 from ._serving import check_service
 
 __all__ = ["Problem", "ManifestError", "load_documents", "validate_documents", "validate_paths",
-           "validate_document", "delivery_spec", "retry_delays", "parse_iso8601_duration",
+           "validate_document", "delivery_spec", "parse_iso8601_duration",
            "parse_go_duration", "crd_schemas", "strict_schema", "main"]
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas" / "knative"

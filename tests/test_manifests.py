@@ -188,15 +188,19 @@ def test_delivery_spec_for_the_local_broker(entries):
     assert inherited["retry"] == 5 and inherited["backoffPolicy"] == "exponential"
     assert inherited["backoffDelay"] == 0.5 and inherited["timeout"] is None
     assert inherited["deadLetterSink"]["uri"] == "/dead-letter"
-    assert m.retry_delays(inherited) == [1.0, 2.0, 4.0, 8.0, 16.0]
+    # the embedded broker's backoff (Knative's formula, 0-based retry index) on this spec
+    from eas_runtime.broker.config import DeliverySpec
+    spec = DeliverySpec(retry=inherited["retry"], backoff_policy=inherited["backoffPolicy"],
+                        backoff_delay_s=inherited["backoffDelay"])
+    assert [spec.backoff_s(n) for n in range(spec.retry)] == [0.5, 1.0, 2.0, 4.0, 8.0]
     own = m.delivery_spec(by_name(entries, "Trigger", "eas-transit-search-bls-reference"), broker)
     assert own["retry"] == 3 and own["timeout"] == 600.0 and own["backoffDelay"] == 2.0
     assert m.delivery_spec(broker) == m.delivery_spec({"spec": {}}, broker)
     bare = m.delivery_spec({"kind": "Broker", "spec": {}})
     assert (bare["retry"], bare["backoffDelay"], bare["deadLetterSink"]) == (10, 0.2, None)
     assert m.delivery_spec({"spec": {}})["retry"] == 0
-    assert m.retry_delays({"retry": 3, "backoffPolicy": "linear", "backoffDelay": 1.5}) == [
-        1.5, 3.0, 4.5]
+    linear = DeliverySpec(retry=3, backoff_policy="linear", backoff_delay_s=1.5)
+    assert [linear.backoff_s(n) for n in range(3)] == [0.0, 1.5, 3.0]
 
 
 # --------------------------------------------------------------------------- broken copies
