@@ -29,6 +29,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--only", choices=["pipeline"], default=None)
     args = parser.parse_args(argv)
+    import logging
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from benchmarks import pipeline
 
     scale = 0.25 if args.quick else 1.0
