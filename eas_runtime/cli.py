@@ -191,6 +191,11 @@ def cmd_validate(args) -> int:
 
 
 # ---------------------------------------------------------------------- parser
+#: Modules that add subcommands: each has ``add_commands(subparsers)``; a subcommand's handler
+#: is set with ``set_defaults(fn=...)`` and receives the parsed arguments.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="eas", description="PLATO exoplanet analysis pipeline")
     p.add_argument("--home", help="folder for the embedded database, store and logs (EAS_HOME)")
@@ -247,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("validate", help="validate Knative manifests offline")
     s.add_argument("paths", nargs="*")
     s.set_defaults(fn=cmd_validate)
+
+    import importlib
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_commands(sub)
     return p
 
 
