@@ -134,6 +134,30 @@ def cmd_watch(args) -> int:
     return 0
 
 
+def cmd_cancel(args) -> int:
+    from eas_runtime.lifecycle import LifecycleError, cancel_job
+    try:
+        out = cancel_job(_resources(args).db, args.job)
+    except LifecycleError as exc:
+        print(f"eas cancel: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(out) if args.json else f"job {args.job} cancelled: {out['cancelled_tasks']} tasks will not run")
+    return 0
+
+
+def cmd_retry(args) -> int:
+    from eas_runtime.lifecycle import LifecycleError, retry_failed
+    res = _resources(args)
+    try:
+        out = retry_failed(res.db, res.try_send, args.job, args.task or None)
+    except LifecycleError as exc:
+        print(f"eas retry: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(out) if args.json else
+          f"job {args.job}: {out['retried_tasks']} failed tasks back to waiting, {out['claimed']} started")
+    return 0
+
+
 # ---------------------------------------------------------------------- looking
 def cmd_status(args) -> int:
     from eas_runtime.status import status_summary
@@ -234,6 +258,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tasks", default="ingest_external_lcs,verify,transit_search_bls_reference")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_watch)
+
+    s = sub.add_parser("cancel", help="cancel a job: no new work starts, finished products stay")
+    s.add_argument("job", type=int)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_cancel)
+
+    s = sub.add_parser("retry", help="retry the failed tasks of a job")
+    s.add_argument("job", type=int)
+    s.add_argument("--task", type=int, action="append", help="only this task (repeatable)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_retry)
 
     s = sub.add_parser("status", help="task counts per type and state")
     s.add_argument("--json", action="store_true")

@@ -65,8 +65,10 @@ class Settings:
     #: An attempt whose ``task.ready`` was sent but which has not started after this long
     #: has its event sent again by the reconcile tick.
     redeliver_s: float = 120.0
-    #: How many attempts a task gets when attempts are lost to infrastructure failures.
+    #: How many attempts a task gets when attempts are lost to infrastructure failures, and
+    #: the backoff before retry n (``retry_backoff_s * 2**(n-1)``).
     max_attempts: int = 3
+    retry_backoff_s: float = 30.0
     #: Reconcile tick of the embedded runtime (a PingSource does it in a cluster; 0 = off).
     reconcile_s: float = 60.0
     #: Embedded serving: replicas per service at most (0 = number of cores), idle time

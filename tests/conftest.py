@@ -54,7 +54,8 @@ def shared_dir() -> Path:
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings.load(home=str(tmp_path / "eas-home"), heartbeat_s=0.2, stall_s=2.0, redeliver_s=2.0)
+    return Settings.load(home=str(tmp_path / "eas-home"), heartbeat_s=0.2, stall_s=2.0, redeliver_s=2.0,
+                         retry_backoff_s=0.0)
 
 
 @pytest.fixture

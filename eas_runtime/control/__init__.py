@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from eas_runtime import events
 from eas_runtime.control import scheduler, watch
-from eas_runtime.db.models import DeadLetter, ProcessedEvent, ProductVersion
+from eas_runtime.db.models import DeadLetter, ProcessedEvent, ProductVersion, Task
 from eas_runtime.db.products import ensure_product
 from eas_runtime.jobs import JobError, compile_job, insert_job
 from eas_runtime.resources import Resources
@@ -100,8 +100,25 @@ class Control:
             task_id = int(task_id)
         except (TypeError, ValueError):
             raise events.EventError(f"{event['type']} event {event['id']!r} needs an integer 'taskid'") from None
+        retried = False
+        if event["type"] == events.TASK_FAILED:
+            retried = self._retry_science_failure(task_id, event)
         claimed = scheduler.after_task(self.db, self.send, task_id)
-        return {"task_id": task_id, "claimed": len(claimed)}
+        return {"task_id": task_id, "claimed": len(claimed), "retried": retried}
+
+    def _retry_science_failure(self, task_id: int, event) -> bool:
+        """A science failure is retried only when the job asks for it (task key
+        ``retry_science_failures: true``); a lost attempt is retried by the reconcile tick."""
+        data = events.data_of(event)
+        if data.get("error_kind") != "science":
+            return False
+        st = self.res.settings
+        with self.db.session() as s:
+            task = s.get(Task, task_id)
+            if task is None or not (task.retry_science_failures or (task.params or {}).get("retry_science_failures")):
+                return False
+            return scheduler.schedule_retry(s, task_id, task.attempt_count, max_attempts=st.max_attempts,
+                                            backoff_base_s=st.retry_backoff_s)
 
     # ------------------------------------------------------------------ reconcile
     def reconcile(self) -> dict:
@@ -111,7 +128,7 @@ class Control:
         if hasattr(store, "flush_events"):
             flushed = store.flush_events()
         summary = scheduler.reconcile(self.db, self.send, stall_s=st.stall_s, redeliver_s=st.redeliver_s,
-                                      max_attempts=st.max_attempts)
+                                      max_attempts=st.max_attempts, backoff_base_s=st.retry_backoff_s)
         summary["store_events_flushed"] = flushed
         return summary
 

@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
 from eas_runtime import events
@@ -44,8 +44,8 @@ class Ready:
             tasktype=self.task_type, jobid=self.job_id, taskid=self.task_id, attemptid=self.attempt_id)
 
 
-def _ready_filter():
-    """SQL condition: the Task row is ready to run."""
+def _ready_filter(now: dt.datetime):
+    """SQL condition: the Task row is ready to run (at ``now``)."""
     version_ok = exists(select(ProductVersion.id).join(Product, Product.id == ProductVersion.product_id)
                         .where(Product.key == TaskInput.key, ProductVersion.passed_qc.is_(True)))
     missing_input = exists(select(TaskInput.id).where(TaskInput.task_id == Task.id, ~version_ok))
@@ -54,13 +54,13 @@ def _ready_filter():
                               .join(source, source.id == TaskMetadataInput.source_task_id)
                               .where(TaskMetadataInput.task_id == Task.id, source.state != DONE))
     return and_(Task.state == WAITING, Task.fully_configured.is_(True), Job.cancelled.is_(False),
-                ~missing_input, ~metadata_pending)
+                or_(Task.retry_at.is_(None), Task.retry_at <= now), ~missing_input, ~metadata_pending)
 
 
 def find_ready(session, *, task_ids: Iterable[int] | None = None, input_keys: Iterable[str] | None = None,
                metadata_source: int | None = None, job_id: int | None = None, limit: int = 5000) -> list[int]:
     """Ids of ready tasks among the candidates named (all waiting tasks when none is named)."""
-    q = select(Task.id).join(Job, Job.id == Task.job_id).where(_ready_filter())
+    q = select(Task.id).join(Job, Job.id == Task.job_id).where(_ready_filter(utcnow()))
     if task_ids is not None:
         q = q.where(Task.id.in_(list(task_ids)))
     if input_keys is not None:
@@ -81,7 +81,7 @@ def claim(db, task_id: int, *, from_states: tuple[str, ...] = (WAITING,),
         if expected_attempts is not None:
             cond.append(Task.attempt_count == expected_attempts)
         won = s.execute(update(Task).where(*cond)
-                        .values(state=QUEUED, attempt_count=Task.attempt_count + 1))
+                        .values(state=QUEUED, attempt_count=Task.attempt_count + 1, retry_at=None))
         if won.rowcount != 1:
             return None
         number, task_type, job_id = s.execute(
@@ -114,13 +114,34 @@ def after_task(db, send: Send, task_id: int) -> list[Ready]:
 
 
 # ---------------------------------------------------------------------- reconcile
-def recover_stalled(db, send: Send, *, stall_s: float, max_attempts: int) -> list[Ready]:
-    """Give up attempts whose heartbeat is older than ``stall_s`` and retry their tasks."""
+def backoff_s(base_s: float, attempts_made: int) -> float:
+    """Wait before the retry that follows attempt ``attempts_made`` (1, 2, ...): exponential."""
+    return base_s * 2 ** max(0, attempts_made - 1)
+
+
+def schedule_retry(session, task_id: int, attempts_made: int, *, max_attempts: int,
+                   backoff_base_s: float) -> bool:
+    """Put a task whose latest attempt was lost back to waiting, due after the backoff; or fail
+    it when it had ``max_attempts`` already. Returns True when a retry was scheduled."""
+    if attempts_made >= max_attempts:
+        session.execute(update(Task).where(Task.id == task_id, Task.attempt_count == attempts_made)
+                        .values(state=FAILED))
+        return False
+    due = utcnow() + dt.timedelta(seconds=backoff_s(backoff_base_s, attempts_made))
+    done = session.execute(update(Task).where(Task.id == task_id, Task.attempt_count == attempts_made,
+                                              Task.state.in_((RUNNING, QUEUED, FAILED)))
+                           .values(state=WAITING, retry_at=due))
+    return done.rowcount == 1
+
+
+def recover_stalled(db, *, stall_s: float, max_attempts: int, backoff_base_s: float) -> int:
+    """Give up attempts whose heartbeat is older than ``stall_s``; their tasks are retried after
+    a backoff (claimed by :func:`schedule` once due) up to ``max_attempts`` attempts in all."""
     cutoff = utcnow() - dt.timedelta(seconds=stall_s)
     with db.read() as s:
         stale = s.execute(select(Attempt.id, Attempt.task_id, Attempt.number, Attempt.heartbeat_at)
                           .where(Attempt.state == A_RUNNING, Attempt.heartbeat_at < cutoff)).all()
-    retried = []
+    retried = 0
     for attempt_id, task_id, number, beat in stale:
         with db.session() as s:
             gone = s.execute(update(Attempt).where(Attempt.id == attempt_id, Attempt.state == A_RUNNING,
@@ -131,17 +152,11 @@ def recover_stalled(db, send: Send, *, stall_s: float, max_attempts: int) -> lis
                                                 f"(limit {stall_s:g} s); the attempt is presumed lost"))
             if gone.rowcount != 1:
                 continue
+            again = schedule_retry(s, task_id, number, max_attempts=max_attempts, backoff_base_s=backoff_base_s)
             s.add(LogMessage(attempt_id=attempt_id, severity="ERROR",
                              text=f"attempt {number} of task {task_id} stalled; "
-                                  + ("retrying" if number < max_attempts else "no attempts left")))
-            if number >= max_attempts:
-                s.execute(update(Task).where(Task.id == task_id, Task.attempt_count == number)
-                          .values(state=FAILED))
-        if number < max_attempts:
-            ready = claim(db, task_id, from_states=(RUNNING, QUEUED), expected_attempts=number)
-            if ready is not None:
-                send(ready.event())
-                retried.append(ready)
+                                  + ("retrying after backoff" if again else "no attempts left")))
+            retried += int(again)
     return retried
 
 
@@ -161,8 +176,9 @@ def resend_unstarted(db, send: Send, *, redeliver_s: float) -> int:
     return sent
 
 
-def reconcile(db, send: Send, *, stall_s: float, redeliver_s: float, max_attempts: int) -> dict:
-    retried = recover_stalled(db, send, stall_s=stall_s, max_attempts=max_attempts)
+def reconcile(db, send: Send, *, stall_s: float, redeliver_s: float, max_attempts: int,
+              backoff_base_s: float) -> dict:
+    retried = recover_stalled(db, stall_s=stall_s, max_attempts=max_attempts, backoff_base_s=backoff_base_s)
     resent = resend_unstarted(db, send, redeliver_s=redeliver_s)
     claimed = schedule(db, send)
-    return {"retried": len(retried), "resent": resent, "claimed": len(claimed)}
+    return {"retried": retried, "resent": resent, "claimed": len(claimed)}

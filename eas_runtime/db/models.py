@@ -82,6 +82,8 @@ class Task(Base):
     attempt_count: Mapped[int] = mapped_column(Integer, default=0)
     #: Science failures are retried only when the job asks for it.
     retry_science_failures: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: A task being retried after a lost attempt waits until then (backoff).
+    retry_at: Mapped[Optional[dt.datetime]] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     job: Mapped[Job] = relationship(back_populates="tasks")
