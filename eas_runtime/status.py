@@ -22,15 +22,18 @@ def status_summary(db) -> dict:
             "dead_letters": s.scalar(select(func.count()).select_from(DeadLetter)),
             "deliveries_pending": s.scalar(select(func.count()).select_from(Delivery)
                                            .where(Delivery.state == "pending")),
+            "retries_pending": s.scalar(select(func.count()).select_from(Task)
+                                        .where(Task.state == "waiting", Task.retry_at.is_not(None))),
         }
 
 
 def quiescent(db) -> bool:
-    """True when nothing is in flight: no event awaiting delivery, no task queued or running.
+    """True when nothing is in flight: no event awaiting delivery, no task queued, running or
+    waiting for its retry.
 
     Tasks still waiting then wait for something that is not coming by itself (an upload that
     has not happened, or an input whose producer failed and can be retried).
     """
     summary = status_summary(db)
-    return summary["deliveries_pending"] == 0 and summary["tasks"]["queued"] == 0 \
-        and summary["tasks"]["running"] == 0
+    return summary["deliveries_pending"] == 0 and summary["retries_pending"] == 0 \
+        and summary["tasks"]["queued"] == 0 and summary["tasks"]["running"] == 0
