@@ -203,6 +203,9 @@ def cmd_serve(args) -> int:
 
 
 def cmd_db(args) -> int:
+    if args.action in ("backup", "restore"):
+        from eas_runtime.diagnostics.cli import cmd_db_file
+        return cmd_db_file(args)
     res = _resources(args)
     res.db.create_schema()
     print(f"database {res.settings.db_url.split('@')[-1]} is at the newest schema")
@@ -217,7 +220,7 @@ def cmd_validate(args) -> int:
 # ---------------------------------------------------------------------- parser
 #: Modules that add subcommands: each has ``add_commands(subparsers)``; a subcommand's handler
 #: is set with ``set_defaults(fn=...)`` and receives the parsed arguments.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("eas_runtime.diagnostics.cli",)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -280,8 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int)
     s.set_defaults(fn=cmd_serve)
 
-    s = sub.add_parser("db", help="create or upgrade the task database schema")
-    s.add_argument("action", choices=["upgrade"])
+    s = sub.add_parser("db", help="upgrade the task database schema; back it up or restore it")
+    s.add_argument("action", choices=["upgrade", "backup", "restore"])
+    s.add_argument("file", nargs="?", help="backup file (backup, restore)")
+    s.add_argument("--force", action="store_true", help="restore over a database that holds data")
+    s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_db)
 
     s = sub.add_parser("validate", help="validate Knative manifests offline")

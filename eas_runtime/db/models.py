@@ -67,6 +67,7 @@ class Job(Base):
 
 class Task(Base):
     __tablename__ = "tasks"
+    __table_args__ = (Index("ix_tasks_job_type", "job_id", "task_type"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     parent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
@@ -178,6 +179,7 @@ class Attempt(Base):
 
 class LogMessage(Base):
     __tablename__ = "log_messages"
+    __table_args__ = (Index("ix_log_messages_severity_time", "severity", "time"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     attempt_id: Mapped[Optional[int]] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"), index=True)
     time: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
