@@ -70,27 +70,48 @@ def cmd_upload(args) -> int:
 
 
 def cmd_submit(args) -> int:
-    from eas_runtime.jobs import JobError, compile_job
+    """Compile a job file; --dry-run prints its tree and counts, otherwise it is posted to the
+    broker as ``job.submitted`` (eas-control checks it against the database and the store and
+    records a rejection as a dead letter; --check runs those checks here first)."""
+    from eas_runtime.jobs import JobError, compile_job, insert, tree
     path = Path(args.file)
     try:
         spec = json.loads(path.read_text())
         compiled = compile_job(spec)
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, json.JSONDecodeError, RecursionError) as exc:
         print(f"eas submit: cannot read {path}: {exc}", file=sys.stderr)
         return 2
     except JobError as exc:
         print(f"eas submit: {path}: {exc}", file=sys.stderr)
         return 2
+    summary = tree.summary(compiled)
     if args.dry_run:
-        counts = compiled.task_counts()
         if args.json:
-            print(json.dumps({"job_name": compiled.job_name, "tasks": len(compiled.tasks), "task_counts": counts}))
-        else:
-            for t in compiled.tasks:
-                print(f"{t.path}  {t.task_type}  {t.name}")
-            for task_type, n in counts.items():
-                print(f"{n:8d}  {task_type}")
+            print(json.dumps(summary))
+            return 0
+        for line in tree.render(compiled, full=args.full):
+            print(line)
+        print(f"\n{summary['rows']} task rows at submission; tasks per type (certain to run):")
+        for task_type, n in {**summary["task_counts"], **summary["control_counts"]}.items():
+            print(f"{n:8d}  {task_type}")
+        for part in summary["deferred"]:
+            times = f" (x{part['count']})" if part["count"] > 1 else ""
+            print(f"evaluated at run time{times}: {part['path']} {part['task_type']} {part['note']}".rstrip())
+            for label, counts in part["branches"].items():
+                listed = ", ".join(f"{n} {t}" for t, n in {**counts["task_counts"], **counts["control_counts"]}.items())
+                print(f"    {label}: {listed or 'nothing'}")
+        for key in summary["external_inputs"]:
+            print(f"reads {key} (made by no task of this job)")
         return 0
+    if args.check:
+        res = _resources(args)
+        try:
+            outputs = {**compiled.outputs(), **compiled.deferred_outputs}
+            with res.db.read() as s:
+                insert.check(s, outputs, compiled.external_inputs, res.store.stat)
+        except JobError as exc:
+            print(f"eas submit: {path}: {exc}", file=sys.stderr)
+            return 2
     settings = _settings(args)
     event = events.make_event(events.JOB_SUBMITTED, events.SOURCE_CLI, spec, id=uuid.uuid4().hex,
                               subject=compiled.job_name)
@@ -99,39 +120,63 @@ def cmd_submit(args) -> int:
     except events.DeliveryError as exc:
         print(f"eas submit: {exc}", file=sys.stderr)
         return 1
-    print(f"submitted {compiled.job_name!r} ({len(compiled.tasks)} tasks) as event {event['id']}")
+    print(f"submitted {compiled.job_name!r} ({summary['rows']} task rows, {summary['tasks']} tasks to run) "
+          f"as event {event['id']}")
     return 0
 
 
 def cmd_watch(args) -> int:
     from sqlalchemy import delete, select
 
+    from eas_runtime.control import watch
     from eas_runtime.db.models import WatchRule
+    from eas_runtime.jobs import JobError
+    template = None
+    if args.action == "add" and args.job:
+        try:
+            template = json.loads(Path(args.job).read_text())
+            checked = watch.check_template(template, args.prefix)
+        except (OSError, json.JSONDecodeError) as exc:
+            print(f"eas watch add: cannot read {args.job}: {exc}", file=sys.stderr)
+            return 2
+        except JobError as exc:
+            print(f"eas watch add: {args.job}: {exc}", file=sys.stderr)
+            return 2
     res = _resources(args)
     res.db.create_schema()
     with res.db.session() as s:
         if args.action == "add":
-            tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-            if not tasks:
+            tasks = [] if template is not None else [
+                t.strip() for t in (args.tasks or DEFAULT_WATCH_TASKS).split(",") if t.strip()]
+            if template is None and not tasks:
                 print("eas watch add: --tasks needs at least one task type", file=sys.stderr)
                 return 2
             rule = s.scalar(select(WatchRule).where(WatchRule.prefix == args.prefix))
             if rule is None:
                 rule = WatchRule(prefix=args.prefix)
                 s.add(rule)
-            rule.task_types, rule.enabled = tasks, True
-            print(f"watching {args.prefix!r}: {' -> '.join(tasks)}")
+            rule.task_types, rule.job_template, rule.enabled = tasks, template, True
+            if template is not None:
+                print(f"watching {args.prefix!r}: job {args.job} "
+                      f"({len(checked.tasks)} tasks per object, e.g. in {checked.working_directory}/)")
+            else:
+                print(f"watching {args.prefix!r}: {' -> '.join(tasks)}")
         elif args.action == "remove":
             gone = s.execute(delete(WatchRule).where(WatchRule.prefix == args.prefix)).rowcount
             print(f"removed {gone} rule(s)")
         else:
             rules = s.scalars(select(WatchRule).order_by(WatchRule.prefix)).all()
             if args.json:
-                print(json.dumps([{"prefix": r.prefix, "task_types": r.task_types, "enabled": r.enabled}
-                                  for r in rules]))
+                print(json.dumps([{"prefix": r.prefix, "task_types": r.task_types, "enabled": r.enabled,
+                                   "job_template": r.job_template} for r in rules]))
             for r in rules if not args.json else ():
-                print(f"{r.prefix}\t{' -> '.join(r.task_types)}")
+                what = (f"job {(r.job_template or {}).get('job_name', '(template)')}" if r.job_template
+                        else " -> ".join(r.task_types))
+                print(f"{r.prefix}\t{what}")
     return 0
+
+
+DEFAULT_WATCH_TASKS = "ingest_external_lcs,verify,transit_search_bls_reference"
 
 
 def cmd_cancel(args) -> int:
@@ -220,7 +265,7 @@ def cmd_validate(args) -> int:
 # ---------------------------------------------------------------------- parser
 #: Modules that add subcommands: each has ``add_commands(subparsers)``; a subcommand's handler
 #: is set with ``set_defaults(fn=...)`` and receives the parsed arguments.
-COMMAND_MODULES: tuple[str, ...] = ("eas_runtime.diagnostics.cli",)
+COMMAND_MODULES: tuple[str, ...] = ("eas_runtime.diagnostics.cli", "eas_runtime.deploy.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -251,14 +296,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("submit", help="submit a job (task-chain JSON)")
     s.add_argument("file")
-    s.add_argument("--dry-run", action="store_true", help="compile and print the task tree only")
+    s.add_argument("--dry-run", action="store_true", help="compile and print the task tree and counts only")
+    s.add_argument("--full", action="store_true", help="dry run: every loop iteration, not the first two")
+    s.add_argument("--check", action="store_true",
+                   help="check outputs and inputs against the task database and store before sending")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_submit)
 
-    s = sub.add_parser("watch", help="manage watch rules (key prefix -> task chain)")
+    s = sub.add_parser("watch", help="manage watch rules (key prefix -> job template or task chain)")
     s.add_argument("action", choices=["add", "list", "remove"])
     s.add_argument("--prefix", default="inbox/")
-    s.add_argument("--tasks", default="ingest_external_lcs,verify,transit_search_bls_reference")
+    what = s.add_mutually_exclusive_group()
+    what.add_argument("--job", help="job template (task-chain JSON) run for every object under the prefix")
+    what.add_argument("--tasks", help=f"chain of task types (default {DEFAULT_WATCH_TASKS})")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_watch)
 

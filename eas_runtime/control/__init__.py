@@ -13,7 +13,7 @@ import logging
 from sqlalchemy.exc import IntegrityError
 
 from eas_runtime import events
-from eas_runtime.control import scheduler, watch
+from eas_runtime.control import flow, scheduler, watch
 from eas_runtime.db.models import DeadLetter, ProcessedEvent, ProductVersion, Task
 from eas_runtime.db.products import ensure_product
 from eas_runtime.jobs import JobError, compile_job, insert_job
@@ -38,10 +38,24 @@ class Control:
             return self.on_task_end(event)
         if kind in (events.RECONCILE, events.PING):
             return self.reconcile()
+        if flow.is_control_ready(event):        # a control-flow task: eas-control runs it
+            return {"task_id": event.get("taskid"), "claimed": len(self._run_control(event))}
         raise events.EventError(f"eas-control does not handle events of type {kind!r}")
 
     def send(self, event) -> bool:
+        """Post ``event`` to the broker; ``task.ready`` of a control-flow task is run here
+        instead (no function serves those types; see :mod:`eas_runtime.control.flow`)."""
+        if flow.is_control_ready(event):
+            self._run_control(event)
+            return True
         return self.res.try_send(event)
+
+    def _run_control(self, event) -> list:
+        try:
+            task_id, attempt_id = int(event["taskid"]), int(event["attemptid"])
+        except (KeyError, TypeError, ValueError):
+            raise events.EventError(f"task.ready event {event['id']!r} needs integer taskid and attemptid") from None
+        return flow.execute(self.db, self.send, task_id, attempt_id, stat=self.res.store.stat)
 
     # ------------------------------------------------------------------ product.created
     def on_product(self, event) -> dict:
@@ -85,7 +99,8 @@ class Control:
         try:
             compiled = compile_job(spec)
             with self.db.session() as s:
-                job, created = insert_job(s, compiled, source_event=source_event, spec=spec)
+                job, created = insert_job(s, compiled, source_event=source_event, spec=spec,
+                                          stat=self.res.store.stat)
                 job_id = job.id
         except JobError as exc:
             self.dead_letter("control", f"job rejected: {exc}", event)
@@ -103,7 +118,7 @@ class Control:
         retried = False
         if event["type"] == events.TASK_FAILED:
             retried = self._retry_science_failure(task_id, event)
-        claimed = scheduler.after_task(self.db, self.send, task_id)
+        claimed = flow.release(self.db, self.send, task_id)
         return {"task_id": task_id, "claimed": len(claimed), "retried": retried}
 
     def _retry_science_failure(self, task_id: int, event) -> bool:
@@ -127,6 +142,7 @@ class Control:
         store = self.res.store
         if hasattr(store, "flush_events"):
             flushed = store.flush_events()
+        flow.configure(self.db)                 # tasks whose parameters read metadata of finished tasks
         summary = scheduler.reconcile(self.db, self.send, stall_s=st.stall_s, redeliver_s=st.redeliver_s,
                                       max_attempts=st.max_attempts, backoff_base_s=st.retry_backoff_s)
         summary["store_events_flushed"] = flushed

@@ -1,23 +1,43 @@
 """Watch rules: every object that lands under a key prefix gets its own job.
 
-The simplest rule binds a prefix to a sequence of task types, e.g. ``inbox/`` ->
-``ingest_external_lcs, verify, transit_search_bls_reference``. The chain passes one light curve
-along: the upload is the first task's ``lightcurve`` input, and every task type that makes a
-light curve (:data:`LIGHTCURVE_MAKERS`) hands its ``lightcurve`` output to the next one.
+A rule binds a prefix either to a **job template** (a task-chain job file, e.g.
+``examples/jobs/standard_search.json``) or to a plain sequence of task types.
 
-Each job works in ``<output_prefix>/<stem>-<etag8>/``: the same content uploaded twice under the
-same key is recognised (same folder) and not processed twice; new content gets a new folder.
+Template: the job is compiled for each upload with these metadata, which every expression of
+the template can read and every task inherits:
+
+==============  ===========================================  ==============================
+``input_key``   the object's key                             ``inbox/tess/star_1.fits``
+``input_path``  the same as a file name from the store root  ``/inbox/tess/star_1.fits``
+``input_name``  its file name                                ``star_1.fits``
+``input_stem``  the file name without the known suffixes     ``star_1``
+``input_etag``  the first 8 hex digits of its MD5/ETag       ``1a2b3c4d``
+``input_dir``   the folder of the key                        ``inbox/tess``
+``input_prefix`` the rule's prefix                           ``inbox/tess/``
+==============  ===========================================  ==============================
+
+so a template names the object as ``"inputs": {"lightcurve": "(metadata['input_path'])"}``
+and its products as ``"'{input_stem}.fits'.format(**metadata)"``. A template without a
+``working_directory`` works in ``processed/<input_stem>-<input_etag>/``; one with its own must
+make it depend on the object (``eas watch add`` checks this), because the job of an upload is
+recognised by its folder: the same content uploaded twice under the same key is processed once,
+new content gets a new folder.
+
+Chain of task types (``--tasks``): the upload is the first task's ``lightcurve`` input and
+every task type that makes a light curve (:data:`LIGHTCURVE_MAKERS`) hands its ``lightcurve``
+output to the next one.
 """
 from __future__ import annotations
 
 import posixpath
 import re
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from eas_runtime.db.models import WatchRule
-from eas_runtime.jobs import CompiledJob, TaskSpec
+from eas_runtime.jobs import CompiledJob, JobError, PlannedTask, compile_job
 
 #: Task types whose ``lightcurve`` output is the light curve the next task in a chain reads.
 LIGHTCURVE_MAKERS = {"ingest_external_lcs", "binning", "detrend", "multiply",
@@ -36,7 +56,42 @@ def stem_of(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
+def upload_metadata(prefix: str, key: str, etag: str) -> dict[str, str]:
+    """What a template's expressions know about the object that triggered it."""
+    return {"input_key": key, "input_path": "/" + key, "input_name": posixpath.basename(key),
+            "input_stem": stem_of(key), "input_etag": (etag or "noetag")[:8],
+            "input_dir": posixpath.dirname(key), "input_prefix": prefix}
+
+
 def job_for_upload(rule: WatchRule, key: str, etag: str) -> CompiledJob:
+    if rule.job_template:
+        return compile_template(rule.job_template, rule.prefix, key, etag)
+    return _chain(rule, key, etag)
+
+
+def compile_template(template: Any, prefix: str, key: str, etag: str) -> CompiledJob:
+    meta = upload_metadata(prefix, key, etag)
+    return compile_job(template, metadata=meta,
+                       default_working_directory=f"{OUTPUT_PREFIX}/{meta['input_stem']}-{meta['input_etag']}",
+                       default_job_name=f"watch {prefix} {meta['input_name']}")
+
+
+def check_template(template: Any, prefix: str) -> CompiledJob:
+    """Compile ``template`` for two example uploads; JobError when it does not compile or when
+    both would work in the same folder."""
+    base = prefix if prefix.endswith("/") or not prefix else prefix + "/"
+    first = compile_template(template, prefix, f"{base}example_a.fits", "0123456789abcdef")
+    second = compile_template(template, prefix, f"{base}example_b.fits", "fedcba9876543210")
+    if first.working_directory == second.working_directory:
+        raise JobError(f"working_directory: every upload's job needs its own folder, but this template "
+                       f"puts all of them in {first.working_directory or '(the store root)'!r}; use e.g. "
+                       "\"'processed/{input_stem}-{input_etag}'.format(**metadata)\"")
+    if not first.tasks:
+        raise JobError("task_list: the template has no task to run")
+    return first
+
+
+def _chain(rule: WatchRule, key: str, etag: str) -> CompiledJob:
     stem = stem_of(key)
     wd = f"{OUTPUT_PREFIX}/{stem}-{(etag or 'noetag')[:8]}"
     job_name = f"watch {rule.prefix} {posixpath.basename(key)}"
@@ -46,8 +101,9 @@ def job_for_upload(rule: WatchRule, key: str, etag: str) -> CompiledJob:
         outputs = {}
         if task_type in LIGHTCURVE_MAKERS:
             outputs["lightcurve"] = f"{wd}/{stem}.{i}.{task_type}.fits"
-        tasks.append(TaskSpec(path=f"watch[{i}]", task_type=task_type, name=task_type, job_name=job_name,
-                              working_directory=wd, params=dict(rule.params or {}).get(task_type, {}),
-                              inputs={"lightcurve": current}, outputs=outputs))
+        tasks.append(PlannedTask(path=f"watch[{i}]", task_type=task_type, name=task_type,
+                                 working_directory=wd, job_name=job_name,
+                                 params=dict(dict(rule.params or {}).get(task_type, {})),
+                                 inputs={"lightcurve": current}, outputs=outputs))
         current = outputs.get("lightcurve", current)
-    return CompiledJob(job_name=job_name, working_directory=wd, tasks=tasks)
+    return CompiledJob(job_name=job_name, working_directory=wd, roots=tasks)
