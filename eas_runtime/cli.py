@@ -105,6 +105,7 @@ def cmd_submit(args) -> int:
         return 0
     if args.check:
         res = _resources(args)
+        res.db.create_schema()
         try:
             outputs = {**compiled.outputs(), **compiled.deferred_outputs}
             with res.db.read() as s:
