@@ -101,6 +101,14 @@ CORE_SCHEMAS: dict[tuple[str, str], dict] = {
     ("apps/v1", "Deployment"): _top(closed({
         **_WORKLOAD, "strategy": OPEN, "progressDeadlineSeconds": INTEGER, "paused": BOOLEAN,
     }, ("selector", "template"))),
+    ("batch/v1", "Job"): _top(closed({
+        "template": POD_TEMPLATE, "backoffLimit": INTEGER, "activeDeadlineSeconds": INTEGER,
+        "ttlSecondsAfterFinished": INTEGER, "completions": INTEGER, "parallelism": INTEGER,
+        "selector": SELECTOR, "manualSelector": BOOLEAN, "suspend": BOOLEAN,
+        "completionMode": {"enum": ["NonIndexed", "Indexed"]}, "backoffLimitPerIndex": INTEGER,
+        "maxFailedIndexes": INTEGER, "podFailurePolicy": OPEN, "podReplacementPolicy": STRING,
+        "successPolicy": OPEN, "managedBy": STRING,
+    }, ("template",))),
 }
 
 
