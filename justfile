@@ -34,3 +34,43 @@ minio DIR=".eas/minio" PORT="9000":
 # A real PostgreSQL server on loopback (Debian packages), in the foreground.
 postgres DIR=".eas/postgres" PORT="5433":
     {{python}} -m eas_runtime.devservers postgres --dir {{DIR}} --port {{PORT}}
+
+# ------------------------------------------------------------------ Knative deployment
+# Registry (and prefix) of the images, their tag (empty: the git commit, plus a hash of
+# uncommitted changes), the kustomize overlay of knative/ (laptop, cluster, base), and extra
+# arguments of `images` when `deploy` builds them (--push for a remote registry, --kind-load
+# CLUSTER for a kind cluster). Override on the command line:
+#   just REGISTRY=ghcr.io/me/plato-eas OVERLAY=cluster IMAGES_ARGS=--push deploy
+REGISTRY := env_var_or_default("REGISTRY", "dev.local/plato-eas")
+TAG := env_var_or_default("TAG", "")
+OVERLAY := env_var_or_default("OVERLAY", "laptop")
+IMAGES_ARGS := env_var_or_default("IMAGES_ARGS", "")
+
+# Knative Services, Triggers and Containerfiles from the descriptors (functions/*/func.yaml).
+generate:
+    {{python}} -m eas_runtime.cli deploy generate
+
+# Build the base image and each function's image with docker or podman (--only FUNCTION, --push, --kind-load CLUSTER).
+images *ARGS:
+    {{python}} -m eas_runtime.cli deploy images --registry "{{REGISTRY}}" --tag "{{TAG}}" {{IMAGES_ARGS}} {{ARGS}}
+
+# Build the images, then deploy storage, broker config and services to the current kubectl context (--only SERVICE, --no-kn).
+deploy *ARGS: images
+    {{python}} -m eas_runtime.cli deploy apply --overlay "{{OVERLAY}}" --registry "{{REGISTRY}}" --tag "{{TAG}}" {{ARGS}}
+
+# Print every command and manifest of `deploy` (image builds included); needs no cluster, kn, kubectl or engine.
+deploy-dry-run *ARGS:
+    {{python}} -m eas_runtime.cli deploy images --dry-run --registry "{{REGISTRY}}" --tag "{{TAG}}" {{IMAGES_ARGS}}
+    {{python}} -m eas_runtime.cli deploy apply --dry-run --overlay "{{OVERLAY}}" --registry "{{REGISTRY}}" --tag "{{TAG}}" {{ARGS}}
+
+# Remove the Triggers, Services, Broker and sources; storage and its data stay (--purge deletes them too).
+undeploy *ARGS:
+    {{python}} -m eas_runtime.cli deploy delete --overlay "{{OVERLAY}}" {{ARGS}}
+
+# Logs of a deployed function or component (verify, eas-verify, control; -f follows).
+logs FUNCTION *ARGS:
+    {{python}} -m eas_runtime.cli deploy logs "{{FUNCTION}}" {{ARGS}}
+
+# POST a sample CloudEvent to a deployed function (or eas-control) and print its answer.
+invoke FUNCTION *ARGS:
+    {{python}} -m eas_runtime.cli deploy invoke "{{FUNCTION}}" {{ARGS}}

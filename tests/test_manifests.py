@@ -12,16 +12,14 @@ import pytest
 import yaml
 
 from eas_runtime import manifests as m
+from eas_runtime.deploy.descriptor import function_descriptor_paths, load_function
 
 REPO = Path(__file__).resolve().parent.parent
 DIRS = [REPO / "knative", REPO / "broker_config", REPO / "storage"]
 
-FUNCTIONS = {
-    "null": "eas-null",
-    "ingest_external_lcs": "eas-ingest-external-lcs",
-    "verify": "eas-verify",
-    "transit_search_bls_reference": "eas-transit-search-bls-reference",
-}
+#: task type -> Knative Service of every science function with a descriptor (func.yaml).
+FUNCTIONS = {path.parent.name: load_function(path, REPO).name
+             for path in function_descriptor_paths(REPO)}
 ALWAYS_ON = {
     "eas-control": ["eas", "serve", "control"],
     "eas-index": ["eas", "serve", "index"],
