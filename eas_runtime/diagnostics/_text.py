@@ -49,7 +49,8 @@ def tree(data: dict) -> list[str]:
         if item["job_id"] != job:
             job = item["job_id"]
             info = data["jobs"].get(str(job), {})
-            lines.append(f"job {job}  {info.get('name', '')}" + ("  (cancelled)" if info.get("cancelled") else ""))
+            cancelled = "  (cancelled)" if info.get("cancelled") else ""
+            lines.append(f"job {job}  {info.get('name', '')}{cancelled}")
         name = f"  {item['name']}" if item["name"] else ""
         lines.append(f"{'    ' * (item['depth'] + 1)}{item['task_id']}  {item['task_type']}{name}  "
                      f"[{item['state']}]  attempts {item['attempts']}  {item['path']}".rstrip())

@@ -75,7 +75,8 @@ def _columns(s, job_id: int, task_type: str, *, results: bool = True, params: bo
         current = select(Attempt.id).join(Task, current_attempt_join(Task, Attempt)).where(group)
         result_keys = set(s.scalars(select(MetadataItem.key).distinct().where(
             MetadataItem.owner_kind == "attempt", MetadataItem.owner_id.in_(current))))
-        ordered = [k for k in PREFERRED_RESULTS if k in result_keys] + sorted(result_keys - set(PREFERRED_RESULTS))
+        ordered = [k for k in PREFERRED_RESULTS if k in result_keys] \
+            + sorted(result_keys - set(PREFERRED_RESULTS))
         for key in ordered:
             _add(columns, taken, "result", key)
     else:

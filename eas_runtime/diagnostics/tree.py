@@ -114,6 +114,8 @@ def tree(db, *, job_id: int | None = None, subtree: int | None = None, depth: in
     t = aliased(Task)
     state = display_state(t, stall_s=stall_s, now=now)
     with db.read() as s:
+        if job_id is not None and s.get(Job, job_id) is None:
+            raise NotFound(f"no job {job_id}")
         if subtree is not None:
             root = s.get(Task, subtree)
             if root is None:

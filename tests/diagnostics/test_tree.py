@@ -144,5 +144,25 @@ def test_bad_arguments(db, rows):
         diag.tree(db, subtree=99)
     other = rows.task(rows.job(), "x")
     with pytest.raises(diag.DiagnosticsError, match="not in job"):
-        diag.tree(db, subtree=other, job_id=other + 100)
+        diag.tree(db, subtree=other, job_id=rows.job())
     assert diag.tree(db, page=5)["items"] == []
+    with pytest.raises(diag.NotFound, match="no job 4242"):
+        diag.tree(db, job_id=4242)
+
+
+def test_running_only_within_a_subtree_and_a_depth(db, rows):
+    job = rows.job()
+    outer = rows.task(job, "execution_for_loop", state="done")
+    inner = rows.task(job, "execution_for_loop", parent=outer, state="done")
+    deep = rows.task(job, "verify", parent=inner, state="running")
+    shallow = rows.task(job, "verify", parent=outer, state="running")
+    elsewhere = rows.task(job, "verify", state="running")
+    for t in (deep, shallow, elsewhere):
+        rows.attempt(t, state=A_RUNNING, heartbeat_age_s=1)
+    view = lambda **kw: [(i["task_id"], i["depth"]) for i in diag.tree(db, running_only=True, **kw)["items"]]  # noqa: E731
+    assert view() == [(deep, 2), (shallow, 1), (elsewhere, 0)]
+    assert view(subtree=outer) == [(deep, 2), (shallow, 1)]
+    assert view(subtree=inner) == [(deep, 1)]
+    assert view(depth=1) == [(shallow, 1), (elsewhere, 0)]
+    assert view(subtree=outer, depth=1) == [(shallow, 1)]
+    assert view(subtree=deep) == [(deep, 0)]
