@@ -9,6 +9,7 @@ delivery queue.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any, Optional
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer,
@@ -37,6 +38,21 @@ class UTCDateTime(TypeDecorator):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=dt.timezone.utc)
         return value
+
+
+class JSONText(TypeDecorator):
+    """A JSON value kept as text on every backend.
+
+    SQLite gives a column declared JSON numeric affinity, so a scalar such as ``50.0`` would be
+    stored as the integer 50 and read back as an int; as TEXT it keeps its type."""
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else json.dumps(value, allow_nan=False)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else json.loads(value)
 
 
 class Base(DeclarativeBase):
@@ -197,7 +213,7 @@ class MetadataItem(Base):
     owner_id: Mapped[int] = mapped_column(Integer)
     key: Mapped[str] = mapped_column(String(200))
     #: JSON keeps numbers as numbers and strings as strings; non-finite floats become null.
-    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    value: Mapped[Any] = mapped_column(JSONText, nullable=True)
     unit: Mapped[str] = mapped_column(String(20), default="")
 
 

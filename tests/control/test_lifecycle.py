@@ -138,3 +138,15 @@ def test_claim_after_retry_clears_the_backoff(resources):
     assert scheduler.claim(resources.db, task_id) is not None
     with resources.db.read() as s:
         assert s.get(Task, task_id).retry_at is None
+
+
+def test_metadata_keeps_floats_floats_and_strings_strings(resources):
+    from eas_runtime.db import metadata as md
+    with resources.db.session() as s:
+        warnings = md.set_metadata(s, "task", 1, {"period": 50.0, "n": 3, "name": "50", "ok": True,
+                                                  "bad": float("nan")})
+    assert warnings == ["metadata 'bad': non-finite value nan stored as null"]
+    with resources.db.read() as s:
+        got = md.get_metadata(s, "task", 1)
+    assert got == {"period": 50.0, "n": 3, "name": "50", "ok": True, "bad": None}
+    assert type(got["period"]) is float and type(got["n"]) is int and type(got["name"]) is str
