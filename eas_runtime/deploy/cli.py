@@ -164,10 +164,12 @@ def cmd_cluster_status(args) -> int:
     )
     expected = None
     if not args.no_expected:
-        from .plan import _services
+        from eas_runtime.manifests import ManifestError
+
+        from .plan import repository_services
         try:
-            expected = sorted(_services(Path(args.root)))
-        except Exception:  # noqa: BLE001 - outside the repository: list what the cluster has
+            expected = sorted(repository_services(Path(args.root)))
+        except ManifestError:   # outside the repository: list what the cluster has
             expected = None
     try:
         client = api_client_from_config(args.kubeconfig, args.context)

@@ -28,7 +28,6 @@ is reported at once, as ``<file>: <field>: <what is wrong>`` (:class:`Descriptor
 from __future__ import annotations
 
 import ast
-import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import Any, ClassVar, Mapping
 
 import yaml
 
-from eas_runtime._admission import check_delivery
+from eas_runtime._admission import check_delivery, unknown_key
 from eas_runtime._serving import TIMEOUT_SECONDS_DEFAULT, TIMEOUT_SECONDS_MAX
 from eas_runtime.manifests import DNS1035_LABEL, QUANTITY_PATTERN, _StrictLoader
 from eas_runtime.settings import PROJECT_ROOT
@@ -120,6 +119,11 @@ class Descriptor:
     @property
     def is_function(self) -> bool:
         return self.component == "function"
+
+    @property
+    def task_type(self) -> str | None:
+        """The task type a function's folder is named after (its Service's label), else None."""
+        return Path(self.folder).name if self.folder else None
 
     @property
     def container(self) -> str:
@@ -261,12 +265,11 @@ class _Checker:
         if self.problems:
             raise DescriptorError(self.problems)
 
-    def keys(self, doc: Mapping, allowed: tuple[str, ...], prefix: str = "") -> None:
+    def keys(self, doc: Mapping, allowed: tuple[str, ...], base: str = "") -> None:
         for key in doc:
             if key not in allowed:
-                close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                self.bad(f"{prefix}{key}", f"unknown field{hint} (allowed: {', '.join(allowed)})")
+                finding = unknown_key(base, str(key), allowed)
+                self.bad(finding.path, finding.message)
 
     def integer(self, value: Any, field: str, low: int, high: int | None = None) -> int:
         if not isinstance(value, int) or isinstance(value, bool) or value < low \
@@ -302,7 +305,7 @@ class _Checker:
         if not isinstance(scale, dict):
             self.bad("scale", f"must be a mapping with min and max, got {scale!r}")
             scale = {"min": 0, "max": 1}
-        self.keys(scale, _SCALE_KEYS, "scale.")
+        self.keys(scale, _SCALE_KEYS, "scale")
         low = self.integer(scale.get("min"), "scale.min", 0)
         high = self.integer(scale.get("max"), "scale.max", 0)
         if high and high < low:
@@ -317,7 +320,7 @@ class _Checker:
         if not isinstance(res, dict):
             self.bad("resources", f"must be a mapping with requests and limits, got {res!r}")
             res = {}
-        self.keys(res, _RESOURCE_KEYS, "resources.")
+        self.keys(res, _RESOURCE_KEYS, "resources")
         out: dict[str, Any] = {}
         for part in ("requests", "limits"):
             values = res.get(part)
@@ -325,7 +328,7 @@ class _Checker:
                 self.bad(f"resources.{part}", f"must be a mapping with cpu and memory, got "
                          f"{values!r}")
                 values = {}
-            self.keys(values, ("cpu", "memory"), f"resources.{part}.")
+            self.keys(values, ("cpu", "memory"), f"resources.{part}")
             for kind in ("cpu", "memory"):
                 value = values.get(kind)
                 field = f"resources.{part}.{kind}"

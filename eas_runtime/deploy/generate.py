@@ -68,8 +68,7 @@ def service_document(desc: Descriptor) -> dict:
               "app.kubernetes.io/component": desc.component, "eas.plato/sink": "broker"}
     template_labels = {"app.kubernetes.io/name": desc.name, **PART_OF}
     if desc.is_function:
-        labels["eas.plato/task-type"] = template_labels["eas.plato/task-type"] = \
-            desc.task_types[desc.task_types.index(Path(desc.folder or "").name)]
+        labels["eas.plato/task-type"] = template_labels["eas.plato/task-type"] = desc.task_type
     if desc.visibility == "cluster-local":
         labels["networking.knative.dev/visibility"] = "cluster-local"
     limits: dict[str, str] = {"cpu": desc.cpu_limit, "memory": desc.memory_limit}
@@ -106,9 +105,10 @@ def service_document(desc: Descriptor) -> dict:
 
 
 def trigger_name(desc: Descriptor, task_type: str) -> str:
-    """The Service's own name for its first task type, ``<service>-<task type>`` for others."""
-    primary = Path(desc.folder or "").name
-    return desc.name if task_type == primary else f"{desc.name}-{task_type.replace('_', '-')}"
+    """The Service's own name for the task type its folder is named after, ``<service>-<task
+    type>`` for the others it serves."""
+    return desc.name if task_type == desc.task_type else \
+        f"{desc.name}-{task_type.replace('_', '-')}"
 
 
 def trigger_document(desc: Descriptor, task_type: str) -> dict:
@@ -141,7 +141,7 @@ def _header(source: str, *lines: str) -> str:
 
 def _service_text(desc: Descriptor) -> str:
     if desc.is_function:
-        what = f"Science function `{Path(desc.folder or '').name}`: {desc.description}"
+        what = f"Science function `{desc.task_type}`: {desc.description}"
         what = what if what.endswith(".") else what + "."
         if desc.max_scale:
             what += f" Scales between {desc.min_scale} and {desc.max_scale} replicas"
@@ -167,8 +167,7 @@ def _trigger_text(desc: Descriptor, task_type: str) -> str:
 
 def containerfile_text(desc: Descriptor) -> str:
     """The image of one science function: the base image plus its folder, as a non-root user."""
-    folder = desc.folder or ""
-    task = Path(folder).name
+    folder, task = desc.folder, desc.task_type
     command = ", ".join(f'"{part}"' for part in (*desc.command, *desc.args))
     return (
         f"{MARKER} from {desc.path}; delete this line to maintain the file by hand.\n"

@@ -316,7 +316,8 @@ def undeploy_plan(opts: Options, purge: bool = False) -> list[Step]:
 
 
 # --------------------------------------------------------------------------- logs and invoke
-def _services(root: Path) -> dict[str, dict]:
+def repository_services(root: Path) -> dict[str, dict]:
+    """The Knative Services of ``knative/base`` by name."""
     from eas_runtime.manifests import load_documents
     return {_name(d): d for _, _, d in load_documents([root / KNATIVE_DIR])
             if d.get("kind") == "Service" and str(d.get("apiVersion")).startswith("serving.")}
@@ -325,7 +326,7 @@ def _services(root: Path) -> dict[str, dict]:
 def resolve_service(root: Path, function: str) -> dict:
     """A Knative Service by name (``eas-verify``), task type (``verify``) or component
     (``control``)."""
-    services = _services(root)
+    services = repository_services(root)
     for name in (function, service_name(function), f"eas-{function}"):
         if name in services:
             return services[name]

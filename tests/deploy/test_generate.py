@@ -69,36 +69,36 @@ def test_embedded_runtime_reads_the_generated_files():
 
 # --------------------------------------------------------------------------- writing
 def test_new_function_gets_service_trigger_containerfile_and_kustomization_entries(repo):
-    add_function(repo, "transit_search_tls")
-    assert "functions/transit_search_tls/Containerfile: missing" in generate.stale(repo)
+    add_function(repo, "transit_search_example")
+    assert "functions/transit_search_example/Containerfile: missing" in generate.stale(repo)
     report = generate.write(repo)
     assert set(report.written) == {
-        "knative/base/eas-transit-search-tls.yaml", "knative/base/kustomization.yaml",
-        "broker_config/triggers/eas-transit-search-tls.yaml", "broker_config/kustomization.yaml",
-        "functions/transit_search_tls/Containerfile"}
+        "knative/base/eas-transit-search-example.yaml", "knative/base/kustomization.yaml",
+        "broker_config/triggers/eas-transit-search-example.yaml", "broker_config/kustomization.yaml",
+        "functions/transit_search_example/Containerfile"}
     assert generate.stale(repo) == []
     kustomization = yaml.safe_load((repo / "knative/base/kustomization.yaml").read_text())
-    assert "eas-transit-search-tls.yaml" in kustomization["resources"]
+    assert "eas-transit-search-example.yaml" in kustomization["resources"]
     assert manifests.validate_paths([repo / "knative", repo / "broker_config"]) == []
-    trigger = yaml.safe_load((repo / "broker_config/triggers/eas-transit-search-tls.yaml")
+    trigger = yaml.safe_load((repo / "broker_config/triggers/eas-transit-search-example.yaml")
                              .read_text())
     assert trigger["spec"]["filter"]["attributes"] == {"type": "org.plato.eas.task.ready",
-                                                       "tasktype": "transit_search_tls"}
+                                                       "tasktype": "transit_search_example"}
 
 
 def test_hand_written_copies_are_taken_over(repo):
     """Another engineer's hand-written Service and Trigger for a new function (no marker) are
     replaced by the generated ones at the same paths."""
-    add_function(repo, "transit_search_tls")
-    for rel in ("knative/base/eas-transit-search-tls.yaml",
-                "broker_config/triggers/eas-transit-search-tls.yaml"):
-        source = (repo / rel.replace("transit-search-tls", "verify")).read_text()
+    add_function(repo, "transit_search_example")
+    for rel in ("knative/base/eas-transit-search-example.yaml",
+                "broker_config/triggers/eas-transit-search-example.yaml"):
+        source = (repo / rel.replace("transit-search-example", "verify")).read_text()
         (repo / rel).write_text("# hand-written\n" + source.split("\n", 2)[2]
-                                .replace("verify", "transit_search_tls")
-                                .replace("eas-transit_search_tls", "eas-transit-search-tls"))
+                                .replace("verify", "transit_search_example")
+                                .replace("eas-transit_search_example", "eas-transit-search-example"))
     generate.write(repo)
     assert generate.stale(repo) == []
-    assert (repo / "knative/base/eas-transit-search-tls.yaml").read_text().startswith(
+    assert (repo / "knative/base/eas-transit-search-example.yaml").read_text().startswith(
         generate.MARKER)
 
 
@@ -152,10 +152,10 @@ def test_invalid_result_writes_nothing(repo):
     clash.write_text(clash.read_text().replace("type: org.plato.eas.job.submitted",
                                                "type: org.plato.eas.task.ready\n"
                                                "      tasktype: verify"))
-    add_function(repo, "transit_search_tls")
+    add_function(repo, "transit_search_example")
     with pytest.raises(generate.GenerateError, match="also routed by"):
         generate.write(repo)
-    assert not (repo / "knative/base/eas-transit-search-tls.yaml").exists()
+    assert not (repo / "knative/base/eas-transit-search-example.yaml").exists()
 
 
 def test_command_check_and_write(repo):
@@ -164,12 +164,12 @@ def test_command_check_and_write(repo):
                                "--root", str(repo), *args], capture_output=True, text=True,
                               timeout=120, cwd=REPO)
     assert eas("--check").returncode == 0
-    add_function(repo, "transit_search_tls")
+    add_function(repo, "transit_search_example")
     result = eas("--check")
-    assert result.returncode == 1 and "eas-transit-search-tls.yaml: missing" in result.stdout
+    assert result.returncode == 1 and "eas-transit-search-example.yaml: missing" in result.stdout
     result = eas()
     assert result.returncode == 0 and "5 written" in result.stdout
     assert eas("--check").returncode == 0
-    (repo / "functions" / "transit_search_tls" / "func.yaml").write_text("name: [\n")
+    (repo / "functions" / "transit_search_example" / "func.yaml").write_text("name: [\n")
     result = eas()
-    assert result.returncode == 2 and "functions/transit_search_tls/func.yaml" in result.stderr
+    assert result.returncode == 2 and "functions/transit_search_example/func.yaml" in result.stderr

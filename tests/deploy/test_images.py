@@ -90,4 +90,4 @@ def test_only_one_function(tmp_path):
     assert argvs[-1] == ("kind", "load", "docker-image", "r/eas-base:t", "r/eas-verify:t",
                          "--name", "knative")
     with pytest.raises(ValueError, match="no science function"):
-        images.images_plan(REPO, "r", "t", "docker", only=["tls"])
+        images.images_plan(REPO, "r", "t", "docker", only=["no_such_function"])

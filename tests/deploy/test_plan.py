@@ -210,7 +210,7 @@ def test_logs_step():
         "-c", "function", "--prefix", "--tail=50", "--max-log-requests=20", "--follow")
     assert "-c control" in " ".join(p.logs_step(REPO, "control").commands[0].argv)
     with pytest.raises(p.PlanInputError, match="no Service, task type or component"):
-        p.logs_step(REPO, "tls")
+        p.logs_step(REPO, "no_such_function")
 
 
 def test_invoke_step_posts_from_a_pod():
