@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+import yaml
+
 from eas_runtime import manifests
 from eas_runtime.events import TASK_READY
 
@@ -280,7 +282,6 @@ def validate(root: Path, rendering: Rendering) -> list[str]:
 
 
 def _load(text: str) -> list[dict]:
-    import yaml
     return [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
 
 

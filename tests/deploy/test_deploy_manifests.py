@@ -139,12 +139,10 @@ def storage_entries():
 
 
 def rejected(entries, kind, name, change, api_prefix=""):
-    copies = [(p, i, copy.deepcopy(d)) for p, i, d in entries]
-    target = [d for _, _, d in copies if d["kind"] == kind and d["metadata"]["name"] == name
-              and d["apiVersion"].startswith(api_prefix)]
-    assert len(target) == 1
-    change(target[0])
-    return [p for p in m.validate_documents(copies) if p.severity == "error"]
+    """Errors of the set with one document changed (tests/test_manifests.py's helper)."""
+    from tests.test_manifests import problems_after
+    return [p for p in problems_after(entries, kind, name, change, api_prefix)
+            if p.severity == "error"]
 
 
 def _job_container(doc):
