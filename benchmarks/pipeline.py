@@ -145,7 +145,7 @@ def wrapper_overhead(n_tasks: int = 200) -> dict:
     from eas_runtime.control import scheduler
     from eas_runtime.db.models import Attempt
     from eas_runtime.db.session import Database
-    from eas_runtime.jobs import CompiledJob, TaskSpec, insert_job
+    from eas_runtime.jobs import compile_job, insert_job
     from eas_runtime.resources import Resources
     from eas_runtime.settings import PROJECT_ROOT, Settings
     from eas_runtime.store.local import LocalStore
@@ -161,9 +161,9 @@ def wrapper_overhead(n_tasks: int = 200) -> dict:
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         url = f"http://127.0.0.1:{server.server_port}/"
-        tasks = [TaskSpec(f"task_list[{i}]", "null", f"n{i}", "bench", "bench", {}, {}, {}) for i in range(n_tasks)]
+        spec = {"job_name": "bench", "task_list": [{"task": "null", "name": f"n{i}"} for i in range(n_tasks)]}
         with db.session() as s:
-            insert_job(s, CompiledJob("bench", "bench", tasks), source_event=None)
+            insert_job(s, compile_job(spec), source_event=None)
         readies = scheduler.schedule(db, lambda e: True)
         from eas_runtime import events
         session = requests.Session()

@@ -16,7 +16,7 @@ from eas_runtime import events
 from eas_runtime.control import scheduler
 from eas_runtime.db.models import (A_FINISHED, DONE, FAILED, Attempt, DeadLetter, Product,
                                    ProductVersion, Task)
-from eas_runtime.jobs import CompiledJob, TaskSpec, insert_job
+from eas_runtime.jobs import compile_job, insert_job
 from eas_runtime.resources import Resources
 from eas_runtime.settings import PROJECT_ROOT
 
@@ -43,11 +43,13 @@ class FunctionServer:
 
 
 def make_task(resources, task_type, *, params=None, inputs=None, outputs=None) -> scheduler.Ready:
-    spec = TaskSpec(path="task_list[0]", task_type=task_type, name=task_type, job_name="t",
-                    working_directory="work", params=params or {}, inputs=inputs or {}, outputs=outputs or {})
+    """A one-task job, claimed: the function's part is what the tests exercise."""
+    spec = {"job_name": "t", "working_directory": "work", "task_list": [
+        {"task": task_type, "name": task_type, "inputs": inputs or {}, "outputs": outputs or {},
+         **(params or {})}]}
     with resources.db.session() as s:
-        job, _ = insert_job(s, CompiledJob("t", "work", [spec]), source_event=None)
-        task_id = job.tasks[0].id if job.tasks else s.scalar(select(Task.id).where(Task.job_id == job.id))
+        job, _ = insert_job(s, compile_job(spec), source_event=None, stat=resources.store.stat)
+        task_id = s.scalar(select(Task.id).where(Task.job_id == job.id))
     ready = scheduler.claim(resources.db, task_id)
     assert ready is not None
     return ready
@@ -139,8 +141,8 @@ def test_duplicate_delivery_makes_one_product_and_one_attempt(resources, event_l
     with resources.db.session() as s:
         from eas_runtime.db.products import ensure_product
         s.add(ProductVersion(product_id=ensure_product(s, "inbox/sample.csv").id, passed_qc=True))
-    ready = make_task(resources, "ingest_external_lcs", inputs={"lightcurve": "inbox/sample.csv"},
-                      outputs={"lightcurve": "work/sample.fits"})
+    ready = make_task(resources, "ingest_external_lcs", inputs={"lightcurve": "../inbox/sample.csv"},
+                      outputs={"lightcurve": "sample.fits"})
     server = FunctionServer("ingest_external_lcs", resources)
     try:
         first = server.post(ready.event())
