@@ -1,14 +1,20 @@
 """Run the benchmarks and print one table.
 
 Every figure is measured in this run, beside its reference, and reported with the ratio:
-timings on a shared, noisy machine are only comparable within one run.
+timings on a shared, noisy machine are only comparable within one run. Sections: ``pipeline``
+(broker, upload -> task.ready, wrapper overhead), ``jobs`` (submitting a 20,000-task job),
+``diagnostics`` (page queries on a large database), ``science`` (transit searches).
 """
 from __future__ import annotations
 
 import argparse
+import importlib
+import logging
 import os
 import platform
 import sys
+
+SECTIONS = ("pipeline", "jobs", "diagnostics", "science")
 
 
 def _machine() -> str:
@@ -24,39 +30,32 @@ def _machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+def print_table(rows, out=sys.stdout) -> None:
+    header = ("figure", "measured", "reference", "ratio")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
+    for row in [header, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip(), file=out)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
-    parser.add_argument("--only", choices=["pipeline"], default=None)
+    parser.add_argument("--quick", action="store_true", help="smaller inputs, fewer repetitions")
+    parser.add_argument("--only", choices=SECTIONS, action="append", help="run only these sections")
     args = parser.parse_args(argv)
-    import logging
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from benchmarks import pipeline
-
-    scale = 0.25 if args.quick else 1.0
     rows = []
-    b = pipeline.broker_throughput(int(2000 * scale))
-    rows.append(("broker: events/s accepted at the ingress", f"{b['ingress_per_s']:.0f}", "", ""))
-    rows.append(("broker: events/s delivered to a subscriber", f"{b['delivered_per_s']:.0f}",
-                 f"{1 / pipeline.PROTOTYPE_POLL_S:.1f} (one task per 5 s poll)",
-                 f"{b['delivered_per_s'] * pipeline.PROTOTYPE_POLL_S:.0f}x"))
-    u = pipeline.upload_to_ready(int(100 * scale))
-    ref_ms = pipeline.PROTOTYPE_MEAN_WAIT_S * 1000
-    rows.append(("upload -> task.ready, median [ms]", f"{u['median_ms']:.1f}", f"{ref_ms:.0f} (mean poll wait)",
-                 f"{ref_ms / u['median_ms']:.0f}x faster"))
-    rows.append(("upload -> task.ready, 99th percentile [ms]", f"{u['p99_ms']:.1f}",
-                 f"{pipeline.PROTOTYPE_POLL_S * 1000:.0f} (worst poll wait)",
-                 f"{pipeline.PROTOTYPE_POLL_S * 1000 / u['p99_ms']:.0f}x faster"))
-    w = pipeline.wrapper_overhead(int(200 * scale))
-    rows.append(("wrapper overhead per null task, median [ms]", f"{w['median_ms']:.1f}",
-                 f"{ref_ms:.0f} (mean poll wait)", f"{ref_ms / w['median_ms']:.0f}x less"))
-    rows.append(("wrapper overhead per null task, p99 [ms]", f"{w['p99_ms']:.1f}", "", ""))
+    for section in args.only or SECTIONS:
+        try:
+            module = importlib.import_module(f"benchmarks.{section}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"benchmarks.{section}":
+                raise
+            continue
+        print(f"running {section} ...", file=sys.stderr, flush=True)
+        rows += module.run(args.quick)
     print(f"machine: {_machine()}")
-    widths = [max(len(r[i]) for r in rows + [("figure", "measured", "reference", "ratio")]) for i in range(4)]
-    header = ("figure", "measured", "reference", "ratio")
-    for row in [header, tuple("-" * w for w in widths)] + rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)))
+    print_table(rows)
     return 0
 
 

@@ -182,3 +182,26 @@ def wrapper_overhead(n_tasks: int = 200) -> dict:
         db.dispose()
     return {"n": len(overheads), "median_ms": statistics.median(overheads), "p99_ms": _quantile(overheads, 0.99),
             "round_trip_median_ms": statistics.median(round_trips)}
+
+
+def run(quick: bool = False) -> list[tuple[str, str, str, str]]:
+    """Rows (figure, measured, reference, ratio) for the benchmark table."""
+    scale = 0.25 if quick else 1.0
+    rows = []
+    b = broker_throughput(int(2000 * scale))
+    rows.append(("broker: events/s accepted at the ingress", f"{b['ingress_per_s']:.0f}", "", ""))
+    rows.append(("broker: events/s delivered to a subscriber", f"{b['delivered_per_s']:.0f}",
+                 f"{1 / PROTOTYPE_POLL_S:.1f} (one task per 5 s poll)",
+                 f"{b['delivered_per_s'] * PROTOTYPE_POLL_S:.0f}x"))
+    u = upload_to_ready(int(100 * scale))
+    ref_ms = PROTOTYPE_MEAN_WAIT_S * 1000
+    rows.append(("upload -> task.ready, median [ms]", f"{u['median_ms']:.1f}", f"{ref_ms:.0f} (mean poll wait)",
+                 f"{ref_ms / u['median_ms']:.0f}x faster"))
+    rows.append(("upload -> task.ready, 99th percentile [ms]", f"{u['p99_ms']:.1f}",
+                 f"{PROTOTYPE_POLL_S * 1000:.0f} (worst poll wait)",
+                 f"{PROTOTYPE_POLL_S * 1000 / u['p99_ms']:.0f}x faster"))
+    w = wrapper_overhead(int(200 * scale))
+    rows.append(("wrapper overhead per null task, median [ms]", f"{w['median_ms']:.1f}",
+                 f"{ref_ms:.0f} (mean poll wait)", f"{ref_ms / w['median_ms']:.0f}x less"))
+    rows.append(("wrapper overhead per null task, p99 [ms]", f"{w['p99_ms']:.1f}", "", ""))
+    return rows
