@@ -227,7 +227,9 @@ def _safe_format_map(template: str, args: tuple | list, kwargs: dict) -> str:
             value = repr(value)
         elif conversion == "s":
             value = str(value)
-        _check_data(value, depth=0)
+        kind = type(value)
+        if kind is not str and kind is not int and kind is not float and kind is not bool:
+            _check_data(value, depth=0)
         text = format(value, spec)
         size += len(text)
         if size > MAX_ITEMS:
@@ -400,9 +402,8 @@ def evaluate(value: Any, env: Env | None = None) -> Any:
     if text in env.memo:
         return env.memo[text]
     tree, deterministic = _parse(value)
-    walker = _Walker(env, text, time.monotonic() + MAX_SECONDS)
     try:
-        result = _check_data(walker.eval(tree.body), depth=0)
+        result = _check_data(_compiled(value)(_Ctx(env, time.monotonic() + MAX_SECONDS)), depth=0)
         if deterministic:
             env.memo[text] = result
         return result
@@ -416,6 +417,11 @@ def evaluate(value: Any, env: Env | None = None) -> Any:
         raise ExpressionError(f"expression {_quote(text)} failed: nested too deeply") from None
     except Exception as exc:  # noqa: BLE001 - any error of the computation is the expression's
         raise ExpressionError(f"expression {_quote(text)} failed: {_describe(exc)}") from None
+
+
+@functools.lru_cache(maxsize=8192)
+def _compiled(expression: str) -> Compiled:
+    return _build(_parse(expression)[0].body)
 
 
 def evaluate_structure(value: Any, env: Env | None = None, *, depth: int = 0) -> Any:
@@ -503,127 +509,151 @@ def _subscript(base: Any, index: Any) -> Any:
     raise _Fail(f"a {type(base).__name__} cannot be subscripted")
 
 
-class _Walker:
-    __slots__ = ("env", "text", "deadline")
+class _Ctx:
+    __slots__ = ("env", "deadline")
 
-    def __init__(self, env: Env, text: str, deadline: float):
-        self.env, self.text, self.deadline = env, text, deadline
+    def __init__(self, env: Env, deadline: float):
+        self.env, self.deadline = env, deadline
 
-    def eval(self, node: ast.AST) -> Any:  # noqa: C901 - one branch per node type
-        if time.monotonic() > self.deadline:
-            raise _Fail(f"evaluation took longer than {MAX_SECONDS} s")
-        kind = type(node)
-        if kind is ast.Constant:
-            return node.value
-        if kind is ast.Name:
-            return self.name(node.id)
-        if kind is ast.Attribute:
-            return self.attribute(self.eval(node.value), node.attr)
-        if kind is ast.Subscript:
-            base = self.eval(node.value)
-            index = self.eval(node.slice)
-            return _subscript(base, index)
-        if kind is ast.Slice:
-            parts = [None if p is None else self.eval(p) for p in (node.lower, node.upper, node.step)]
-            for p in parts:
-                if p is not None and (not isinstance(p, int) or isinstance(p, bool)):
-                    raise _Fail(f"slice bounds must be integers, got {p!r}")
-            return slice(*parts)
-        if kind is ast.Call:
-            return self.call(node)
-        if kind is ast.BinOp:
-            left, right = self.eval(node.left), self.eval(node.right)
-            return _check_size(_BINARY[type(node.op)](left, right))
-        if kind is ast.UnaryOp:
-            operand = self.eval(node.operand)
-            if type(node.op) is ast.Not:
-                return not operand
-            return -operand if type(node.op) is ast.USub else +operand
-        if kind is ast.BoolOp:
-            is_and = type(node.op) is ast.And
+
+Compiled = Callable[[_Ctx], Any]
+
+
+def _build(node: ast.AST) -> Compiled:  # noqa: C901 - one branch per node type
+    """Turn a checked syntax tree into nested closures (built once per expression)."""
+    kind = type(node)
+    if kind is ast.Constant:
+        value = node.value
+        return lambda c: value
+    if kind is ast.Name:
+        return _name(node.id)
+    if kind is ast.Attribute:
+        base, attr = _build(node.value), node.attr
+        return lambda c: _attribute(base(c), attr)
+    if kind is ast.Subscript:
+        base, index = _build(node.value), _build(node.slice)
+        return lambda c: _subscript(base(c), index(c))
+    if kind is ast.Slice:
+        parts = [None if p is None else _build(p) for p in (node.lower, node.upper, node.step)]
+        return lambda c: _slice([None if p is None else p(c) for p in parts])
+    if kind is ast.Call:
+        return _call(node)
+    if kind is ast.BinOp:
+        left, right, op = _build(node.left), _build(node.right), _BINARY[type(node.op)]
+        return lambda c: _check_size(op(left(c), right(c)))
+    if kind is ast.UnaryOp:
+        operand, op = _build(node.operand), type(node.op)
+        if op is ast.Not:
+            return lambda c: not operand(c)
+        if op is ast.USub:
+            return lambda c: -operand(c)
+        return lambda c: +operand(c)
+    if kind is ast.BoolOp:
+        items, is_and = [_build(v) for v in node.values], type(node.op) is ast.And
+
+        def boolean(c):
             value = None
-            for item in node.values:
-                value = self.eval(item)
+            for item in items:
+                value = item(c)
                 if (not value) if is_and else value:
                     return value
             return value
-        if kind is ast.Compare:
-            left = self.eval(node.left)
-            for op, comparator in zip(node.ops, node.comparators):
-                right = self.eval(comparator)
-                if not _COMPARE[type(op)](left, right):
+        return boolean
+    if kind is ast.Compare:
+        first = _build(node.left)
+        rest = [(_COMPARE[type(op)], _build(comp)) for op, comp in zip(node.ops, node.comparators)]
+
+        def compare(c):
+            left = first(c)
+            for op, comparator in rest:
+                right = comparator(c)
+                if not op(left, right):
                     return False
                 left = right
             return True
-        if kind is ast.IfExp:
-            return self.eval(node.body) if self.eval(node.test) else self.eval(node.orelse)
-        if kind in (ast.Tuple, ast.List):
-            return [self.eval(e) for e in node.elts]
-        if kind is ast.Dict:
-            out = {}
-            for k, v in zip(node.keys, node.values):
-                if k is None:
-                    raise _Fail("**-unpacking in dict literals is not allowed")
-                out[self.eval(k)] = self.eval(v)
-            return out
-        raise _Fail(f"{kind.__name__} is not allowed")
+        return compare
+    if kind is ast.IfExp:
+        test, body, orelse = _build(node.test), _build(node.body), _build(node.orelse)
+        return lambda c: body(c) if test(c) else orelse(c)
+    if kind in (ast.Tuple, ast.List):
+        elts = [_build(e) for e in node.elts]
+        return lambda c: [e(c) for e in elts]
+    if kind is ast.Dict:
+        if any(k is None for k in node.keys):
+            raise _Fail("**-unpacking in dict literals is not allowed")
+        pairs = [(_build(k), _build(v)) for k, v in zip(node.keys, node.values)]
+        return lambda c: {k(c): v(c) for k, v in pairs}
+    raise _Fail(f"{kind.__name__} is not allowed")
 
-    def name(self, name: str) -> Any:
-        if name == "metadata":
-            return self.env.metadata
-        if name == "requested_metadata":
-            if self.env.requested is PENDING:
+
+def _name(name: str) -> Compiled:
+    if name == "metadata":
+        return lambda c: c.env.metadata
+    if name == "requested_metadata":
+        def requested(c):
+            if c.env.requested is PENDING:
                 raise NotYetKnown()
-            return self.env.requested
-        if name == "constants":
-            return _CONSTANTS
-        if name == "random":
-            return self.env.random
-        if name == "math":
-            return _MATH
-        if name in BUILTINS:
-            return BUILTINS[name]
+            return c.env.requested
+        return requested
+    if name == "random":
+        return lambda c: c.env.random
+    fixed = {"constants": _CONSTANTS, "math": _MATH}.get(name) or BUILTINS.get(name)
+    if fixed is None:
         raise _Fail(f"name {name!r} is not defined")
+    return lambda c: fixed
 
-    def attribute(self, base: Any, attr: str) -> Any:
-        if attr.startswith("_"):
-            raise _Fail(f"attribute {attr!r} is not allowed")
-        if isinstance(base, Namespace):
-            return base.member(attr)
-        if isinstance(base, str) and attr in _STR_METHODS:
-            return _Method(_STR_METHODS[attr], base)
-        if isinstance(base, dict) and attr in _DICT_METHODS:
-            return _Method(_DICT_METHODS[attr], base)
-        if isinstance(base, _Pending):
-            raise NotYetKnown()
-        raise _Fail(f"a {type(base).__name__} has no allowed attribute {attr!r}")
 
-    def call(self, node: ast.Call) -> Any:
-        fn = self.eval(node.func)
-        args = []
-        for a in node.args:
-            if isinstance(a, ast.Starred):
-                raise _Fail("*-unpacking of arguments is not allowed")
-            args.append(self.eval(a))
+def _slice(parts: list) -> slice:
+    for p in parts:
+        if p is not None and (not isinstance(p, int) or isinstance(p, bool)):
+            raise _Fail(f"slice bounds must be integers, got {p!r}")
+    return slice(*parts)
+
+
+def _attribute(base: Any, attr: str) -> Any:
+    if isinstance(base, Namespace):
+        return base.member(attr)
+    if isinstance(base, str) and attr in _STR_METHODS:
+        return _Method(_STR_METHODS[attr], base)
+    if isinstance(base, dict) and attr in _DICT_METHODS:
+        return _Method(_DICT_METHODS[attr], base)
+    if isinstance(base, _Pending):
+        raise NotYetKnown()
+    raise _Fail(f"a {type(base).__name__} has no allowed attribute {attr!r}")
+
+
+def _call(node: ast.Call) -> Compiled:
+    for a in node.args:
+        if isinstance(a, ast.Starred):
+            raise _Fail("*-unpacking of arguments is not allowed")
+    func = _build(node.func)
+    args = [_build(a) for a in node.args]
+    keywords = [(kw.arg, _build(kw.value)) for kw in node.keywords]
+    spread_only = len(keywords) == 1 and keywords[0][0] is None
+
+    def call(c):
+        if time.monotonic() > c.deadline:
+            raise _Fail(f"evaluation took longer than {MAX_SECONDS} s")
+        fn = func(c)
+        values = [a(c) for a in args]
         kwargs: dict[str, Any] = {}
-        for kw in node.keywords:
-            value = self.eval(kw.value)
-            if kw.arg is None:
-                if isinstance(value, _Pending):
-                    raise NotYetKnown()
-                if not isinstance(value, dict):
-                    raise _Fail(f"** needs a mapping, got {type(value).__name__}")
-                if not kwargs and len(node.keywords) == 1 and isinstance(fn, _Method) and fn.fn is _safe_format:
-                    return _safe_format_map(fn.target, args, value)     # '...'.format(**metadata)
-                kwargs.update(value)
-            else:
-                kwargs[kw.arg] = value
+        for name, value_of in keywords:
+            value = value_of(c)
+            if name is not None:
+                kwargs[name] = value
+                continue
+            if isinstance(value, _Pending):
+                raise NotYetKnown()
+            if not isinstance(value, dict):
+                raise _Fail(f"** needs a mapping, got {type(value).__name__}")
+            if spread_only and isinstance(fn, _Method) and fn.fn is _safe_format:
+                return _safe_format_map(fn.target, values, value)       # '...'.format(**metadata)
+            kwargs.update(value)
         if isinstance(fn, _Method):
-            return _check_size(fn.fn(fn.target, *args, **kwargs))
-        if id(fn) in _ALLOWED_CALLABLES or id(fn) in self.env.random.callables:
+            return _check_size(fn.fn(fn.target, *values, **kwargs))
+        if id(fn) in _ALLOWED_CALLABLES or id(fn) in c.env.random.callables:
             if kwargs:
                 raise _Fail(f"keyword arguments are not allowed for {getattr(fn, '__name__', 'this function')}()")
-            return _check_size(fn(*args))
+            return _check_size(fn(*values))
         raise _Fail(f"a {type(fn).__name__} cannot be called")
-
-
+    return call

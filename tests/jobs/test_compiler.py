@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import tempfile
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -250,7 +253,9 @@ def test_dry_run_counts_do_while_first_iteration_and_lists_conditional_branches(
 
 
 # ---------------------------------------------------------------------- hypothesis: never a crash
-EXPRESSIONS = ["(metadata['i'])", "'{i_index}.gz'.format(**metadata)", "(requested_metadata['a']['x'])",
+MARKER = Path(tempfile.gettempdir()) / f"eas-job-marker-{os.getpid()}"
+EXPRESSIONS = [f"(open({str(MARKER)!r}, 'w'))", f"(__import__('pathlib').Path({str(MARKER)!r}).touch())",
+               "(metadata['i'])", "'{i_index}.gz'.format(**metadata)", "(requested_metadata['a']['x'])",
                "(__import__('os'))", "(1/0)", "(constants.Rearth * 2)", "('a' * 10**9)", "(lambda: 0)",
                "(random.random())", "'{0.__class__}'.format(1)", "(", "plain", "((1, 2))", "(metadata)"]
 scalars = (st.sampled_from(EXPRESSIONS) | st.text(max_size=12) | st.integers(-5, 30)
@@ -292,6 +297,7 @@ def test_generated_job_files_compile_or_fail_with_a_job_error(job):
         compiled = compile_job(job)
     except JobError as exc:
         assert str(exc)
-        return
-    summary(compiled)
-    render(compiled)
+    else:
+        summary(compiled)
+        render(compiled)
+    assert not MARKER.exists()
