@@ -86,6 +86,9 @@ def cmd_submit(args) -> int:
         return 2
     summary = tree.summary(compiled)
     if args.dry_run:
+        served = _served_task_types()
+        if served is not None:
+            summary["unserved_task_types"] = sorted(set(summary["task_counts"]) - served)
         if args.json:
             print(json.dumps(summary))
             return 0
@@ -102,6 +105,8 @@ def cmd_submit(args) -> int:
                 print(f"    {label}: {listed or 'nothing'}")
         for key in summary["external_inputs"]:
             print(f"reads {key} (made by no task of this job)")
+        if summary.get("unserved_task_types"):
+            print("no function of this installation serves: " + ", ".join(summary["unserved_task_types"]))
         return 0
     if args.check:
         res = _resources(args)
@@ -124,6 +129,24 @@ def cmd_submit(args) -> int:
     print(f"submitted {compiled.job_name!r} ({summary['rows']} task rows, {summary['tasks']} tasks to run) "
           f"as event {event['id']}")
     return 0
+
+
+def _served_task_types() -> set[str] | None:
+    """Task types the function descriptors (``functions/*/func.yaml``) declare; None if unknown."""
+    import yaml
+
+    from eas_runtime.settings import PROJECT_ROOT
+    paths = sorted((PROJECT_ROOT / "functions").glob("*/func.yaml"))
+    if not paths:
+        return None
+    served: set[str] = set()
+    for path in paths:
+        try:
+            types = (yaml.safe_load(path.read_text()) or {}).get("task_types") or []
+            served.update("null" if t is None else str(t) for t in types)     # YAML reads `null` as None
+        except (OSError, yaml.YAMLError, AttributeError):
+            return None
+    return served
 
 
 def cmd_watch(args) -> int:
@@ -266,7 +289,8 @@ def cmd_validate(args) -> int:
 # ---------------------------------------------------------------------- parser
 #: Modules that add subcommands: each has ``add_commands(subparsers)``; a subcommand's handler
 #: is set with ``set_defaults(fn=...)`` and receives the parsed arguments.
-COMMAND_MODULES: tuple[str, ...] = ("eas_runtime.diagnostics.cli", "eas_runtime.deploy.cli")
+COMMAND_MODULES: tuple[str, ...] = ("eas_runtime.diagnostics.cli", "eas_runtime.deploy.cli",
+                                     "eas_runtime.invoke")
 
 
 def build_parser() -> argparse.ArgumentParser:

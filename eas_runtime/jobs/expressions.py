@@ -3,8 +3,9 @@
 String rule, as in the prototype: a string whose first non-blank character is ``'``, ``"`` or
 ``(`` is an expression; any other string is a literal (surrounding blanks removed); any other
 value is itself. The prototype handed expressions to Python's ``eval``; here they are parsed
-with :mod:`ast` and interpreted node by node over an allow-list, so an expression can compute
-but never reach the interpreter:
+with :mod:`ast`, checked against an allow-list, and turned into closures that do only what the
+allow-list names (once per distinct expression), so an expression can compute but never reach
+the interpreter:
 
 * names: ``constants``, ``metadata``, ``requested_metadata``, ``random``, ``math`` and the
   functions ``abs bool float int len max min pow round str sum``;

@@ -98,3 +98,11 @@ def test_watch_rules_with_templates(capsys, tmp_path):
     code, _, err = run(capsys, "watch", "add", "--prefix", "x/", "--job", str(bad))
     assert code == 2 and "every upload's job needs its own folder" in err
     assert "removed 1 rule(s)" in run(capsys, "watch", "remove", "--prefix", "inbox/tess/")[1]
+
+
+def test_dry_run_names_task_types_no_function_serves(capsys, tmp_path):
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"task_list": [{"task": "null"}, {"task": "made_up_search"}]}))
+    code, out, _ = run(capsys, "submit", "--dry-run", "--json", str(job))
+    assert code == 0 and json.loads(out)["unserved_task_types"] == ["made_up_search"]
+    assert "no function of this installation serves: made_up_search" in run(capsys, "submit", "--dry-run", str(job))[1]
