@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import logging
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from eas_runtime import events
 from eas_runtime.control import flow, scheduler, watch
-from eas_runtime.db.models import DeadLetter, ProcessedEvent, ProductVersion, Task
+from eas_runtime.db.models import DeadLetter, Job, ProcessedEvent, ProductVersion, Task
 from eas_runtime.db.products import ensure_product
 from eas_runtime.jobs import JobError, compile_job, insert_job
 from eas_runtime.resources import Resources
@@ -82,20 +83,31 @@ class Control:
                                  size=int(data.get("size") or 0), object_version=data.get("version_id"),
                                  passed_qc=True))
             for rule in watch.matching_rules(s, key):
-                compiled = watch.job_for_upload(rule, key, str(data.get("etag", "")))
                 try:
+                    compiled = watch.job_for_upload(rule, key, str(data.get("etag", "")))
                     with s.begin_nested():
                         _, made = insert_job(s, compiled, source_event=f"watch:{rule.id}:{compiled.working_directory}",
-                                             spec={"watch_rule": rule.prefix, "object": key})
+                                             spec={"watch_rule": rule.prefix, "object": key},
+                                             stat=self.res.store.stat)
                     created += int(made)
                 except (JobError, IntegrityError) as exc:
-                    log.info("upload %s: no new job from rule %r: %s", key, rule.prefix, exc)
+                    # Kept, not retried: the same upload would be refused again (e.g. a template
+                    # expression that fails for this object, or outputs another job plans).
+                    log.warning("upload %s: no job from watch rule %r: %s", key, rule.prefix, exc)
+                    s.add(DeadLetter(component="control", reason=f"upload {key}: no job from watch rule "
+                                     f"{rule.prefix!r}: {exc}"[:10_000], event_id=str(event["id"]),
+                                     event_type=str(event["type"])))
         return created
 
     # ------------------------------------------------------------------ job.submitted
     def on_job(self, event) -> dict:
         spec = events.data_of(event)
         source_event = f"{event['source']} {event['id']}"
+        with self.db.read() as s:        # a duplicate delivery: schedule, but do not compile again
+            known = s.scalar(select(Job.id).where(Job.source_event == source_event))
+        if known is not None:
+            claimed = scheduler.schedule(self.db, self.send, job_id=known)
+            return {"job_id": known, "created": False, "claimed": len(claimed)}
         try:
             compiled = compile_job(spec)
             with self.db.session() as s:

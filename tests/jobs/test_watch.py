@@ -78,3 +78,19 @@ def test_the_task_chain_form_still_works(resources, control, event_log):
     control.handle(_upload(resources, "inbox/a.csv")[0])
     with resources.db.read() as s:
         assert [t.path for t in s.scalars(select(Task).order_by(Task.id))] == ["watch[0]", "watch[1]"]
+
+
+def test_an_upload_a_template_cannot_handle_is_kept_as_a_dead_letter(resources, control):
+    from eas_runtime.db.models import DeadLetter, ProductVersion
+    template = {"task_list": [{"task": "null", "x": "(10 / len(metadata['input_stem']) - 10)",
+                               "y": "(1 / (metadata['input_stem'] != 'bad'))"}]}
+    with resources.db.session() as s:
+        s.add(WatchRule(prefix="in/", task_types=[], job_template=template))
+    summary = control.handle(_upload(resources, "in/bad.csv")[0])
+    assert summary["jobs"] == 0
+    with resources.db.read() as s:
+        letter = s.scalars(select(DeadLetter)).one()
+        assert s.scalars(select(ProductVersion)).one().passed_qc          # the upload itself is recorded
+    assert "upload in/bad.csv: no job from watch rule 'in/'" in letter.reason
+    assert "task_list[0]: expression" in letter.reason and "ZeroDivisionError" in letter.reason
+    assert control.handle(_upload(resources, "in/good.csv")[0])["jobs"] == 1
