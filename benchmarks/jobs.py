@@ -134,7 +134,7 @@ def expression_cost(n: int = 20_000) -> tuple[float, float]:
     code = compile(text, "<job>", "eval")
     t = time.perf_counter()
     for i in range(n):
-        eval(code, {"metadata": {**metadata, "impact_index": i}})          # noqa: S307 - the reference
+        eval(code, {"metadata": {**metadata, "impact_index": i}})
     plain = (time.perf_counter() - t) / n * 1e6
     return safe, plain
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
@@ -30,11 +30,24 @@ from sqlalchemy.orm import Session, aliased
 from eas_runtime import events
 from eas_runtime.control import scheduler
 from eas_runtime.db import metadata as md
-from eas_runtime.db.models import (A_FINISHED, A_QUEUED, A_RUNNING, CANCELLED, DONE, FAILED, QUEUED,
-                                   RUNNING, WAITING, Attempt, Job, LogMessage, Task, TaskMetadataInput,
-                                   utcnow)
-from eas_runtime.jobs import CONTROL_FLOW, JobError, expand, insert
-from eas_runtime.jobs.compiler import bind_parameters
+from eas_runtime.db.models import (
+    A_FINISHED,
+    A_QUEUED,
+    A_RUNNING,
+    CANCELLED,
+    DONE,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    WAITING,
+    Attempt,
+    Job,
+    LogMessage,
+    Task,
+    TaskMetadataInput,
+    utcnow,
+)
+from eas_runtime.jobs import CONTROL_FLOW, JobError, bind_parameters, expand, insert
 
 log = logging.getLogger("eas.control.flow")
 HOST = "eas-control"

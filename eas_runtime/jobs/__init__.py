@@ -1,8 +1,10 @@
 """Jobs: task-chain JSON (PARITY.md section 1) compiled into task rows.
 
 * :mod:`.expressions`: the safe evaluator of the expressions in job descriptions;
+* :mod:`.plan`: the planned-task tree a job compiles to, and the format's constants;
 * :mod:`.compiler`: a job description -> a tree of planned tasks, checked, with the parts that
-  depend on run-time results deferred (and :func:`expand` evaluates those at run time);
+  depend on run-time results deferred;
+* :mod:`.runtime`: those deferred parts evaluated at run time (:func:`expand`);
 * :mod:`.insert`: checks against the database and the store, and bulk insertion;
 * :mod:`.tree`: the dry run's task tree and counts.
 
@@ -15,10 +17,11 @@ at ``task_list[0]``), ``Task.parent_id`` its control-flow parent.
 """
 from __future__ import annotations
 
-from eas_runtime.jobs.compiler import (CONTROL_FLOW, CompiledJob, Expansion, JobError, PlannedTask,
-                                       compile_job, expand, object_key)
+from eas_runtime.jobs.compiler import compile_job
 from eas_runtime.jobs.expressions import ExpressionError
 from eas_runtime.jobs.insert import insert_job, insert_tree
+from eas_runtime.jobs.plan import CONTROL_FLOW, CompiledJob, JobError, PlannedTask, object_key
+from eas_runtime.jobs.runtime import Expansion, bind_parameters, expand
 
 __all__ = ["CONTROL_FLOW", "CompiledJob", "Expansion", "ExpressionError", "JobError", "PlannedTask",
-           "compile_job", "expand", "insert_job", "insert_tree", "object_key"]
+           "bind_parameters", "compile_job", "expand", "insert_job", "insert_tree", "object_key"]

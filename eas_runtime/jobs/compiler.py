@@ -26,160 +26,41 @@ from __future__ import annotations
 
 import math
 import posixpath
-import re
-from dataclasses import dataclass, field
-from typing import Any, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from eas_runtime.jobs import expressions as ex
 from eas_runtime.jobs.expressions import PENDING, Env, ExpressionError, NotYetKnown
+from eas_runtime.jobs.plan import (
+    _IDENTIFIER,
+    _TASK_TYPE,
+    CHAIN,
+    COMMON_KEYS,
+    CONDITIONAL,
+    CONTROL_FLOW,
+    CONTROL_KEYS,
+    DO_WHILE,
+    FOR_LOOP,
+    JOB_KEYS,
+    LEAF_FORBIDDEN,
+    MAX_NESTING,
+    MAX_PATH,
+    MAX_TASKS,
+    NOT_PARAMETERS,
+    CompiledJob,
+    JobError,
+    PlannedTask,
+    _kind,
+    certain,
+    count_types,
+    object_key,
+)
 
-CHAIN, FOR_LOOP, CONDITIONAL, DO_WHILE = ("execution_chain", "execution_for_loop",
-                                          "execution_conditional", "execution_do_while_loop")
-CONTROL_FLOW = frozenset({CHAIN, FOR_LOOP, CONDITIONAL, DO_WHILE})
-JOB_KEYS = ("job_name", "working_directory", "task_list", "wait_for_upload")
-COMMON_KEYS = frozenset({"task", "name", "inputs", "outputs", "requires_metadata_from", "job_name",
-                         "working_directory", "wait_for_upload"})
-CONTROL_KEYS = {
-    CHAIN: frozenset({"task_list"}),
-    FOR_LOOP: frozenset({"parameter", "values", "linear_range", "log_range", "task_list"}),
-    CONDITIONAL: frozenset({"criterion", "task_list", "else_task_list", "task_list_else"}),
-    DO_WHILE: frozenset({"iteration_name", "repeat_criterion", "requires_metadata_from_child",
-                         "task_list"}),
-}
-#: Keys of a plain task that are not parameters of its function.
-NOT_PARAMETERS = COMMON_KEYS
-#: Keys a plain task may not use ("metadata" carries the inherited metadata in ``params``).
-LEAF_FORBIDDEN = frozenset({"metadata", "task_list", "else_task_list"})
-MAX_TASKS = 500_000
-MAX_NESTING = 64
-MAX_PATH = 480
-MAX_DO_WHILE_ITERATIONS = 10_000
-_TASK_TYPE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
-_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
-
-
-class JobError(ValueError):
-    """A job description that cannot be run; the message names the task's path and the defect."""
-
-
-@dataclass(slots=True, eq=False)
-class PlannedTask:
-    """One task row to create (or, inside a deferred part, to check only)."""
-
-    path: str
-    task_type: str
-    name: str = ""
-    working_directory: str = ""
-    job_name: str = ""
-    params: dict = field(default_factory=dict)
-    inputs: dict = field(default_factory=dict)           # semantic name -> object key
-    outputs: dict = field(default_factory=dict)          # semantic name -> object key
-    requires: list = field(default_factory=list)         # earlier siblings (PlannedTask)
-    children: list = field(default_factory=list)
-    #: A control-flow task evaluated at compile time: its row is created done.
-    expanded: bool = False
-    #: A plain task whose parameters read ``requested_metadata``: bound when its sources ran.
-    late: bool = False
-    #: Semantic input names that may wait for an upload (every input when True).
-    wait: bool | frozenset = False
-    retry_science_failures: bool = False
-    #: A deferred control-flow task: its parts compiled for checking only (``task_list`` and
-    #: ``else_task_list`` of a conditional, ``iteration 1`` of a do-while loop, ``body`` of a
-    #: chain or for-loop that reads requested_metadata).
-    probes: dict | None = None
-    note: str = ""
-
-    @property
-    def is_control(self) -> bool:
-        return self.task_type in CONTROL_FLOW
-
-    @property
-    def metadata(self) -> dict:
-        return self.params.get("metadata", {})
-
-    def walk(self) -> Iterator["PlannedTask"]:
-        stack = [self]
-        while stack:
-            node = stack.pop()
-            yield node
-            stack.extend(reversed(node.children))
-
-
-@dataclass
-class CompiledJob:
-    job_name: str
-    working_directory: str
-    roots: list
-    #: The deferred control-flow tasks created at submission (with their probes).
-    deferred: list = field(default_factory=list)
-    #: Inputs no task of the job produces: object key -> [(path, may wait for upload)].
-    external_inputs: dict = field(default_factory=dict)
-    #: Outputs of deferred parts (checked against the database at submission too).
-    deferred_outputs: dict = field(default_factory=dict)
-
-    def walk(self) -> Iterator[PlannedTask]:
-        for root in self.roots:
-            yield from root.walk()
-
-    @property
-    def tasks(self) -> list[PlannedTask]:
-        """The plain tasks created at submission (what functions will run)."""
-        return [t for t in self.walk() if not t.is_control]
-
-    @property
-    def rows(self) -> int:
-        return sum(1 for _ in self.walk())
-
-    def outputs(self) -> dict[str, str]:
-        return {key: t.path for t in self.walk() for key in t.outputs.values()}
-
-    def task_counts(self) -> dict[str, int]:
-        """Plain tasks per type that certainly run: those created at submission, the first
-        iteration of every do-while body and the body of a deferred chain; not the branches of a
-        conditional (see :attr:`deferred`) nor deferred for-loop bodies (their length is known
-        at run time only)."""
-        return _count(self._certain(), control=False)
-
-    def control_counts(self) -> dict[str, int]:
-        """Control-flow tasks per type on the same terms as :meth:`task_counts`."""
-        return _count(self._certain(), control=True)
-
-    def _certain(self) -> Iterator[PlannedTask]:
-        return certain(self.roots)
-
-
-def certain(nodes) -> Iterator[PlannedTask]:
-    """The tasks that certainly exist once ``nodes`` ran: the nodes, and the first iteration of
-    a do-while loop or the body of a deferred chain among them (recursively)."""
-    for root in nodes:
-        for node in root.walk():
-            yield node
-            if node.probes and (node.task_type == DO_WHILE or node.task_type == CHAIN):
-                for branch in node.probes.values():
-                    yield from certain(branch)
-
-
-def _count(nodes, *, control: bool) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for t in nodes:
-        if t.is_control == control:
-            counts[t.task_type] = counts.get(t.task_type, 0) + 1
-    return dict(sorted(counts.items()))
-
-
-def object_key(working_directory: str, filename: str) -> str:
-    """Object key of ``filename``: relative to the working directory, or from the store's root
-    when it starts with ``/``."""
-    if filename.startswith("/"):
-        joined = filename.lstrip("/")
-    else:
-        joined = posixpath.join(working_directory, filename) if working_directory else filename
-    key = posixpath.normpath(joined) if joined else ""
-    if key in ("", ".", "..") or key.startswith("../") or "\\" in key or "\x00" in key:
-        raise ValueError(f"file name {filename!r} does not name an object in the store")
-    return key
+__all__ = ["CHAIN", "CONDITIONAL", "CONTROL_FLOW", "DO_WHILE", "FOR_LOOP", "CompiledJob", "JobError",
+           "PlannedTask", "certain", "compile_job", "count_types", "do_while_settings", "loop_parameter",
+           "loop_values", "object_key"]
 
 
 # ---------------------------------------------------------------------- scopes
@@ -211,10 +92,10 @@ class _Scope:
             self._own = Env(self.metadata, {})
         return self._own
 
-    def child(self, **changes) -> "_Scope":
-        values = dict(metadata=self.metadata, requested=self.requested, job_name=self.job_name,
-                      wd=self.wd, wait=self.wait, probe=self.probe, branch=self.branch,
-                      depth=self.depth + 1)
+    def child(self, **changes) -> _Scope:
+        values = {"metadata": self.metadata, "requested": self.requested, "job_name": self.job_name,
+                  "wd": self.wd, "wait": self.wait, "probe": self.probe, "branch": self.branch,
+                  "depth": self.depth + 1}
         values.update(changes)
         return _Scope(**values)
 
@@ -568,102 +449,6 @@ def compile_job(spec: Any, *, metadata: dict | None = None, default_working_dire
     return job
 
 
-@dataclass
-class Expansion:
-    """What evaluating a deferred control-flow task at run time gives: the subtrees to insert
-    under it, result metadata for its attempt, and a sentence for its log."""
-
-    children: list
-    metadata: dict
-    message: str
-    external_inputs: dict = field(default_factory=dict)
-
-
-def expand(task_type: str, params: dict, *, path: str, working_directory: str, job_name: str,
-           requested: dict, wait: bool = False) -> Expansion:
-    """Evaluate a deferred control-flow task now that its sources have run."""
-    spec = params.get("spec") or {}
-    metadata = dict(params.get("metadata") or {})
-    compiler = _Compiler(at_run_time=True)
-    scope = _Scope(metadata, {}, job_name, working_directory, wait)
-    env = Env(metadata, requested)
-    children: list[PlannedTask] = []
-    if task_type == CHAIN:
-        children = compiler.task_list(spec.get("task_list"), f"{path}.task_list", scope.child(requested=requested))
-        out, message = {"tasks": len(children)}, f"chain of {len(children)} tasks"
-    elif task_type == FOR_LOOP:
-        parameter = loop_parameter(spec, env, path)
-        values = loop_values(spec, env, path)
-        for index, value in enumerate(values):
-            md = {**metadata, parameter: value, f"{parameter}_index": index}
-            chain = PlannedTask(f"{path}@{index}", CHAIN, "", working_directory, job_name,
-                                params={"metadata": md}, expanded=True)
-            chain.children = compiler.task_list(spec.get("task_list"), f"{path}@{index}.task_list",
-                                                scope.child(metadata=md))
-            children.append(chain)
-        out, message = {"iterations": len(values)}, f"{len(values)} iterations over {parameter}"
-    elif task_type == CONDITIONAL:
-        criterion = _evaluate(spec.get("criterion"), env, f"{path}.criterion")
-        key = "task_list" if criterion else ("else_task_list" if "else_task_list" in spec else "task_list_else")
-        label = "task_list" if criterion else "else_task_list"
-        out = {"criterion": bool(criterion), "branch": label}
-        if key in spec:
-            chain = PlannedTask(f"{path}.{label}", CHAIN, "", working_directory, job_name,
-                                params={"metadata": metadata} if metadata else {}, expanded=True)
-            chain.children = compiler.task_list(spec[key], f"{path}.{label}", scope.child())
-            children = [chain]
-            message = f"criterion is {bool(criterion)}: running {label} ({len(chain.children)} tasks)"
-        else:
-            message = f"criterion is {bool(criterion)}: no {label}, nothing to run"
-    elif task_type == DO_WHILE:
-        name, children_names = do_while_settings(spec, path)
-        iteration = params.get("iteration")
-        if iteration is None:                      # the loop itself: the body runs at least once
-            nxt, message = 1, "entering the loop: iteration 1"
-            out = {"iteration": 0, "repeat": True}
-        else:
-            again = bool(_evaluate(spec.get("repeat_criterion"), env, f"{path}.repeat_criterion"))
-            out = {"iteration": iteration, "repeat": again}
-            if not again:
-                return Expansion([], out, f"repeat criterion is false: the loop ends after iteration {iteration}")
-            nxt = iteration + 1
-            if nxt > MAX_DO_WHILE_ITERATIONS:
-                raise JobError(f"{path}: more than {MAX_DO_WHILE_ITERATIONS} iterations")
-            message = f"repeat criterion is true after iteration {iteration}: iteration {nxt}"
-        base = _loop_path(path)
-        md = {**metadata, f"{name}_index": nxt}
-        chain = PlannedTask(f"{base}@{nxt}", CHAIN, "", working_directory, job_name,
-                            params={"metadata": md}, expanded=True)
-        body = compiler.task_list(spec.get("task_list"), f"{base}@{nxt}.task_list", scope.child(metadata=md))
-        by_name = {t.name: t for t in body if t.name}
-        missing = [n for n in children_names if n not in by_name]
-        if missing:
-            raise JobError(f"{path}.requires_metadata_from_child: no task named {missing} in the loop body")
-        check = PlannedTask(f"{base}@{nxt}.repeat", DO_WHILE, "", working_directory, job_name,
-                            params={"spec": spec, "metadata": md, "iteration": nxt},
-                            requires=[by_name[n] for n in children_names])
-        chain.children = body + [check]
-        children = [chain]
-    else:
-        raise JobError(f"{path}: {task_type!r} is not a control-flow task")
-    external = compiler.resolve()
-    return Expansion(children, out, message, external)
-
-
-def bind_parameters(params: dict, requested: dict, where: str) -> dict:
-    """Evaluate the parameters of a task whose values read ``requested_metadata``."""
-    metadata = params.get("metadata") or {}
-    raw = {k: v for k, v in params.items() if k != "metadata"}
-    try:
-        bound = ex.evaluate_structure(raw, Env(metadata, requested))
-    except ExpressionError as exc:
-        raise JobError(f"{where}: {exc}") from None
-    _finite(bound, where)
-    if metadata:
-        bound["metadata"] = metadata
-    return bound
-
-
 # ---------------------------------------------------------------------- helpers
 def loop_parameter(item: dict, env: Env, here: str) -> str:
     raw = item["parameter"] if "parameter" in item else item.get("name")
@@ -727,24 +512,6 @@ def do_while_settings(item: dict, here: str) -> tuple[str, list[str]]:
     return name, children
 
 
-def _loop_path(path: str) -> str:
-    """The do-while loop's own path from the path of its loop task or of an iteration's check
-    task (``<loop>@<n>.repeat``)."""
-    if path.endswith(".repeat") and "@" in path:
-        return path[: -len(".repeat")].rsplit("@", 1)[0]
-    return path
-
-
-def _evaluate(raw: Any, env: Env, where: str) -> Any:
-    try:
-        return ex.evaluate(raw, env)
-    except NotYetKnown:
-        raise JobError(f"{where}: reads requested_metadata, but the task names no task in "
-                       "requires_metadata_from") from None
-    except ExpressionError as exc:
-        raise JobError(f"{where}: {exc}") from None
-
-
 def _reads_requested(raw: Any) -> bool:
     try:
         return ex.uses_requested_metadata(raw)
@@ -794,13 +561,8 @@ def _finite(value: Any, where: str, depth: int = 0) -> None:
     if isinstance(value, float) and not math.isfinite(value):
         raise JobError(f"{where}: {value!r} is not a finite number")
     if isinstance(value, dict):
-        for k, v in value.items():
+        for v in value.values():
             _finite(v, where, depth + 1)
     elif isinstance(value, list):
         for v in value:
             _finite(v, where, depth + 1)
-
-
-def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)

@@ -15,16 +15,26 @@ executemany per 2,000 tasks, instead of a round trip per row for its id.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from eas_runtime.db.models import (DONE, WAITING, Job, Product, ProductVersion, Task, TaskInput,
-                                   TaskMetadataInput, TaskOutput, utcnow)
+from eas_runtime.db.models import (
+    DONE,
+    WAITING,
+    Job,
+    Product,
+    ProductVersion,
+    Task,
+    TaskInput,
+    TaskMetadataInput,
+    TaskOutput,
+    utcnow,
+)
 from eas_runtime.db.products import ensure_product
-from eas_runtime.jobs.compiler import CompiledJob, JobError, PlannedTask
+from eas_runtime.jobs.plan import CompiledJob, JobError, PlannedTask
 
 Stat = Callable[[str], object]          # the store's stat(): ObjectInfo or None
 CHUNK = 500                             # keys per IN (...) query

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from eas_runtime.jobs.compiler import CompiledJob, PlannedTask, _count, certain
+from eas_runtime.jobs.plan import CompiledJob, PlannedTask, certain, count_types
 
 _ITERATION = re.compile(r"@\d+")
 
@@ -40,8 +40,8 @@ def _grouped(nodes: list[PlannedTask]) -> list[dict]:
     entry (``@*`` in ``path``) with their number in ``count``."""
     groups: dict[tuple, dict] = {}
     for node in nodes:
-        branches = {label: {"task_counts": _count(certain(b), control=False),
-                            "control_counts": _count(certain(b), control=True)}
+        branches = {label: {"task_counts": count_types(certain(b), control=False),
+                            "control_counts": count_types(certain(b), control=True)}
                     for label, b in (node.probes or {}).items()}
         pattern = _ITERATION.sub("@*", node.path)
         key = (pattern, node.task_type, node.note, repr(branches))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from sqlalchemy import func, select, update
@@ -12,7 +12,15 @@ from sqlalchemy import func, select, update
 from eas_runtime import events
 from eas_runtime.control import Control
 from eas_runtime.db import metadata as md
-from eas_runtime.db.models import (A_FINISHED, DONE, FAILED, Attempt, ProductVersion, Task, TaskOutput)
+from eas_runtime.db.models import (
+    A_FINISHED,
+    DONE,
+    FAILED,
+    Attempt,
+    ProductVersion,
+    Task,
+    TaskOutput,
+)
 from eas_runtime.db.products import ensure_product
 from eas_runtime.settings import PROJECT_ROOT
 

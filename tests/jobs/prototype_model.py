@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from math import log10
-from typing import Callable
 
 import numpy as np
 
-CONSTANTS = type("EASConstants", (), dict(day=1, month=28, year=365.25, sun_radius=695500e3,
-                                          earth_radius=6371e3, jupiter_radius=71492e3,
-                                          phy_AU=149597870700, Rearth=0.08911486,
-                                          plato_noise=0.000315))()
+CONSTANTS = type("EASConstants", (), {"day": 1, "month": 28, "year": 365.25, "sun_radius": 695500e3,
+                                      "earth_radius": 6371e3, "jupiter_radius": 71492e3,
+                                      "phy_AU": 149597870700, "Rearth": 0.08911486,
+                                      "plato_noise": 0.000315})()
 _CODE: dict[str, object] = {}
 
 
@@ -33,7 +33,7 @@ def evaluate(expression, metadata: dict, requested: dict | None = None):
     if not expression or expression[0] not in "'\"(":
         return expression
     code = _CODE.get(expression) or _CODE.setdefault(expression, compile(expression, "<job>", "eval"))
-    return eval(code, {"constants": CONSTANTS, "metadata": metadata,                # noqa: S307
+    return eval(code, {"constants": CONSTANTS, "metadata": metadata,
                        "requested_metadata": requested or {}, "random": random})
 
 

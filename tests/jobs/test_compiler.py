@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from eas_runtime.jobs import JobError, compile_job
 from eas_runtime.jobs.compiler import CHAIN, CONTROL_FLOW, object_key

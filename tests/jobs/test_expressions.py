@@ -6,11 +6,22 @@ import os
 import sys
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from eas_runtime.jobs.expressions import (CONSTANTS, MAX_CHARS, MAX_NODES, PENDING, Env, ExpressionError,
-                                          NotYetKnown, evaluate, evaluate_structure, is_expression,
-                                          uses_requested_metadata)
+from eas_runtime.jobs.expressions import (
+    CONSTANTS,
+    MAX_CHARS,
+    MAX_NODES,
+    PENDING,
+    Env,
+    ExpressionError,
+    NotYetKnown,
+    evaluate,
+    evaluate_structure,
+    is_expression,
+    uses_requested_metadata,
+)
 
 META = {"tda": "tls", "tda_index": 0, "size": 0.5, "size_index": 3, "cadence": 900, "cadence_index": 1}
 REQUESTED = {"transit_detection": {"outcome": "PASS", "period": 50.0}}

@@ -11,8 +11,20 @@ from sqlalchemy import select, update
 from eas_runtime import events
 from eas_runtime.control import scheduler
 from eas_runtime.db import metadata as md
-from eas_runtime.db.models import (A_FINISHED, A_QUEUED, CANCELLED, DONE, FAILED, WAITING, Attempt, Job,
-                                   LogMessage, Task, TaskOutput, utcnow)
+from eas_runtime.db.models import (
+    A_FINISHED,
+    A_QUEUED,
+    CANCELLED,
+    DONE,
+    FAILED,
+    WAITING,
+    Attempt,
+    Job,
+    LogMessage,
+    Task,
+    TaskOutput,
+    utcnow,
+)
 from tests.jobs.prototype_model import Model
 
 
@@ -107,7 +119,7 @@ def test_do_while_body_runs_at_least_once(player):
 def test_prototype_feature_tests_make_the_prototypes_rows(player, prototype_jobs, resources):
     """if_then_else and while_loop played to the end: the same rows per type as the prototype
     makes for the same search results (PASS for the larger planets)."""
-    passes = lambda md: md["size_index"] >= 4                               # noqa: E731
+    passes = lambda md: md["size_index"] >= 4
     for n, name in enumerate(["feature_tests/if_then_else.json", "feature_tests/while_loop.json"]):
         spec = copy.deepcopy(prototype_jobs[name])
         before = player.counts()
@@ -211,7 +223,7 @@ def test_a_control_task_claimed_but_never_run_is_run_by_the_reconcile_tick(resou
     job = {"task_list": [{"task": "execution_conditional", "criterion": "(True)", "task_list": [{"task": "null"}]}]}
     with resources.db.session() as s:
         from eas_runtime.jobs import compile_job, insert_job
-        job_row, _ = insert_job(s, compile_job(job), source_event="x")
+        insert_job(s, compile_job(job), source_event="x")
     (cond,) = _all(resources)
     ready = scheduler.claim(resources.db, cond.id)         # claimed; its task.ready was lost
     event_log.fail = False
@@ -230,7 +242,7 @@ def test_a_cancelled_job_runs_no_control_task(resources, control, event_log):
                          {"task": "execution_conditional", "requires_metadata_from": ["a"], "criterion": "(True)",
                           "task_list": [{"task": "null"}]}]}
     control.handle(events.make_event(events.JOB_SUBMITTED, "/t", job, id="j"))
-    cond = [t for t in _all(resources) if t.task_type == "execution_conditional"][0]
+    cond = next(t for t in _all(resources) if t.task_type == "execution_conditional")
     with resources.db.session() as s:
         s.execute(update(Task).where(Task.id == cond.id).values(state="queued", attempt_count=1))
         attempt = Attempt(task_id=cond.id, number=1, state=A_QUEUED, sent_at=utcnow())
