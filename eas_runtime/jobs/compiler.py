@@ -58,6 +58,8 @@ from eas_runtime.jobs.plan import (
     object_key,
 )
 
+MAX_KEY = 1000                           # object keys (task_inputs.key, task_outputs.key)
+
 __all__ = ["CHAIN", "CONDITIONAL", "CONTROL_FLOW", "DO_WHILE", "FOR_LOOP", "CompiledJob", "JobError",
            "PlannedTask", "certain", "compile_job", "count_types", "do_while_settings", "loop_parameter",
            "loop_values", "object_key"]
@@ -172,7 +174,7 @@ class _Compiler:
         wd = scope.wd
         if "working_directory" in item:
             wd = _directory(self.text(item["working_directory"], f"{here}.working_directory", env, scope,
-                                      allow_empty=True), f"{here}.working_directory")
+                                      allow_empty=True, limit=500), f"{here}.working_directory")
         requires = self.requires(item.get("requires_metadata_from", []), here, env, scope, names)
         wait = _wait_flag(item.get("wait_for_upload", None), f"{here}.wait_for_upload", scope.wait)
         node = PlannedTask(here, task_type, name or "", wd, job_name or "", requires=requires, wait=wait)
@@ -279,6 +281,8 @@ class _Compiler:
         values = loop_values(item, Env(inner.metadata, {}), here)
         for index, value in enumerate(values):
             metadata = {**inner.metadata, parameter: value, f"{parameter}_index": index}
+            if len(here) + 8 > MAX_PATH:
+                raise JobError(f"{here[:80]}...: the task's path is longer than {MAX_PATH} characters")
             chain = PlannedTask(f"{here}@{index}", CHAIN, "", node.working_directory, node.job_name,
                                 params={"metadata": metadata}, expanded=True)
             self.seq += 1
@@ -372,12 +376,16 @@ class _Compiler:
                                f"the metadata it requests itself ({exc})") from None
             raise JobError(f"{where}: {exc}") from None
 
-    def text(self, raw: Any, where: str, env: Env, scope: _Scope, allow_empty: bool = False) -> str | None:
+    def text(self, raw: Any, where: str, env: Env, scope: _Scope, allow_empty: bool = False,
+             limit: int = 200) -> str | None:
+        """A string field; ``limit`` is the width of its database column."""
         value = self.value(raw, where, env, scope)
         if value is None and scope.probe:
             return None
         if not isinstance(value, str) or (not value and not allow_empty):
             raise JobError(f"{where}: must be a {'' if allow_empty else 'non-empty '}string, got {value!r}")
+        if len(value) > limit:
+            raise JobError(f"{where}: {value[:60]!r}... is {len(value)} characters long; the limit is {limit}")
         return value
 
     def files(self, value: Any, where: str, wd: str, env: Env, scope: _Scope) -> dict[str, str]:
@@ -385,7 +393,7 @@ class _Compiler:
             raise JobError(f"{where}: must map semantic names to file names, got {_kind(value)}")
         out = {}
         for raw_name, raw_file in value.items():
-            semantic = self.text(raw_name, f"{where}.{raw_name}", env, scope)
+            semantic = self.text(raw_name, f"{where}.{raw_name}", env, scope, limit=100)
             filename = self.value(raw_file, f"{where}.{raw_name}", env, scope)
             if semantic is None or filename is None:
                 continue                    # a probe: known at run time only
@@ -395,6 +403,8 @@ class _Compiler:
                 out[semantic] = object_key(wd, filename)
             except ValueError as exc:
                 raise JobError(f"{where}.{semantic}: {exc}") from None
+            if len(out[semantic]) > MAX_KEY:
+                raise JobError(f"{where}.{semantic}: the object key is longer than {MAX_KEY} characters")
         return out
 
     # ------------------------------------------------------------------ the end
@@ -433,8 +443,8 @@ def compile_job(spec: Any, *, metadata: dict | None = None, default_working_dire
     compiler = _Compiler()
     top = _Scope(metadata, {}, "", "", False)
     job_name = compiler.text(spec.get("job_name", default_job_name), "job_name", env, top, allow_empty=True)
-    wd = _directory(compiler.text(spec.get("working_directory", default_working_directory),
-                                  "working_directory", env, top, allow_empty=True), "working_directory")
+    wd = _directory(compiler.text(spec.get("working_directory", default_working_directory), "working_directory",
+                                  env, top, allow_empty=True, limit=500), "working_directory")
     wait = _wait_flag(spec.get("wait_for_upload", None), "wait_for_upload", not wd)
     if isinstance(wait, frozenset):
         raise JobError("wait_for_upload: at the top level it is true or false")

@@ -190,6 +190,9 @@ def _error(job) -> str:
     ([{"task": "execution_do_while_loop", "iteration_name": "bad name", "repeat_criterion": "(1)"}], "iteration_name"),
     ([{"task": "null", "wait_for_upload": "yes"}], "wait_for_upload: must be true, false or a list"),
     ([{"task": "null", "inputs": {"x": "../../outside"}}], "does not name an object in the store"),
+    ([{"task": "null", "name": "('n' * 300)"}], "task_list[0].name: 'nnn"),
+    ([{"task": "null", "outputs": {"x": "('f' * 1200)"}}], "the object key is longer than 1000 characters"),
+    ([{"task": "null", "inputs": {"('s' * 101)": "x"}}], "is 101 characters long; the limit is 100"),
 ])
 def test_defects_are_reported_with_the_tasks_path(tasks, fragment):
     assert fragment in _error({"working_directory": "w", "task_list": tasks})
