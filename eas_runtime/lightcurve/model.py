@@ -158,6 +158,13 @@ class LightCurve:
             meta["provenance"] = f"{previous}; {provenance}" if previous else provenance
         return LightCurve(meta=meta, **fields)
 
+    def with_flux(self, flux, flux_err=None, flags=None, *,
+                  provenance: str | None = None) -> LightCurve:
+        """A copy on the same raster with new fluxes, uncertainties (``None``: unknown) and
+        flags (``None``: keep these), recording ``provenance``."""
+        return self._replace(provenance, flux=flux, flux_err=flux_err,
+                             flags=self._flags if flags is None else flags)
+
     def with_meta(self, **kv: Any) -> LightCurve:
         """Return a copy whose metadata is updated with ``kv``."""
         return self._replace(meta={**self._meta, **kv})

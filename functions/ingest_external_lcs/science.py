@@ -1,14 +1,34 @@
-"""The ``ingest_external_lcs`` task: any supported light-curve file -> a checked LightCurve."""
+"""The ``ingest_external_lcs`` task: light-curve files of any supported format -> products.
+
+Two modes:
+
+- input ``lightcurve``: that one object becomes the output ``lightcurve`` (how watch rules and
+  most jobs use it);
+- parameter ``input_path``, a glob pattern of object keys (the prototype's mode, e.g.
+  ``lightcurves_v2/csvs/bright/plato_bright*``; ``*`` and ``?`` stay within one folder): every
+  matching object becomes a product ``lightcurve_00000``, ``lightcurve_00001``... named after
+  the object and its content (:func:`product_name`), so that ingesting the same objects again
+  adds nothing (the prototype duplicated them).
+
+``lc_type`` forces a reader (``lcsg``, ``prototype``, ``mission``, ``table``, ``product``);
+by default (``auto``) the format is recognised from the content.
+"""
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import os
-from pathlib import Path
-from typing import Any, Mapping
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from eas_runtime.lightcurve import FormatError, LightCurve, read_lightcurve
+from eas_runtime.lightcurve import (FORMATS, FormatError, LightCurve, read_lightcurve,
+                                    write_lightcurve)
 from eas_runtime.lightcurve._fits import reserved_meta_keys
+from eas_runtime.task_api import InputError, ParameterError
 
 
 def ingest(path: str | os.PathLike, *, metadata: Mapping[str, Any] | None = None,
@@ -36,3 +56,108 @@ def ingest(path: str | os.PathLike, *, metadata: Mapping[str, Any] | None = None
     if reserved:
         raise FormatError(path, f"metadata key(s) {reserved} are reserved by the product format")
     return lc
+
+
+# ---------------------------------------------------------------------- many objects at once
+#: ``lc_type`` values: a format name forces that reader; ``auto`` recognises the content.
+LC_TYPES = ("auto", *FORMATS)
+_WILDCARDS = "*?["
+
+
+def lc_format(lc_type: Any) -> str | None:
+    """The reader to force for ``lc_type`` (None: recognise from the content)."""
+    if lc_type is None or lc_type == "auto":
+        return None
+    if lc_type not in FORMATS:
+        raise ParameterError(f"parameter 'lc_type' must be one of {list(LC_TYPES)}, got {lc_type!r}")
+    return lc_type
+
+
+def glob_pattern(input_path: Any) -> str:
+    """The object-key pattern of ``input_path`` (a leading '/' means the store root)."""
+    if not isinstance(input_path, str) or not input_path.strip("/"):
+        raise ParameterError(f"parameter 'input_path' must be a glob pattern of object keys "
+                             f"(e.g. 'lightcurves/bright/plato_bright*'), got {input_path!r}")
+    pattern = input_path.lstrip("/")
+    if ".." in pattern.split("/"):
+        raise ParameterError(f"parameter 'input_path' must stay inside the store, got {input_path!r}")
+    return pattern
+
+
+def listing_prefix(pattern: str) -> str:
+    """The longest key prefix before the first wildcard (what to list)."""
+    cut = min([pattern.find(c) for c in _WILDCARDS if c in pattern] or [len(pattern)])
+    return pattern[:cut]
+
+
+def key_matches(key: str, pattern: str) -> bool:
+    """Glob match segment by segment: ``*`` and ``?`` never cross a '/'."""
+    keys, pats = key.split("/"), pattern.split("/")
+    return len(keys) == len(pats) and all(fnmatch.fnmatchcase(k, p) for k, p in zip(keys, pats))
+
+
+def product_name(key: str, etag: str) -> str:
+    """The file name of the product made from object ``key`` with content ``etag``: the same
+    object with the same content always gives the same name (how re-ingesting is noticed)."""
+    stem = re.sub(r"(\.(gz|bz2|fits|fit|fts|csv|txt|dat|tbl|lc))+$", "", PurePosixPath(key).name,
+                  flags=re.IGNORECASE) or "lightcurve"
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
+    where = hashlib.md5(key.encode()).hexdigest()[:6]
+    return f"{stem}.{(etag or 'noetag')[:8]}{where}.fits"
+
+
+@dataclass
+class BatchIngest:
+    """Outcome of ingesting the objects that match a pattern."""
+
+    outputs: dict[str, Path] = field(default_factory=dict)
+    output_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ingested: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)    # source key -> earlier product
+    failed: dict[str, str] = field(default_factory=dict)     # source key -> why
+
+    def summary(self, pattern: str) -> dict[str, Any]:
+        return {"input_path": pattern, "n_matched": len(self.ingested) + len(self.skipped)
+                + len(self.failed), "n_ingested": len(self.ingested),
+                "n_skipped": len(self.skipped), "n_failed": len(self.failed),
+                "ingested": self.ingested, "skipped": self.skipped, "failed": self.failed}
+
+
+def ingest_matching(objects: Iterable[tuple[str, str]], fetch: Callable[[str, Path], Any],
+                    workdir: Path, *, fmt: str | None = None,
+                    earlier: Mapping[str, str] | None = None) -> BatchIngest:
+    """Ingest every ``(key, etag)`` object; ``fetch(key, dest)`` copies one to a local file.
+
+    An object whose product name (:func:`product_name`) is in ``earlier`` (name -> key of the
+    product made before) is skipped: re-ingesting the same content adds no product (the
+    prototype registered a duplicate each time). A file that cannot be read is recorded in
+    ``failed`` with its defect and the others are still ingested; InputError when every one
+    failed.
+    """
+    earlier = dict(earlier or {})
+    out = BatchIngest()
+    for key, etag in sorted(objects):
+        name = product_name(key, etag)
+        if name in earlier:
+            out.skipped[key] = earlier[name]
+            continue
+        local = workdir / "sources" / hashlib.md5(key.encode()).hexdigest()[:12] / PurePosixPath(key).name
+        local.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fetch(key, local)
+            lc = ingest(local, fmt=fmt).with_meta(source_key=key, source_etag=etag or "")
+        except (InputError, KeyError) as exc:
+            out.failed[key] = str(exc).replace(str(local), key)
+            continue
+        output = f"lightcurve_{len(out.outputs):05d}"
+        path = workdir / "outputs" / output / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_lightcurve(lc, path)
+        out.outputs[output] = path
+        out.output_metadata[output] = dict(lc.meta)
+        out.ingested.append(key)
+        earlier[name] = key
+    if out.failed and not out.outputs and not out.skipped:
+        raise InputError("no object could be ingested: " + "; ".join(
+            f"{k}: {v}" for k, v in out.failed.items()))
+    return out

@@ -38,6 +38,7 @@ import numpy as np
 
 from eas_runtime.lightcurve import LightCurve
 from eas_runtime.lightcurve.model import SECONDS_PER_DAY
+from eas_runtime.task_api import ParameterError
 
 SUN_RADIUS_M = 695500e3
 JUPITER_RADIUS_M = 71492e3
@@ -66,7 +67,7 @@ IGNORED_SPECS = frozenset({"threads"})
 def _settings(specs: Mapping[str, Any]) -> dict[str, float | None]:
     unknown = sorted(set(specs) - set(DEFAULTS) - IGNORED_SPECS)
     if unknown:
-        raise ValueError(f"unknown synthesis_batman spec(s) {unknown}; "
+        raise ParameterError(f"unknown synthesis_batman spec(s) {unknown}; "
                          f"allowed: {sorted(DEFAULTS)}")
     settings = dict(DEFAULTS)
     for key, value in specs.items():
@@ -75,21 +76,21 @@ def _settings(specs: Mapping[str, Any]) -> dict[str, float | None]:
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise ValueError(f"spec {key} = {value!r} is not a number") from None
+            raise ParameterError(f"spec {key} = {value!r} is not a number") from None
         if not math.isfinite(number):
-            raise ValueError(f"spec {key} = {value!r} is not finite")
+            raise ParameterError(f"spec {key} = {value!r} is not finite")
         settings[key] = number
     if specs.get("impact_parameter") is not None:
         settings["orbital_angle"] = None
     for key in ("duration", "star_radius", "orbital_period", "semi_major_axis",
                 "sampling_cadence"):
         if not settings[key] > 0:
-            raise ValueError(f"spec {key} must be positive, got {settings[key]!r}")
+            raise ParameterError(f"spec {key} must be positive, got {settings[key]!r}")
     for key in ("noise", "planet_radius"):
         if settings[key] < 0:
-            raise ValueError(f"spec {key} must be >= 0, got {settings[key]!r}")
+            raise ParameterError(f"spec {key} must be >= 0, got {settings[key]!r}")
     if not 0 <= settings["eccentricity"] < 1:
-        raise ValueError(f"spec eccentricity must be in [0, 1), got {settings['eccentricity']!r}")
+        raise ParameterError(f"spec eccentricity must be in [0, 1), got {settings['eccentricity']!r}")
     return settings
 
 
@@ -99,7 +100,7 @@ def _inclination_deg(s: Mapping[str, float | None]) -> float:
     a_jupiter_radii = s["semi_major_axis"] * AU_M / JUPITER_RADIUS_M
     sine = s["impact_parameter"] * s["star_radius"] / a_jupiter_radii
     if not -1 <= sine <= 1:
-        raise ValueError(f"impact_parameter {s['impact_parameter']} is impossible for a "
+        raise ParameterError(f"impact_parameter {s['impact_parameter']} is impossible for a "
                          f"semi-major axis of {s['semi_major_axis']} AU")
     return 90.0 - math.degrees(math.asin(sine))
 

@@ -1,18 +1,16 @@
-"""Entry point of ``transit_search_bls_reference`` (astropy BoxLeastSquares)."""
-from astropy.table import Table
+"""Entry point of ``transit_search_bls_reference`` (astropy BoxLeastSquares).
 
-from eas_runtime.lightcurve import read_lightcurve
-from eas_runtime.wrapper import TaskResult, cloud_task
-from functions.transit_search_bls_reference.science import UNITS, search
+Input ``lightcurve``; parameters ``lc_duration`` [d] and ``search_settings`` (see science.py).
+Result metadata: period, epoch, duration, depth, power, snr, sde, transit_count, target_period,
+outcome (+ the input's signal metadata); output ``periodogram`` (FITS table).
+"""
+from eas_runtime.lightcurve import search as common
+from eas_runtime.wrapper import cloud_task
+from functions.transit_search_bls_reference.science import search
 
 
 @cloud_task("transit_search_bls_reference")
 def handle(ctx):
-    lc = read_lightcurve(ctx.input("lightcurve"))
-    result = search(lc, lc_duration=ctx.param("lc_duration", None, float),
-                    search_settings=ctx.param("search_settings", None, dict))
-    periodogram = ctx.output_path("periodogram", ".fits")
-    Table({"period": result.periodogram_period, "power": result.periodogram_power},
-          units={"period": "d"}).write(periodogram, format="fits", overwrite=True)
-    return TaskResult(outputs={"periodogram": periodogram}, output_types={"periodogram": "periodogram"},
-                      metadata=result.to_dict(), units=UNITS)
+    lc = common.read_input(ctx)
+    result = search(lc, **common.common_params(ctx))
+    return common.task_result(ctx, result)

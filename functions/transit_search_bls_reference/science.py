@@ -7,21 +7,29 @@ with ``minimum_n_transit=2`` and ``frequency_factor=2`` (frequency step
 flux is divided by its median. Without usable uncertainties, each sample gets the robust
 scatter (1.4826 * median absolute deviation) of the flux, so that ``snr`` means something.
 
+Results (units in :data:`UNITS`): ``period``, ``epoch`` (mid-transit), ``duration`` [d],
+``depth`` [ppm], ``power`` (the BLS log-likelihood at the peak), ``snr`` (depth over its
+uncertainty), ``sde``, ``transit_count``, ``target_period``, ``outcome`` and copies of the
+input's ``integrated_transit_power``, ``pixels_in_transit`` and ``mes``. The periodogram has
+columns ``period`` [d], ``power``, ``depth`` [ppm], ``duration`` [d] and ``epoch`` [d].
+
 References
 ----------
 Kovacs, Zucker & Mazeh (2002), A&A 391, 369; astropy ``BoxLeastSquares`` documentation.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 from astropy.timeseries import BoxLeastSquares
 
-from eas_runtime.lightcurve import LightCurve, period_outcome
+from eas_runtime.lightcurve import LightCurve
+from eas_runtime.lightcurve.search import (UNITS, SearchResult, number, period_range, prepare,
+                                           sde, settings_from, transit_count)
+from eas_runtime.task_api import ParameterError
 
+TASK = "transit_search_bls_reference"
 DEFAULT_DURATIONS_D = tuple(float(d) for d in np.linspace(0.05, 0.2, 10))
 DEFAULT_SETTINGS: dict[str, Any] = {
     "period_min": 0.5,          # days
@@ -32,67 +40,28 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "objective": "likelihood",  # or "snr"
     "oversample": 10,
 }
-#: Units of the result fields ('' for dimensionless).
-UNITS: dict[str, str] = {
-    "period": "d", "epoch": "d", "duration": "d", "depth": "ppm", "power": "",
-    "snr": "", "sde": "", "transit_count": "", "target_period": "d", "outcome": "",
-}
-MIN_GOOD_SAMPLES = 10
+OBJECTIVES = ("likelihood", "snr")
 
-
-@dataclass(frozen=True)
-class SearchResult:
-    """Best peak of the periodogram and its QC outcome (units in :attr:`UNITS`)."""
-
-    UNITS: ClassVar[dict[str, str]] = UNITS
-
-    period: float | None
-    epoch: float | None
-    duration: float | None
-    depth: float | None
-    power: float | None
-    snr: float | None
-    sde: float | None
-    transit_count: int
-    target_period: float | None
-    outcome: str
-    periodogram_period: np.ndarray = field(repr=False, compare=False)
-    periodogram_power: np.ndarray = field(repr=False, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The scalar fields as plain JSON-ready values (non-finite numbers become None)."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            if f.name.startswith("periodogram_"):
-                continue
-            value = getattr(self, f.name)
-            if isinstance(value, (float, np.floating)):
-                value = float(value) if math.isfinite(value) else None
-            elif isinstance(value, np.integer):
-                value = int(value)
-            out[f.name] = value
-        return out
+__all__ = ["DEFAULT_DURATIONS_D", "DEFAULT_SETTINGS", "UNITS", "SearchResult", "search"]
 
 
 def _settings(search_settings: Mapping[str, Any] | None) -> dict[str, Any]:
-    search_settings = dict(search_settings or {})
-    unknown = sorted(set(search_settings) - set(DEFAULT_SETTINGS))
-    if unknown:
-        raise ValueError(f"unknown search setting(s) {unknown}; "
-                         f"allowed: {sorted(DEFAULT_SETTINGS)}")
-    settings = {**DEFAULT_SETTINGS, **{k: v for k, v in search_settings.items() if v is not None}}
-    durations = np.atleast_1d(np.asarray(settings["durations"], dtype=np.float64))
-    if durations.size == 0 or not np.all(durations > 0):
-        raise ValueError(f"durations must be positive days, got {settings['durations']!r}")
+    settings = settings_from(search_settings, DEFAULT_SETTINGS, task=TASK)
+    try:
+        durations = np.atleast_1d(np.asarray(settings["durations"], dtype=np.float64))
+    except (TypeError, ValueError):
+        durations = np.array([np.nan])
+    if durations.size == 0 or not np.all(np.isfinite(durations) & (durations > 0)):
+        raise ParameterError(f"search setting 'durations' must be positive days, "
+                             f"got {settings['durations']!r}")
     settings["durations"] = np.sort(durations)
-    if settings["objective"] not in ("likelihood", "snr"):
-        raise ValueError(f"objective must be 'likelihood' or 'snr', "
-                         f"got {settings['objective']!r}")
+    if settings["objective"] not in OBJECTIVES:
+        raise ParameterError(f"search setting 'objective' must be one of {list(OBJECTIVES)}, "
+                             f"got {settings['objective']!r}")
+    for key in ("minimum_n_transit", "oversample"):
+        number(settings, key, positive=True, integer=True)
+    number(settings, "frequency_factor", positive=True)
     return settings
-
-
-def _robust_sigma(flux: np.ndarray) -> float:
-    return float(1.4826 * np.median(np.abs(flux - np.median(flux))))
 
 
 def search(lc: LightCurve, *, lc_duration: float | None = None,
@@ -114,36 +83,15 @@ def search(lc: LightCurve, *, lc_duration: float | None = None,
         The true period [days]; defaults to ``lc.meta['orbital_period']``.
     """
     settings = _settings(search_settings)
-    if target_period is None:
-        target_period = lc.finite_meta_number("orbital_period")
-    if lc_duration is not None:
-        lc = lc.truncate(float(lc_duration))
-    good = lc.good()
-    if len(good) < MIN_GOOD_SAMPLES:
-        raise ValueError(f"BLS needs at least {MIN_GOOD_SAMPLES} good samples, got {len(good)}")
-    t = good.time
-    median = float(np.median(good.flux))
-    if not median > 0:
-        raise ValueError(f"cannot normalise a flux whose median is {median}")
-    y = good.flux / median
-    dy = None if good.flux_err is None else good.flux_err / median
-    if dy is None or not np.all(np.isfinite(dy) & (dy > 0)):
-        sigma = _robust_sigma(y)
-        dy = np.full(y.size, sigma) if sigma > 0 else None
-
-    baseline = float(t[-1] - t[0])
+    data = prepare(lc, lc_duration, target_period=target_period)
     durations = settings["durations"]
-    period_min = float(settings["period_min"])
-    period_max = float(settings["period_max"]) if settings["period_max"] is not None \
-        else baseline / 2
-    if not period_max > period_min:
-        raise ValueError(f"empty period range {period_min} .. {period_max} d "
-                         f"(baseline {baseline:.6g} d)")
-    if durations[-1] >= period_min:
-        raise ValueError(f"the longest duration ({durations[-1]} d) must be shorter than "
-                         f"period_min ({period_min} d)")
+    period_min, period_max = period_range(settings, data.baseline,
+                                          shortest_duration=float(durations[-1]))
+    dy = data.flux_err
+    if dy is None and data.sigma > 0:
+        dy = np.full(data.flux.size, data.sigma)
 
-    model = BoxLeastSquares(t, y, dy)
+    model = BoxLeastSquares(data.time, data.flux, dy)
     periods = model.autoperiod(durations, minimum_period=period_min, maximum_period=period_max,
                                minimum_n_transit=int(settings["minimum_n_transit"]),
                                frequency_factor=float(settings["frequency_factor"]))
@@ -154,22 +102,12 @@ def search(lc: LightCurve, *, lc_duration: float | None = None,
     period = float(result.period[best])
     epoch = float(result.transit_time[best])
     duration = float(result.duration[best])
-    spread = float(np.nanstd(power))
-    sde = (float(power[best]) - float(np.nanmean(power))) / spread if spread > 0 else math.nan
-    stats = model.compute_stats(period, duration, epoch)
-    transit_count = int(np.count_nonzero(np.asarray(stats["per_transit_count"]) > 0))
-
-    return SearchResult(
-        period=period,
-        epoch=epoch,
-        duration=duration,
-        depth=float(result.depth[best]) * 1e6,
-        power=float(power[best]),
-        snr=float(result.depth_snr[best]),
-        sde=sde,
-        transit_count=transit_count,
-        target_period=target_period,
-        outcome=period_outcome(target_period, period),
-        periodogram_period=np.asarray(result.period, dtype=np.float64),
-        periodogram_power=power,
-    )
+    return SearchResult.build(
+        data, period=period, epoch=epoch, duration=duration,
+        depth=float(result.depth[best]) * 1e6, power=float(power[best]),
+        snr=float(result.depth_snr[best]), sde_value=sde(power),
+        count=transit_count(data.time, period, epoch, duration),
+        periodogram={"period": np.asarray(result.period, dtype=np.float64), "power": power,
+                     "depth": np.asarray(result.depth, dtype=np.float64) * 1e6,
+                     "duration": np.asarray(result.duration, dtype=np.float64),
+                     "epoch": np.asarray(result.transit_time, dtype=np.float64)})

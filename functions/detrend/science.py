@@ -1,0 +1,118 @@
+"""The ``detrend`` task: remove stellar variability and systematics with wotan (Hippke et al.
+2019), so that real, unflattened light curves can be searched for transits.
+
+Parameters:
+
+=================  =========================================================  ===========
+parameter          meaning                                                    default
+=================  =========================================================  ===========
+method             wotan's filter (see :data:`METHODS`)                       biweight
+window_length      filter window [days]                                       1.0
+edge_cutoff        days dropped (flagged) at each edge of each segment        0
+break_tolerance    a gap longer than this [days] splits the light curve       0.5
+=================  =========================================================  ===========
+
+A ~1-day biweight keeps transits shorter than about 8 h (wotan's advice: a window three times
+the longest transit). The trend is fitted to the good samples; every sample's flux and
+uncertainty are divided by the trend (interpolated at bad samples), so the output keeps the
+input's raster and flags, and samples without a trend (edges, wotan's NaNs) are flagged bad.
+Output metadata records ``detrend_method`` and ``detrend_window_length`` [d].
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from eas_runtime.lightcurve import LightCurve
+from eas_runtime.lightcurve.search import robust_sigma
+from eas_runtime.task_api import InputError, ParameterError
+
+#: Filters that need nothing beyond wotan, numpy, scipy and numba. ``savgol`` and ``medfilt``
+#: work in samples: the window is converted from days with the median sampling interval.
+METHODS = ("biweight", "median", "mean", "trim_mean", "winsorize", "tau", "welsch",
+           "andrewsinewave", "cosine", "cofiam", "rspline", "savgol", "medfilt")
+IN_SAMPLES = ("savgol", "medfilt")
+MIN_GOOD_SAMPLES = 10
+
+
+@dataclass(frozen=True)
+class DetrendResult:
+    """What ``detrend`` did; scatters are robust (1.4826 MAD) [ppm]."""
+
+    method: str
+    window_length: float
+    n_samples: int
+    n_flagged: int
+    scatter_before_ppm: float
+    scatter_after_ppm: float
+
+    UNITS = {"window_length": "d", "scatter_before_ppm": "ppm", "scatter_after_ppm": "ppm"}
+
+    def to_dict(self) -> dict:
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in asdict(self).items()}
+
+
+def _number(name: str, value, *, minimum: float = 0.0, strict: bool = False) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number) or number < minimum \
+            or (strict and number <= minimum):
+        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+        raise ParameterError(f"parameter {name!r} must be a number of days {bound}, got {value!r}")
+    return number
+
+
+def detrend(lc: LightCurve, *, method: str = "biweight", window_length: float = 1.0,
+            edge_cutoff: float = 0.0, break_tolerance: float = 0.5
+            ) -> tuple[LightCurve, DetrendResult]:
+    """Divide ``lc`` by a wotan trend; returns the flattened light curve and a summary."""
+    from wotan import flatten
+
+    if method not in METHODS:
+        raise ParameterError(f"parameter 'method' must be one of {list(METHODS)}, got {method!r}")
+    window_length = _number("window_length", window_length, strict=True)
+    edge_cutoff = _number("edge_cutoff", edge_cutoff)
+    break_tolerance = _number("break_tolerance", break_tolerance, strict=True)
+    good = lc.good_mask()
+    if good.sum() < MIN_GOOD_SAMPLES:
+        raise InputError(f"detrending needs at least {MIN_GOOD_SAMPLES} good samples, "
+                         f"the light curve has {int(good.sum())}")
+    t, f = lc.time[good], lc.flux[good]
+    window = window_length
+    if method in IN_SAMPLES:
+        step = float(np.median(np.diff(t)))
+        window = max(3, int(round(window_length / step)) // 2 * 2 + 1)   # odd, in samples
+    chatter = io.StringIO()
+    with contextlib.redirect_stdout(chatter), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, trend_good = flatten(t, f, method=method, window_length=window,
+                                edge_cutoff=edge_cutoff, break_tolerance=break_tolerance,
+                                return_trend=True)
+    trend_good = np.asarray(trend_good, dtype=np.float64)
+    usable = np.isfinite(trend_good) & (trend_good > 0)
+    if not usable.any():
+        raise InputError(f"wotan's {method} filter gave no usable trend "
+                         f"(window {window_length:g} d)")
+    trend = np.interp(lc.time, t[usable], trend_good[usable])
+    no_trend = np.zeros(len(lc), dtype=bool)
+    no_trend[np.flatnonzero(good)[~usable]] = True
+    flux = lc.flux / trend
+    err = None if lc.flux_err is None else lc.flux_err / trend
+    flags = lc.flags.astype(bool) | no_trend
+    out = lc.with_flux(flux, err, flags, provenance=f"detrend({method}, {window_length:g} d)")
+    out = out.with_meta(detrend_method=method, detrend_window_length=window_length)
+    after = flux[good & ~no_trend]
+    summary = DetrendResult(
+        method=method, window_length=window_length, n_samples=len(lc),
+        n_flagged=int(no_trend.sum()),
+        scatter_before_ppm=robust_sigma(f / np.median(f)) * 1e6,
+        scatter_after_ppm=robust_sigma(after) * 1e6 if after.size else math.nan)
+    return out, summary
