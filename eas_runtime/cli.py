@@ -216,9 +216,11 @@ def cmd_cancel(args) -> int:
 
 def cmd_retry(args) -> int:
     from eas_runtime.lifecycle import LifecycleError, retry_failed
+    from eas_runtime.control import Control
     res = _resources(args)
     try:
-        out = retry_failed(res.db, res.try_send, args.job, args.task or None)
+        # Control's send runs control-flow tasks in place and posts the others to the broker.
+        out = retry_failed(res.db, Control(res).send, args.job, args.task or None)
     except LifecycleError as exc:
         print(f"eas retry: {exc}", file=sys.stderr)
         return 2
