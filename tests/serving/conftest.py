@@ -5,7 +5,7 @@ import pytest
 
 from eas_runtime.serving import LocalServing
 from eas_runtime.settings import Settings
-from serving_helpers import write_manifests
+from tests.serving.serving_helpers import write_manifests
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 from eas_runtime.serving import (ColdStartFailed, DispatchError, NoCapacity, ReplicaLost,
                                  ServiceNotFound, ServingStopped)
 from eas_runtime.settings import PROJECT_ROOT
-from serving_helpers import (SERVICE_REF, call, children_of, echo_service, process_gone,
+from tests.serving.serving_helpers import (SERVICE_REF, call, children_of, echo_service, process_gone,
                              replicas, wait_for, write_manifests)
 
 

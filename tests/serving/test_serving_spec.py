@@ -8,7 +8,7 @@ import pytest
 from eas_runtime.serving import ServiceSpecError, load_specs, spec_from_document
 from eas_runtime.serving.process import resolve_command
 from eas_runtime.settings import Settings
-from serving_helpers import echo_service
+from tests.serving.serving_helpers import echo_service
 
 
 def settings(**values) -> Settings:
