@@ -20,6 +20,7 @@ def create_app(resources: Resources | None = None, test_config: dict | None = No
     res = resources or Resources(Settings.load())
     app.extensions["eas_resources"] = res
 
-    from eas_runtime.site import views
+    from eas_runtime.site import actions, views
     app.register_blueprint(views.bp)
+    app.register_blueprint(actions.bp)
     return app
