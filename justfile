@@ -27,9 +27,10 @@ lint:
 bench *ARGS:
     {{python}} -m benchmarks {{ARGS}}
 
-# A real MinIO server on loopback (built from the pinned commit when missing), in the foreground.
-minio DIR=".eas/minio" PORT="9000":
-    {{python}} -m eas_runtime.devservers minio --dir {{DIR}} --port {{PORT}}
+# A real MinIO server on loopback (built from the pinned commit when missing), in the foreground,
+# notifying the storage adapter of `EAS_STORE=minio eas up` (port 8472, the default token).
+minio DIR=".eas/minio" PORT="9000" TOKEN="eas-adapter-token":
+    {{python}} -m eas_runtime.devservers minio --dir {{DIR}} --port {{PORT}} --webhook http://127.0.0.1:8472/minio --webhook-token {{TOKEN}}
 
 # A real PostgreSQL server on loopback (Debian packages), in the foreground.
 postgres DIR=".eas/postgres" PORT="5433":
