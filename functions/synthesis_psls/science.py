@@ -112,7 +112,7 @@ def _flag(key: str, value: Any) -> bool:
 def settings(specs: Mapping[str, Any] | None) -> dict[str, Any]:
     """Complete, checked settings; :class:`ParameterError` names a bad spec."""
     specs = dict(specs or {})
-    unknown = sorted(set(specs) - set(DEFAULTS) - {"threads", "eccentricity", "noise"})
+    unknown = sorted(set(specs) - set(DEFAULTS))
     if unknown:
         raise ParameterError(f"unknown synthesis_psls spec(s) {unknown}; allowed: {sorted(DEFAULTS)}")
     s = {**DEFAULTS, **{k: v for k, v in specs.items() if k in DEFAULTS and v is not None}}
