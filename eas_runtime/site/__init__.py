@@ -14,13 +14,16 @@ from eas_runtime.resources import Resources
 def create_app(resources: Resources | None = None, test_config: dict | None = None) -> Flask:
     from eas_runtime.settings import Settings
 
-    app = Flask(__name__, template_folder="templates")
+    app = Flask(__name__, template_folder="templates", static_folder="static")
     app.name = "eas-index"
     app.config.update(test_config or {})
     res = resources or Resources(Settings.load())
     app.extensions["eas_resources"] = res
 
-    from eas_runtime.site import actions, views
+    # One blueprint per area; the URL map is listed in the README ("The index site").
+    from eas_runtime.site import actions, pages, products, views
     app.register_blueprint(views.bp)
+    app.register_blueprint(products.bp)
+    app.register_blueprint(pages.bp)
     app.register_blueprint(actions.bp)
     return app
