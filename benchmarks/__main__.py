@@ -3,7 +3,9 @@
 Every figure is measured in this run, beside its reference, and reported with the ratio:
 timings on a shared, noisy machine are only comparable within one run. Sections: ``pipeline``
 (broker, upload -> task.ready, wrapper overhead), ``jobs`` (submitting a 20,000-task job),
-``diagnostics`` (page queries on a large database), ``science`` (transit searches).
+``diagnostics`` (page queries on a large database), ``site`` (the index site's slowest pages),
+``science`` (transit searches as the functions run them), ``search`` (the BLS kernel and the
+full search of a PLATO-length light curve).
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import os
 import platform
 import sys
 
-SECTIONS = ("pipeline", "jobs", "diagnostics", "science")
+SECTIONS = ("pipeline", "jobs", "diagnostics", "site", "science", "search")
 
 
 def _machine() -> str:
