@@ -24,6 +24,6 @@ def create_app(resources: Resources | None = None, test_config: dict | None = No
     from eas_runtime.site import actions, pages, products, views
     app.register_blueprint(views.bp)
     app.register_blueprint(products.bp)
-    app.register_blueprint(pages.bp)
+    pages.register(app)
     app.register_blueprint(actions.bp)
     return app

@@ -1,0 +1,82 @@
+"""Activity: the attempts each worker (host and process) ran in a time window.
+
+One lane per (host, pid), sorted by host then pid; each lane holds the attempts that overlap
+the window, oldest first. Bounded twice, so a page stays small whatever the window: at most
+``lanes`` lanes (the busiest in the window are kept) and at most ``limit`` attempts (the most
+recent are kept); the answer says how many were left out.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import and_, func, or_, select
+
+from eas_runtime.db.models import Attempt, Task, utcnow
+from eas_runtime.diagnostics._common import DiagnosticsError, iso, parse_since
+
+DEFAULT_WINDOW = "1h"
+MAX_LANES = 200
+MAX_ATTEMPTS = 10_000
+
+
+def _bounded(name: str, value: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= high:
+        raise DiagnosticsError(f"{name} must be a whole number from 1 to {high}, got {value!r}")
+    return value
+
+
+def _same(column, value):
+    return column.is_(None) if value is None else column == value
+
+
+def activity(db, *, since: str | dt.datetime | None = None, until: str | dt.datetime | None = None,
+             lanes: int = 40, limit: int = 2000, now: dt.datetime | None = None) -> dict:
+    """Attempts that ran (started, and not ended before ``since``) between ``since`` (an ISO
+    time or an age such as ``2h``; default the last hour) and ``until`` (default now).
+
+    Each attempt: attempt_id, task_id, job_id, task_type, number, outcome (running, done,
+    failed, cancelled), started, ended (None while running), seconds (its length within the
+    window's end, in s). Each lane: host, pid, attempts, busy_s (seconds of the window it
+    spent running attempts).
+    """
+    now = now or utcnow()
+    lanes, limit = _bounded("lanes", lanes, MAX_LANES), _bounded("limit", limit, MAX_ATTEMPTS)
+    start = parse_since(since or DEFAULT_WINDOW, now)
+    end = parse_since(until, now) if until else now
+    if start >= end:
+        raise DiagnosticsError(f"since ({iso(start)}) must be before until ({iso(end)})")
+    overlap = [Attempt.started_at.is_not(None), Attempt.started_at < end,
+               (Attempt.ended_at.is_(None)) | (Attempt.ended_at >= start)]
+    with db.read() as s:
+        per_lane = s.execute(select(Attempt.host, Attempt.pid, func.count())
+                             .where(*overlap).group_by(Attempt.host, Attempt.pid)).all()
+        total = sum(n for _, _, n in per_lane)
+        # The busiest lanes first (ties: by name), at most ``lanes`` of them.
+        kept = sorted(per_lane, key=lambda r: (-r[2], r[0] or "", r[1] or 0))[:lanes]
+        keys = {(h, p) for h, p, _ in kept}
+        q = select(Attempt.id, Attempt.task_id, Attempt.number, Attempt.host, Attempt.pid,
+                   Attempt.started_at, Attempt.ended_at, Attempt.error, Attempt.error_kind,
+                   Task.job_id, Task.task_type).join(Task, Task.id == Attempt.task_id).where(*overlap)
+        if len(kept) < len(per_lane):
+            q = q.where(or_(*(and_(_same(Attempt.host, h), _same(Attempt.pid, p)) for h, p in keys)))
+        rows = s.execute(q.order_by(Attempt.started_at.desc(), Attempt.id.desc()).limit(limit)).all()
+    by_lane: dict[tuple, list] = {k: [] for k in keys}
+    busy: dict[tuple, float] = {k: 0.0 for k in keys}
+    for r in reversed(rows):                           # oldest first within a lane
+        finished = r.ended_at
+        outcome = ("running" if finished is None else
+                   "cancelled" if r.error and r.error_kind == "cancelled" else
+                   "failed" if r.error else "done")
+        stop = min(finished or end, end)
+        seconds = max(0.0, (stop - r.started_at).total_seconds())
+        busy[(r.host, r.pid)] += max(0.0, (stop - max(r.started_at, start)).total_seconds())
+        by_lane[(r.host, r.pid)].append({
+            "attempt_id": r.id, "task_id": r.task_id, "job_id": r.job_id, "task_type": r.task_type,
+            "number": r.number, "outcome": outcome, "error_kind": r.error_kind or None,
+            "started": iso(r.started_at), "ended": iso(r.ended_at), "seconds": round(seconds, 3)})
+    out_lanes = [{"host": h, "pid": p, "attempts": by_lane[(h, p)], "busy_s": round(busy[(h, p)], 3)}
+                 for h, p in sorted(keys, key=lambda k: (k[0] or "", k[1] or 0))]
+    return {"since": iso(start), "until": iso(end), "now": iso(now), "lanes": out_lanes,
+            "lanes_total": len(per_lane), "attempts_total": total,
+            "attempts_in_lanes": sum(n for _, _, n in kept), "attempts_shown": len(rows),
+            "limits": {"lanes": lanes, "attempts": limit}}
