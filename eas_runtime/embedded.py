@@ -45,6 +45,7 @@ class EmbeddedRuntime:
         self.broker: Broker | None = None
         self._server = None
         self._ping: PingEmitter | None = None
+        self._status = None
 
     @property
     def index_url(self) -> str:
@@ -71,6 +72,9 @@ class EmbeddedRuntime:
         self.broker.start()
         self._server = serve(self.broker, "127.0.0.1", st.gateway_port)
         self.serving.start()
+        # The index site runs in a process of its own: it reads the serving status from a file.
+        from eas_runtime.site.serving_status import StatusWriter
+        self._status = StatusWriter(self.serving, st.home_path).start()
         if st.reconcile_s > 0:
             self._ping = PingEmitter(self.broker, interval_s=st.reconcile_s)
             self._ping.start()
@@ -80,6 +84,8 @@ class EmbeddedRuntime:
     def stop(self) -> None:
         if self._ping is not None:
             self._ping.stop()
+        if self._status is not None:
+            self._status.stop()
         if self._server is not None:
             self._server.shutdown()
         if self.broker is not None:
