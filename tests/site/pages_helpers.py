@@ -5,11 +5,9 @@ import datetime as dt
 
 from eas_runtime.db.models import Attempt, Job, LogMessage, MetadataItem, Task, utcnow
 
-NOW = utcnow()
-
-
 def ago(seconds: float) -> dt.datetime:
-    return NOW - dt.timedelta(seconds=seconds)
+    """That many seconds before now (UTC)."""
+    return utcnow() - dt.timedelta(seconds=seconds)
 
 
 class Rows:
@@ -41,9 +39,10 @@ class Rows:
                 host: str = "node-a", pid: int | None = 100, state: str = "finished",
                 results: dict | None = None, **kw) -> int:
         started = started or ago(60)
+        kw.setdefault("heartbeat_at", ended or started)
         attempt_id = self._add(Attempt(
             task_id=task_id, number=number, state=state, queued_at=started, sent_at=started,
-            started_at=started, ended_at=ended, heartbeat_at=ended or started, host=host, pid=pid,
+            started_at=started, ended_at=ended, host=host, pid=pid,
             error=bool(error_kind), error_kind=error_kind, error_text=error_text, **kw))
         with self.db.session() as s:
             task = s.get(Task, task_id)
