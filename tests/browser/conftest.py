@@ -154,12 +154,13 @@ class Site:
     runtime: EmbeddedRuntime
     url: str                     #: origin, no trailing slash: http://127.0.0.1:<port>
     token: str
-    #: light curves a search read: key -> MD5 of its latest version
-    searched: dict[str, str] = field(default_factory=dict)
-    #: periodogram products: key -> MD5 of its latest version
-    periodograms: dict[str, str] = field(default_factory=dict)
+    #: light curves a search read: key -> (id, MD5) of its latest version
+    searched: dict[str, tuple[int, str]] = field(default_factory=dict)
+    #: periodogram products: key -> (id, MD5) of its latest version
+    periodograms: dict[str, tuple[int, str]] = field(default_factory=dict)
     failed_task_id: int = 0
     failed_attempt_number: int = 0
+    failed_error_text: str = ""
 
     def at(self, path: str) -> str:
         return self.url + path
@@ -172,25 +173,25 @@ def _settings(home: Path) -> Settings:
                          idle_s=600.0, retry_backoff_s=0.5, api_token=API_TOKEN)
 
 
-def _latest_md5(s, key: str) -> str:
-    return s.scalar(select(ProductVersion.etag).join(Product).where(Product.key == key)
-                    .order_by(ProductVersion.id.desc()).limit(1))
+def _latest_version(s, key: str) -> tuple[int, str]:
+    return tuple(s.execute(select(ProductVersion.id, ProductVersion.etag).join(Product)
+                           .where(Product.key == key).order_by(ProductVersion.id.desc()).limit(1)).one())
 
 
 def _facts(site: Site) -> Site:
     with site.runtime.db.read() as s:
         searches = s.scalars(select(Task.id).where(Task.task_type == CHAIN[-1], Task.state == DONE)).all()
         for key in s.scalars(select(TaskInput.key).where(TaskInput.task_id.in_(searches))):
-            site.searched[key] = _latest_md5(s, key)
+            site.searched[key] = _latest_version(s, key)
         for key in s.scalars(select(Product.key).where(Product.semantic_type == "periodogram")):
-            site.periodograms[key] = _latest_md5(s, key)
-        failed = s.execute(select(Task.id, Attempt.number).join(Attempt, Attempt.task_id == Task.id)
+            site.periodograms[key] = _latest_version(s, key)
+        failed = s.execute(select(Task.id, Attempt.number, Attempt.error_text).join(Attempt, Attempt.task_id == Task.id)
                            .join(TaskInput, TaskInput.task_id == Task.id)
                            .where(Task.state == FAILED, TaskInput.key == BAD_UPLOAD)).first()
     assert len(site.searched) == 2 and len(site.periodograms) == 2, \
         f"the pipeline did not search both light curves: {site.searched}, {site.periodograms}"
     assert failed is not None, f"the ingest of {BAD_UPLOAD} did not fail"
-    site.failed_task_id, site.failed_attempt_number = failed
+    site.failed_task_id, site.failed_attempt_number, site.failed_error_text = failed
     return site
 
 
