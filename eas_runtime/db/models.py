@@ -137,6 +137,7 @@ class TaskMetadataInput(Base):
 class Product(Base):
     """A planned or existing file: one per object key."""
     __tablename__ = "products"
+    __table_args__ = (Index("ix_products_directory_filename", "directory", "filename"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(1000), unique=True)
     directory: Mapped[str] = mapped_column(String(1000), index=True)

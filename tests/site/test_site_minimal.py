@@ -33,7 +33,10 @@ def test_pages_render(client):
 
 
 def test_names_are_escaped(client):
-    page = client.get("/products").get_data(as_text=True)
+    # the key's '/' inside '</script>' makes "inbox/<script>alert(1)<" its directory
+    listing = client.get("/products?prefix=inbox/").get_data(as_text=True)
+    assert "<script>" not in listing and "&lt;script&gt;alert(1)&lt;/" in listing
+    page = client.get("/products/file/inbox/%3Cscript%3Ealert(1)%3C/script%3E.csv").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     errors = client.get("/errors").get_data(as_text=True)
@@ -43,8 +46,8 @@ def test_names_are_escaped(client):
 def test_json_api(client):
     summary = client.get("/api/summary").get_json()
     assert summary["tasks"]["failed"] == 1 and summary["dead_letters"] == 1
-    products = client.get("/api/products").get_json()
-    assert products[0]["versions"][0]["md5"] == "abc"
+    products = client.get("/api/products?prefix=inbox/<script>alert(1)</").get_json()
+    assert products["items"][0]["latest"]["md5"] == "abc"
     # failed attempts and dead letters: tests/site/test_site_errors.py
 
 
