@@ -41,7 +41,7 @@ def click(driver, element) -> None:
 
     def replaced(d):
         try:
-            before.tag_name           # raises once the old document is gone
+            _ = before.tag_name       # raises once the old document is gone
             return False
         except StaleElementReferenceException:
             return loaded(d)
@@ -149,4 +149,4 @@ def settle(driver, quiet_s: float = 0.5) -> None:
 def foreign(urls: list[str], origin: str) -> list[str]:
     """The URLs that do not belong to ``origin`` (data: and blob: URLs are local)."""
     return sorted({u for u in urls
-                   if not (u == origin or u.startswith(origin + "/") or u.startswith(("data:", "blob:")))})
+                   if not (u == origin or u.startswith((origin + "/", "data:", "blob:")))})

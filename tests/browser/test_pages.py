@@ -7,8 +7,15 @@ from urllib.parse import quote
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.browser.browsing import (console_errors, document_status, foreign, network_log,
-                                    open_page, requested_urls, settle)
+from tests.browser.browsing import (
+    console_errors,
+    document_status,
+    foreign,
+    network_log,
+    open_page,
+    requested_urls,
+    settle,
+)
 
 MAIN_PAGES = ["/", "/jobs", "/products", "/tasks", "/errors", "/dead-letters", "/progress",
               "/timings", "/logs", "/activity", "/functions"]
@@ -16,7 +23,7 @@ MAIN_PAGES = ["/", "/jobs", "/products", "/tasks", "/errors", "/dead-letters", "
 
 def _path(site, page: str) -> str:
     if page == "product-file":
-        return "/products/file/" + quote(sorted(site.searched)[0])
+        return "/products/file/" + quote(min(site.searched))
     if page == "task":
         return f"/tasks/{site.failed_task_id}"
     return page

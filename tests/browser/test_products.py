@@ -1,8 +1,15 @@
 """From the product listing to a light curve's plots, by clicking, as a scientist would."""
 from __future__ import annotations
 
-from tests.browser.browsing import (click, images, link_to_path, link_to_prefix, one, open_page,
-                                    path_of)
+from tests.browser.browsing import (
+    click,
+    images,
+    link_to_path,
+    link_to_prefix,
+    one,
+    open_page,
+    path_of,
+)
 
 
 def _directories(key: str) -> list[str]:
@@ -34,7 +41,7 @@ def _plots(driver) -> dict[str, int]:
 
 
 def test_light_curve_a_search_used_shows_its_versions_and_plots(site, driver, shoot):
-    key = sorted(site.searched)[0]
+    key = min(site.searched)
     version_id, md5 = site.searched[key]
     _walk_to_file(site, driver, key)
     _check_versions(driver, version_id, md5)
@@ -48,7 +55,7 @@ def test_light_curve_a_search_used_shows_its_versions_and_plots(site, driver, sh
 
 
 def test_periodogram_product_shows_its_periodogram(site, driver, shoot):
-    key = sorted(site.periodograms)[0]
+    key = min(site.periodograms)
     version_id, md5 = site.periodograms[key]
     _walk_to_file(site, driver, key)
     _check_versions(driver, version_id, md5)
