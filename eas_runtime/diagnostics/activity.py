@@ -42,7 +42,10 @@ def activity(db, *, since: str | dt.datetime | None = None, until: str | dt.date
     now = now or utcnow()
     lanes, limit = _bounded("lanes", lanes, MAX_LANES), _bounded("limit", limit, MAX_ATTEMPTS)
     start = parse_since(since or DEFAULT_WINDOW, now)
-    end = parse_since(until, now) if until else now
+    try:
+        end = parse_since(until, now) if until else now
+    except DiagnosticsError as exc:
+        raise DiagnosticsError(str(exc).replace("since=", "until=", 1)) from None
     if start >= end:
         raise DiagnosticsError(f"since ({iso(start)}) must be before until ({iso(end)})")
     overlap = [Attempt.started_at.is_not(None), Attempt.started_at < end,

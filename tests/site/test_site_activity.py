@@ -1,0 +1,102 @@
+"""/activity: a timeline of attempts per worker (host and process), bounded in time and size."""
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from urllib.parse import quote
+
+import pytest
+
+from eas_runtime.db.models import utcnow
+from eas_runtime.site import create_app
+from tests.site.pages_helpers import Rows, ago
+
+
+@pytest.fixture
+def hosts(resources):
+    """node-a pid 1 ran two attempts (done, then failed) and runs a third; node-b pid 7 ran one
+    an hour and a half ago and one that started before the window and ended inside it."""
+    rows = Rows(resources.db)
+    job = rows.job("j")
+    t = [rows.task(job, tt) for tt in ("verify", "<script>tt</script>", "transit_search_tls",
+                                       "verify", "ingest_external_lcs")]
+    a = [rows.attempt(t[0], started=ago(1800), ended=ago(1500), host="node-a", pid=1),
+         rows.attempt(t[1], started=ago(1200), ended=ago(900), host="node-a", pid=1,
+                      error_kind="science", error_text="boom"),
+         rows.attempt(t[2], started=ago(300), ended=None, host="node-a", pid=1, state="running"),
+         rows.attempt(t[3], started=ago(5400), ended=ago(5000), host="node-b", pid=7),
+         rows.attempt(t[4], started=ago(4000), ended=ago(3000), host="node-b", pid=7)]
+    return {"client": create_app(resources).test_client(), "tasks": t, "attempts": a}
+
+
+def lanes(data):
+    return {(lane["host"], lane["pid"]): [x["task_id"] for x in lane["attempts"]] for lane in data["lanes"]}
+
+
+def test_default_window_is_the_last_hour(hosts):
+    data = hosts["client"].get("/api/activity").get_json()
+    t = hosts["tasks"]
+    assert lanes(data) == {("node-a", 1): [t[0], t[1], t[2]], ("node-b", 7): [t[4]]}
+    a = {x["task_id"]: x for lane in data["lanes"] for x in lane["attempts"]}
+    assert (a[t[0]]["outcome"], a[t[1]]["outcome"], a[t[2]]["outcome"]) == ("done", "failed", "running")
+    assert a[t[2]]["ended"] is None and a[t[1]]["error_kind"] == "science"
+    since = dt.datetime.fromisoformat(data["since"])
+    assert abs((utcnow() - since).total_seconds() - 3600) < 60
+    node_b = next(lane for lane in data["lanes"] if lane["host"] == "node-b")
+    assert node_b["busy_s"] == pytest.approx(600, abs=5)     # only its part inside the window
+
+
+def test_window_filters(hosts):
+    t = hosts["tasks"]
+    assert lanes(hosts["client"].get("/api/activity?since=2h").get_json())[("node-b", 7)] == [t[3], t[4]]
+    until = ago(1400).replace(tzinfo=None).isoformat()
+    data = hosts["client"].get(f"/api/activity?since=2h&until={until}").get_json()
+    assert lanes(data) == {("node-a", 1): [t[0]], ("node-b", 7): [t[3], t[4]]}
+    assert hosts["client"].get("/api/activity?since=2m").get_json()["lanes"][0]["attempts"][0]["task_id"] == t[2]
+
+
+def test_bounded_lanes_and_attempts(hosts):
+    data = hosts["client"].get("/api/activity?since=2h&lanes=1").get_json()
+    assert list(lanes(data)) == [("node-a", 1)] and data["lanes_total"] == 2   # the busiest lane
+    data = hosts["client"].get("/api/activity?since=2h&limit=2").get_json()
+    assert data["attempts_shown"] == 2 and data["attempts_total"] == 5
+    assert sorted(x for ids in lanes(data).values() for x in ids) == [hosts["tasks"][1], hosts["tasks"][2]]
+    page = hosts["client"].get("/activity?since=2h&lanes=1&limit=2").get_data(as_text=True)
+    assert "Only the 1 busiest workers are drawn." in page and "Only the 2 most recent attempts" in page
+
+
+def test_timeline_svg_with_two_hosts(hosts):
+    page = hosts["client"].get("/activity?since=2h").get_data(as_text=True)
+    svg = page[page.index('<svg id="activity"'):page.index("</svg>")]
+    assert svg.count('<g class="lane"') == 2
+    assert 'data-host="node-a pid 1"' in svg and 'data-host="node-b pid 7"' in svg
+    bars = re.findall(r'<rect class="attempt (\w+)" x="([\d.]+)" y="([\d.]+)" width="([\d.]+)"', svg)
+    assert sorted(b[0] for b in bars) == ["done", "done", "done", "failed", "running"]
+    assert len({b[2] for b in bars}) == 2                           # one row per host
+    for outcome, x, _, width in bars:                               # inside the drawing
+        assert 190 <= float(x) and float(x) + float(width) <= 1190.01
+    running = next(b for b in bars if b[0] == "running")
+    assert float(running[1]) + float(running[3]) == pytest.approx(1190, abs=0.5)   # runs to "now"
+    for task in hosts["tasks"]:
+        assert f'<a href="/tasks/{task}">' in svg
+    assert "<script>" not in page and "&lt;script&gt;tt&lt;/script&gt;" in svg
+
+
+def test_empty_window(hosts):
+    until = quote(ago(2.5 * 3600).isoformat())               # with its +00:00 zone
+    page = hosts["client"].get(f"/activity?since=3h&until={until}")
+    assert page.status_code == 200 and "No attempt ran in this window." in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query, message", [
+    ("since=tomorrow", "since='tomorrow' is neither"), ("until=later", "until='later' is neither"),
+    ("since=1h&until=2h", "must be before until"), ("lanes=0", "lanes must be a whole number from 1 to 200"),
+    ("lanes=500", "lanes must be a whole number from 1 to 200"), ("limit=x", "limit must be a whole number"),
+    ("limit=20000", "limit must be a whole number from 1 to 10000"),
+])
+def test_bad_parameters(hosts, query, message):
+    for path in ("/api/activity", "/activity"):
+        response = hosts["client"].get(f"{path}?{query}")
+        assert response.status_code == 400, path
+        assert message in html.unescape(response.get_data(as_text=True)), path
