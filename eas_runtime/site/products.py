@@ -195,8 +195,12 @@ def download(version_id: int):
             handle = open(name, "rb")
         finally:
             os.unlink(name)  # the open handle keeps the content until it is sent
-    return send_file(handle, mimetype=_mime(version), as_attachment=True,
-                     download_name=version["name"], etag=version["md5"] or False, max_age=0)
+    size = os.fstat(handle.fileno()).st_size
+    response = send_file(handle, mimetype=_mime(version), as_attachment=True,
+                         download_name=version["name"], etag=version["md5"] or False, max_age=0)
+    if response.status_code == 200:
+        response.content_length = size  # a file object gives none: say it, for progress bars
+    return response
 
 
 def _open_held(store, version: dict, path: Path):

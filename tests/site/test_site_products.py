@@ -306,6 +306,7 @@ def test_download_streams_the_file_with_its_name(resources, client):
     assert response.status_code == 200 and response.data == data
     assert response.headers["Content-Disposition"] == 'attachment; filename="star one.fits"'
     assert response.headers["Content-Type"] == "application/fits"
+    assert response.headers["Content-Length"] == str(len(data))
     assert response.headers["ETag"].strip('"') == latest_md5(resources, version)
 
 
