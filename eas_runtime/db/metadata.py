@@ -8,12 +8,21 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from eas_runtime.db.models import MetadataItem
 
 OWNER_KINDS = ("task", "attempt", "product", "version")
+TABLE = MetadataItem.__table__
+# Built once: constructing a statement costs more Python than executing a cached one.
+_DELETE_KEYS = delete(TABLE).where(TABLE.c.owner_kind == bindparam("kind"),
+                                    TABLE.c.owner_id == bindparam("owner"),
+                                    TABLE.c.key.in_(bindparam("keys", expanding=True)))
+_INSERT = insert(TABLE)
+_SELECT = select(TABLE.c.key, TABLE.c.value).where(TABLE.c.owner_kind == bindparam("kind"),
+                                                     TABLE.c.owner_id == bindparam("owner"))
 
 
 def normalise(value: Any) -> tuple[Any, str | None]:
@@ -46,7 +55,7 @@ def normalise(value: Any) -> tuple[Any, str | None]:
     return str(value), None
 
 
-def set_metadata(session: Session, kind: str, owner_id: int, values: Mapping[str, Any],
+def set_metadata(session: Session | Connection, kind: str, owner_id: int, values: Mapping[str, Any],
                  units: Mapping[str, str] | None = None) -> list[str]:
     """Store ``values`` (replacing keys already set); return warnings about lost values."""
     if kind not in OWNER_KINDS:
@@ -54,22 +63,20 @@ def set_metadata(session: Session, kind: str, owner_id: int, values: Mapping[str
     if not values:
         return []
     units = units or {}
-    keys = [str(k) for k in values]
-    session.execute(delete(MetadataItem).where(
-        MetadataItem.owner_kind == kind, MetadataItem.owner_id == owner_id, MetadataItem.key.in_(keys)))
-    warnings = []
+    rows, warnings = [], []
     for key, raw in values.items():
         value, warning = normalise(raw)
         if warning:
             warnings.append(f"metadata {key!r}: {warning}")
-        session.add(MetadataItem(owner_kind=kind, owner_id=owner_id, key=str(key)[:200], value=value,
-                                 unit=str(units.get(key, ""))[:20]))
+        rows.append({"owner_kind": kind, "owner_id": owner_id, "key": str(key)[:200], "value": value,
+                     "unit": str(units.get(key, ""))[:20]})
+    session.execute(_DELETE_KEYS, {"kind": kind, "owner": owner_id, "keys": [r["key"] for r in rows]})
+    session.execute(_INSERT, rows)      # one executemany, no ORM objects
     return warnings
 
 
-def get_metadata(session: Session, kind: str, owner_id: int) -> dict[str, Any]:
-    rows = session.execute(select(MetadataItem.key, MetadataItem.value).where(
-        MetadataItem.owner_kind == kind, MetadataItem.owner_id == owner_id)).all()
+def get_metadata(session: Session | Connection, kind: str, owner_id: int) -> dict[str, Any]:
+    rows = session.execute(_SELECT, {"kind": kind, "owner": owner_id}).all()
     return {k: v for k, v in rows}
 
 

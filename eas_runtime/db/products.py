@@ -4,11 +4,18 @@ from __future__ import annotations
 import mimetypes
 import posixpath
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from eas_runtime.db.models import Product, ProductVersion
+from eas_runtime.db.models import Product, ProductVersion, utcnow
+
+_P = Product.__table__
+_FIND = select(_P.c.id, _P.c.semantic_type, _P.c.generator_task_id).where(_P.c.key == bindparam("key"))
+_CREATE = insert(_P).returning(_P.c.id)
+_COMPLETE = update(_P).where(_P.c.id == bindparam("product_id")).values(
+    semantic_type=bindparam("semantic_type"), generator_task_id=bindparam("generator_task_id"))
 
 
 def guess_mime(key: str) -> str:
@@ -36,6 +43,28 @@ def ensure_product(session: Session, key: str, *, semantic_type: str = "",
     except IntegrityError:
         product = session.scalar(select(Product).where(Product.key == key))
     return product
+
+
+def ensure_product_id(conn: Connection, key: str, *, semantic_type: str = "",
+                      generator_task_id: int | None = None) -> int:
+    """:func:`ensure_product` on a Core connection (prebuilt statements): the product's id."""
+    row = conn.execute(_FIND, {"key": key}).first()
+    if row is None:
+        directory, filename = posixpath.split(key)
+        try:
+            with conn.begin_nested():
+                return conn.execute(_CREATE, {
+                    "key": key, "directory": directory, "filename": filename, "semantic_type": semantic_type,
+                    "mime_type": guess_mime(key), "generator_task_id": generator_task_id,
+                    "created_at": utcnow()}).scalar_one()
+        except IntegrityError:          # a concurrent creator won
+            row = conn.execute(_FIND, {"key": key}).one()
+    new_type = row.semantic_type or semantic_type
+    new_generator = row.generator_task_id if row.generator_task_id is not None else generator_task_id
+    if (new_type, new_generator) != (row.semantic_type, row.generator_task_id):
+        conn.execute(_COMPLETE, {"product_id": row.id, "semantic_type": new_type,
+                                 "generator_task_id": new_generator})
+    return row.id
 
 
 def latest_passed_version(session: Session, key: str) -> ProductVersion | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -79,6 +79,21 @@ class Database:
         with _unavailable_on_connection_errors(self.url):
             with self._read_sessions() as s:
                 yield s
+
+    @contextlib.contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A write transaction on a Core connection (no ORM unit of work): for hot paths that
+        run prebuilt statements. Committed on success, rolled back on error."""
+        with _unavailable_on_connection_errors(self.url):
+            with self.engine.begin() as conn:
+                yield conn
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A read-only Core connection (a deferred transaction on SQLite)."""
+        with _unavailable_on_connection_errors(self.url):
+            with self.read_engine.connect() as conn:
+                yield conn
 
     def ping(self) -> None:
         with _unavailable_on_connection_errors(self.url):

@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import tempfile
 import threading
 import traceback
 from pathlib import Path
@@ -34,9 +33,10 @@ from eas_runtime.resources import Resources, default_resources
 from eas_runtime.store import ObjectNotFound, StoreUnavailable
 from eas_runtime.task_api import InputError, ParameterError, TaskContext, TaskResult
 from eas_runtime.wrapper import _attempt
-from eas_runtime.wrapper._capture import Heartbeat, LogCapture, Stopwatch
+from eas_runtime.wrapper._capture import Heartbeat, LogCapture, ScratchDirs, Stopwatch
 
 log = logging.getLogger("eas.wrapper")
+_SCRATCH = ScratchDirs()
 TaskFunction = Callable[[TaskContext], TaskResult]
 __all__ = ["cloud_task", "TaskRunner", "TaskContext", "TaskResult", "ParameterError", "InputError"]
 
@@ -117,8 +117,7 @@ class TaskRunner:
         if verdict != "run":
             log.info("attempt %s: %s, nothing to do", attempt_id, verdict)
             return 202, ""
-        with tempfile.TemporaryDirectory(prefix=f"eas-attempt-{attempt_id}-") as tmp:
-            workdir = Path(tmp)
+        with _SCRATCH.folder() as workdir:
             try:
                 local_inputs = self._fetch_inputs(snap, workdir)
             except StoreUnavailable:

@@ -1,17 +1,25 @@
-"""Database steps of one attempt: start it (at most once), read its task, record its end."""
+"""Database steps of one attempt: start it (at most once), read its task, record its end.
+
+Each step is one write transaction of prebuilt Core statements (no ORM objects): starting an
+attempt is a read of the attempt with its task and job, the compare-and-set that marks it
+running, and one query for the task's inputs, outputs and metadata sources; finishing is the
+attempt's products, metadata and log lines as bulk inserts and the two state updates.
+"""
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import (Integer, String, bindparam, cast, insert, literal_column, null, select, union_all,
+                        update)
 
 from eas_runtime.db import metadata as md
 from eas_runtime.db.models import (A_FINISHED, A_QUEUED, A_RUNNING, CANCELLED, DONE, FAILED,
-                                   QUEUED, RUNNING, Attempt, Job, LogMessage, ProductVersion,
-                                   Task, TaskInput, TaskMetadataInput, TaskOutput, utcnow)
-from eas_runtime.db.products import ensure_product, latest_passed_version
+                                   QUEUED, RUNNING, Attempt, Job, LogMessage, Product,
+                                   ProductVersion, Task, TaskInput, TaskMetadataInput, TaskOutput,
+                                   utcnow)
+from eas_runtime.db.products import ensure_product_id
 
 
 class UnknownAttempt(LookupError):
@@ -34,55 +42,89 @@ class TaskSnapshot:
     requested_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+A, T, J = Attempt.__table__, Task.__table__, Job.__table__
+_ATTEMPT = (select(A.c.task_id, A.c.state, A.c.number, T.c.job_id, T.c.task_type, T.c.name,
+                   T.c.working_directory, T.c.params, T.c.state.label("task_state"), J.c.cancelled)
+            .select_from(A.join(T, T.c.id == A.c.task_id).join(J, J.c.id == T.c.job_id))
+            .where(A.c.id == bindparam("attempt_id")))
+_CANCEL = (update(A).where(A.c.id == bindparam("attempt_id"), A.c.state == A_QUEUED)
+           .values(state=A_FINISHED, ended_at=bindparam("now"), error=True, error_kind="cancelled",
+                   error_text="job cancelled before the attempt started"))
+_RUN = (update(A).where(A.c.id == bindparam("attempt_id"), A.c.state == A_QUEUED)
+        .values(state=A_RUNNING, started_at=bindparam("now"), heartbeat_at=bindparam("now"),
+                host=bindparam("host"), pid=bindparam("pid")))
+_TASK_RUNNING = update(T).where(T.c.id == bindparam("task_id"), T.c.state == QUEUED).values(state=RUNNING)
+# Inputs ("i", name, key), outputs ("o", name, key) and metadata sources ("m", name, id) at once.
+_I, _O, _M = TaskInput.__table__, TaskOutput.__table__, TaskMetadataInput.__table__
+_PARTS = union_all(
+    select(literal_column("'i'", String).label("kind"), _I.c.semantic_name.label("name"), _I.c.key.label("key"),
+           cast(null(), Integer).label("source_id")).where(_I.c.task_id == bindparam("task_id")),
+    select(literal_column("'o'", String), _O.c.semantic_name, _O.c.key, cast(null(), Integer))
+    .where(_O.c.task_id == bindparam("task_id")),
+    select(literal_column("'m'", String), T.c.name, cast(null(), String), T.c.id)
+    .select_from(_M.join(T, T.c.id == _M.c.source_task_id)).where(_M.c.task_id == bindparam("task_id")))
+_MD = md.TABLE
+_P, _V = Product.__table__, ProductVersion.__table__
+_INPUT_METADATA = select(_MD.c.key, _MD.c.value).where(
+    _MD.c.owner_kind == "version",
+    _MD.c.owner_id == (select(_V.c.id).join(_P, _P.c.id == _V.c.product_id)
+                       .where(_P.c.key == bindparam("key"), _V.c.passed_qc.is_(True))
+                       .order_by(_V.c.id.desc()).limit(1).scalar_subquery()))
+_SOURCE_METADATA = select(_MD.c.key, _MD.c.value).where(
+    _MD.c.owner_kind == "attempt",
+    _MD.c.owner_id == (select(A.c.id).where(A.c.task_id == bindparam("source_id"), A.c.state == A_FINISHED,
+                                            A.c.error.is_(False))
+                       .order_by(A.c.number.desc()).limit(1).scalar_subquery()))
+
+
 def start(db, task_id: int, attempt_id: int, host: str, pid: int) -> tuple[str, TaskSnapshot | None]:
     """Mark the attempt running. Returns ("run", snapshot) for the one caller that wins, or
     ("duplicate"|"cancelled", None) when the event was already handled or the job cancelled."""
     now = utcnow()
-    with db.session() as s:
-        attempt = s.get(Attempt, attempt_id)
-        if attempt is None or attempt.task_id != task_id:
+    with db.begin() as conn:
+        row = conn.execute(_ATTEMPT, {"attempt_id": attempt_id}).first()
+        if row is None or row.task_id != task_id:
             raise UnknownAttempt(f"no attempt {attempt_id} of task {task_id} in the task database")
-        task = s.get(Task, task_id)
-        job = s.get(Job, task.job_id)
-        if attempt.state != A_QUEUED:
+        if row.state != A_QUEUED:
             return "duplicate", None
-        if job.cancelled or task.state == CANCELLED:
-            s.execute(update(Attempt).where(Attempt.id == attempt_id, Attempt.state == A_QUEUED)
-                      .values(state=A_FINISHED, ended_at=now, error=True, error_kind="cancelled",
-                              error_text="job cancelled before the attempt started"))
+        if row.cancelled or row.task_state == CANCELLED:
+            conn.execute(_CANCEL, {"attempt_id": attempt_id, "now": now})
             return "cancelled", None
-        won = s.execute(update(Attempt).where(Attempt.id == attempt_id, Attempt.state == A_QUEUED)
-                        .values(state=A_RUNNING, started_at=now, heartbeat_at=now, host=host, pid=pid))
+        won = conn.execute(_RUN, {"attempt_id": attempt_id, "now": now, "host": host, "pid": pid})
         if won.rowcount != 1:
             return "duplicate", None
-        s.execute(update(Task).where(Task.id == task_id, Task.state == QUEUED).values(state=RUNNING))
-        inputs = {i.semantic_name: i.key for i in s.scalars(select(TaskInput).where(TaskInput.task_id == task_id))}
-        outputs = {o.semantic_name: o.key for o in s.scalars(select(TaskOutput).where(TaskOutput.task_id == task_id))}
-        snap = TaskSnapshot(task_id=task_id, attempt_id=attempt_id, attempt_number=attempt.number,
-                            job_id=task.job_id, task_type=task.task_type, name=task.name,
-                            working_directory=task.working_directory, params=dict(task.params or {}),
-                            inputs=inputs, outputs=outputs)
-        for name, key in inputs.items():
-            version = latest_passed_version(s, key)
-            snap.input_metadata[name] = md.get_metadata(s, "version", version.id) if version else {}
-        for source_id, source_name in s.execute(
-                select(Task.id, Task.name).join(TaskMetadataInput, TaskMetadataInput.source_task_id == Task.id)
-                .where(TaskMetadataInput.task_id == task_id)).all():
-            best = s.scalar(select(Attempt).where(Attempt.task_id == source_id, Attempt.state == A_FINISHED,
-                                                  Attempt.error.is_(False))
-                            .order_by(Attempt.number.desc()).limit(1))
-            snap.requested_metadata[source_name or str(source_id)] = (
-                md.get_metadata(s, "attempt", best.id) if best else {})
+        conn.execute(_TASK_RUNNING, {"task_id": task_id})
+        snap = TaskSnapshot(task_id=task_id, attempt_id=attempt_id, attempt_number=row.number,
+                            job_id=row.job_id, task_type=row.task_type, name=row.name,
+                            working_directory=row.working_directory, params=dict(row.params or {}),
+                            inputs={}, outputs={})
+        sources = []
+        for kind, name, key, source_id in conn.execute(_PARTS, {"task_id": task_id}):
+            if kind == "i":
+                snap.inputs[name] = key
+            elif kind == "o":
+                snap.outputs[name] = key
+            else:
+                sources.append((source_id, name))
+        for name, key in snap.inputs.items():
+            snap.input_metadata[name] = dict(conn.execute(_INPUT_METADATA, {"key": key}).all())
+        for source_id, name in sources:
+            snap.requested_metadata[name or str(source_id)] = dict(
+                conn.execute(_SOURCE_METADATA, {"source_id": source_id}).all())
         return "run", snap
+
+
+_REVERT = (update(A).where(A.c.id == bindparam("attempt_id"), A.c.state == A_RUNNING)
+           .values(state=A_QUEUED, started_at=None, heartbeat_at=None))
+_TASK_QUEUED = (update(T).where(T.c.id == select(A.c.task_id).where(A.c.id == bindparam("attempt_id"))
+                                .scalar_subquery(), T.c.state == RUNNING).values(state=QUEUED))
 
 
 def revert(db, attempt_id: int) -> None:
     """Put a running attempt back to queued (an outage stopped it before any work was done)."""
-    with db.session() as s:
-        s.execute(update(Attempt).where(Attempt.id == attempt_id, Attempt.state == A_RUNNING)
-                  .values(state=A_QUEUED, started_at=None, heartbeat_at=None))
-        attempt = s.get(Attempt, attempt_id)
-        s.execute(update(Task).where(Task.id == attempt.task_id, Task.state == RUNNING).values(state=QUEUED))
+    with db.begin() as conn:
+        conn.execute(_REVERT, {"attempt_id": attempt_id})
+        conn.execute(_TASK_QUEUED, {"attempt_id": attempt_id})
 
 
 @dataclass
@@ -110,35 +152,52 @@ class Outcome:
     cpu_children_s: float | None = None
 
 
+_VERSION_OF = select(_V.c.id).where(_V.c.product_id == bindparam("product_id"),
+                                    _V.c.attempt_id == bindparam("attempt_id"))
+_NEW_VERSION = insert(_V).returning(_V.c.id)
+_SET_VERSION = update(_V).where(_V.c.id == bindparam("version_id")).values(
+    etag=bindparam("etag"), size=bindparam("size"), object_version=bindparam("object_version"),
+    passed_qc=bindparam("passed_qc"))
+_LOG = insert(LogMessage.__table__)
+_END = update(A).where(A.c.id == bindparam("attempt_id")).values(
+    state=A_FINISHED, ended_at=bindparam("now"), error=bindparam("failed"), error_kind=bindparam("error_kind"),
+    error_text=bindparam("error_text"), all_products_passed_qc=bindparam("all_passed"),
+    wall_s=bindparam("wall_s"), cpu_s=bindparam("cpu_s"), cpu_children_s=bindparam("cpu_children_s"))
+# Only the newest attempt decides the task's state: a late finish of an attempt that was given
+# up for lost must not overwrite the result of its successor.
+_TASK_END = update(T).where(T.c.id == bindparam("task_id"), T.c.attempt_count == bindparam("number"),
+                            T.c.state.in_((RUNNING, QUEUED))).values(state=bindparam("new_state"))
+
+
 def finish(db, snap: TaskSnapshot, outcome: Outcome) -> str:
     """Record the attempt's end in one transaction; return the task's new state."""
     failed = bool(outcome.error_kind)
     all_passed = (not failed) and all(o.passed_qc for o in outcome.outputs)
-    with db.session() as s:
+    now = utcnow()
+    with db.begin() as conn:
         for out in outcome.outputs:
-            product = ensure_product(s, out.key, semantic_type=out.semantic_type,
-                                     generator_task_id=snap.task_id)
-            version = s.scalar(select(ProductVersion).where(ProductVersion.product_id == product.id,
-                                                            ProductVersion.attempt_id == snap.attempt_id))
-            if version is None:
-                version = ProductVersion(product_id=product.id, attempt_id=snap.attempt_id)
-                s.add(version)
-            version.etag, version.size = out.etag, out.size
-            version.object_version, version.passed_qc = out.object_version, out.passed_qc and not failed
-            s.flush()
-            md.set_metadata(s, "version", version.id, out.metadata)
-        warnings = md.set_metadata(s, "attempt", snap.attempt_id, outcome.metadata, outcome.units)
-        for when, severity, text in outcome.logs:
-            s.add(LogMessage(attempt_id=snap.attempt_id, time=when, severity=severity, text=text))
-        for warning in warnings:
-            s.add(LogMessage(attempt_id=snap.attempt_id, severity="WARNING", text=warning))
-        s.execute(update(Attempt).where(Attempt.id == snap.attempt_id).values(
-            state=A_FINISHED, ended_at=utcnow(), error=failed, error_kind=outcome.error_kind,
-            error_text=outcome.error_text, all_products_passed_qc=all_passed,
-            wall_s=outcome.wall_s, cpu_s=outcome.cpu_s, cpu_children_s=outcome.cpu_children_s))
+            product_id = ensure_product_id(conn, out.key, semantic_type=out.semantic_type,
+                                           generator_task_id=snap.task_id)
+            values = {"etag": out.etag, "size": out.size, "object_version": out.object_version,
+                      "passed_qc": out.passed_qc and not failed}
+            version_id = conn.execute(_VERSION_OF, {"product_id": product_id,
+                                                    "attempt_id": snap.attempt_id}).scalar()
+            if version_id is None:
+                version_id = conn.execute(_NEW_VERSION, {"product_id": product_id, "attempt_id": snap.attempt_id,
+                                                         "created_at": now, **values}).scalar_one()
+            else:
+                conn.execute(_SET_VERSION, {"version_id": version_id, **values})
+            md.set_metadata(conn, "version", version_id, out.metadata)
+        warnings = md.set_metadata(conn, "attempt", snap.attempt_id, outcome.metadata, outcome.units)
+        logs = [{"attempt_id": snap.attempt_id, "time": when, "severity": severity, "text": text}
+                for when, severity, text in outcome.logs]
+        logs += [{"attempt_id": snap.attempt_id, "time": now, "severity": "WARNING", "text": w} for w in warnings]
+        if logs:
+            conn.execute(_LOG, logs)
+        conn.execute(_END, {"attempt_id": snap.attempt_id, "now": now, "failed": failed,
+                            "error_kind": outcome.error_kind, "error_text": outcome.error_text,
+                            "all_passed": all_passed, "wall_s": outcome.wall_s, "cpu_s": outcome.cpu_s,
+                            "cpu_children_s": outcome.cpu_children_s})
         new_state = FAILED if (failed or not all_passed) else DONE
-        # Only the newest attempt decides the task's state: a late finish of an attempt that
-        # was given up for lost must not overwrite the result of its successor.
-        s.execute(update(Task).where(Task.id == snap.task_id, Task.attempt_count == snap.attempt_number,
-                                     Task.state.in_((RUNNING, QUEUED))).values(state=new_state))
+        conn.execute(_TASK_END, {"task_id": snap.task_id, "number": snap.attempt_number, "new_state": new_state})
         return new_state
