@@ -3,9 +3,10 @@
 The arithmetic is that of astropy's ``bls.c`` (same bins, same order of additions, same box
 statistics), organised for speed:
 
-- periods go in groups of :data:`GROUP`; each thread takes every ``threads``-th group, and folds
-  the light curve at all periods of a group in one pass over the samples, so each sample is
-  read once per group and the independent additions of the group overlap;
+- periods go in groups of :data:`GROUP`; each thread takes the next group not yet taken (a
+  shared atomic counter, so a thread the system slows down does not hold the others up), and
+  folds the light curve at all periods of the group in one pass over the samples, so each
+  sample is read once per group and the independent additions of the group overlap;
 - the samples are taken in chunks of :data:`CHUNK`: first the bin of every sample at every
   period of the group (vectorised), then the additions, ``y w`` and ``w`` together in one
   128-bit operation into the period's ``(bins, 2)`` slab;
@@ -30,7 +31,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from eas_runtime.bls._simd import add_pair
+from eas_runtime.bls._simd import add_pair, fetch_add
 
 #: C's DBL_EPSILON: the least weight a side of a box needs.
 MIN_WEIGHT = float(np.finfo(np.float64).eps)
@@ -152,10 +153,14 @@ def _periodogram(x, pairs, periods, durations, oversample, use_likelihood, slabs
         sum_y += pairs[i, 0]
         sum_w += pairs[i, 1]
     n_groups = (periods.size + GROUP - 1) // GROUP
+    counter = np.zeros(1, dtype=np.int64)              # next group to fold
     for c in prange(n_threads):
         group = np.empty(GROUP)
         n_bins = np.empty(GROUP, dtype=np.int64)
-        for g in range(c, n_groups, n_threads):
+        while True:
+            g = fetch_add(counter)
+            if g >= n_groups:
+                break
             first = g * GROUP
             n_group = min(GROUP, periods.size - first)
             for q in range(GROUP):

@@ -1,5 +1,6 @@
-"""One numba intrinsic: add a pair of doubles to a row of an ``(n, 2)`` array in one 128-bit
-load-add-store (LLVM does not pair the two scalar additions of the fold by itself)."""
+"""Two numba intrinsics: add a pair of doubles to a row of an ``(n, 2)`` array in one 128-bit
+load-add-store (LLVM does not pair the two scalar additions of the fold by itself), and an
+atomic counter from which threads take their next piece of work."""
 from __future__ import annotations
 
 from llvmlite import ir
@@ -32,5 +33,22 @@ def add_pair(typingctx, rows, k, a, b):
         value = builder.insert_element(value, b_v, ir.Constant(ir.IntType(32), 1))
         builder.store(builder.fadd(builder.load(pointer, align=8), value), pointer, align=8)
         return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def fetch_add(typingctx, counter):
+    """Atomically ``counter[0] += 1``; returns the value before (a shared work counter).
+
+    ``counter``: a C-contiguous int64 array.
+    """
+    if not (isinstance(counter, types.Array) and counter.dtype == types.int64):
+        return None
+    sig = types.int64(counter)
+
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        return builder.atomic_rmw("add", array.data, ir.Constant(ir.IntType(64), 1), "seq_cst")
 
     return sig, codegen
