@@ -3,7 +3,9 @@
 :func:`bls` takes times in days, relative fluxes, their uncertainties and grids of trial periods
 and durations in days, and returns a :class:`BLSPower`: per period, the best box of the
 algorithm of astropy's ``BoxLeastSquares.power(method="fast")`` (its ``bls.c``), with the same
-conventions, so that on the same grid every column agrees with astropy's:
+conventions, so that on the same grid every column agrees with astropy's (to the last bit for
+the reference kernel; for the fast one too, except where a sample lies within about 1e-15 of a
+phase-bin edge, see :mod:`._kernel`):
 
 - the flux is taken relative to its median; weights are ``1 / dy**2`` (1 when ``dy`` is None);
 - times are taken relative to the earliest one, ``t_ref = min(t)``, and folded at each period
@@ -213,7 +215,8 @@ def reference(x, y, w, periods, durations, oversample, use_likelihood, threads=N
 
 
 def fast(x, y, w, periods, durations, oversample, use_likelihood, threads=None):
-    """The compiled kernel (:mod:`._kernel`): periods shared among ``threads`` threads."""
+    """The compiled kernel (:mod:`._kernel`): groups of periods shared among ``threads``
+    threads; extra memory ``O(threads x bins)`` besides an ``(n, 2)`` copy of the fluxes."""
     from eas_runtime.bls import _kernel
     return _kernel.run(x, y, w, periods, durations, oversample, use_likelihood, threads)
 
