@@ -1,15 +1,17 @@
 """Activity: the attempts each worker (host and process) ran in a time window.
 
 One lane per (host, pid), sorted by host then pid; each lane holds the attempts that overlap
-the window, oldest first. Bounded twice, so a page stays small whatever the window: at most
-``lanes`` lanes (the busiest in the window are kept) and at most ``limit`` attempts (the most
-recent are kept); the answer says how many were left out.
+the window, oldest first. Bounded twice, so a page stays small and quick whatever the window
+and however many workers: the ``limit`` most recent attempts of the window are read (newest
+ids first: attempt ids grow with the time they were queued, so this walks the primary key
+and stops early instead of sorting the window), and of the workers that ran them at most
+``lanes`` are kept, the busiest. The answer counts what was left out.
 """
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 
 from eas_runtime.db.models import Attempt, Task, utcnow
 from eas_runtime.diagnostics._common import DiagnosticsError, iso, parse_since
@@ -25,10 +27,6 @@ def _bounded(name: str, value: int, high: int) -> int:
     return value
 
 
-def _same(column, value):
-    return column.is_(None) if value is None else column == value
-
-
 def activity(db, *, since: str | dt.datetime | None = None, until: str | dt.datetime | None = None,
              lanes: int = 40, limit: int = 2000, now: dt.datetime | None = None) -> dict:
     """Attempts that ran (started, and not ended before ``since``) between ``since`` (an ISO
@@ -37,7 +35,9 @@ def activity(db, *, since: str | dt.datetime | None = None, until: str | dt.date
     Each attempt: attempt_id, task_id, job_id, task_type, number, outcome (running, done,
     failed, cancelled), started, ended (None while running), seconds (its length within the
     window's end, in s). Each lane: host, pid, attempts, busy_s (seconds of the window it
-    spent running attempts).
+    spent running attempts). Counts: ``attempts_total`` in the window, ``attempts_read`` (at
+    most ``limit``), ``lanes_total`` (workers among those read), ``attempts_shown`` (those of
+    the lanes kept).
     """
     now = now or utcnow()
     lanes, limit = _bounded("lanes", lanes, MAX_LANES), _bounded("limit", limit, MAX_ATTEMPTS)
@@ -51,21 +51,21 @@ def activity(db, *, since: str | dt.datetime | None = None, until: str | dt.date
     overlap = [Attempt.started_at.is_not(None), Attempt.started_at < end,
                (Attempt.ended_at.is_(None)) | (Attempt.ended_at >= start)]
     with db.read() as s:
-        per_lane = s.execute(select(Attempt.host, Attempt.pid, func.count())
-                             .where(*overlap).group_by(Attempt.host, Attempt.pid)).all()
-        total = sum(n for _, _, n in per_lane)
-        # The busiest lanes first (ties: by name), at most ``lanes`` of them.
-        kept = sorted(per_lane, key=lambda r: (-r[2], r[0] or "", r[1] or 0))[:lanes]
-        keys = {(h, p) for h, p, _ in kept}
-        q = select(Attempt.id, Attempt.task_id, Attempt.number, Attempt.host, Attempt.pid,
-                   Attempt.started_at, Attempt.ended_at, Attempt.error, Attempt.error_kind,
-                   Task.job_id, Task.task_type).join(Task, Task.id == Attempt.task_id).where(*overlap)
-        if len(kept) < len(per_lane):
-            q = q.where(or_(*(and_(_same(Attempt.host, h), _same(Attempt.pid, p)) for h, p in keys)))
-        rows = s.execute(q.order_by(Attempt.started_at.desc(), Attempt.id.desc()).limit(limit)).all()
+        total = s.scalar(select(func.count()).select_from(Attempt).where(*overlap))
+        rows = s.execute(select(Attempt.id, Attempt.task_id, Attempt.number, Attempt.host,
+                                Attempt.pid, Attempt.started_at, Attempt.ended_at, Attempt.error,
+                                Attempt.error_kind, Task.job_id, Task.task_type)
+                         .join(Task, Task.id == Attempt.task_id).where(*overlap)
+                         .order_by(Attempt.id.desc()).limit(limit)).all()
+    per_lane: dict[tuple, int] = {}
+    for r in rows:
+        per_lane[(r.host, r.pid)] = per_lane.get((r.host, r.pid), 0) + 1
+    # The busiest lanes first (ties: by name), at most ``lanes`` of them.
+    keys = set(sorted(per_lane, key=lambda k: (-per_lane[k], k[0] or "", k[1] or 0))[:lanes])
+    shown = [r for r in rows if (r.host, r.pid) in keys]
     by_lane: dict[tuple, list] = {k: [] for k in keys}
     busy: dict[tuple, float] = {k: 0.0 for k in keys}
-    for r in reversed(rows):                           # oldest first within a lane
+    for r in sorted(shown, key=lambda r: (r.started_at, r.id)):   # oldest first in a lane
         finished = r.ended_at
         outcome = ("running" if finished is None else
                    "cancelled" if r.error and r.error_kind == "cancelled" else
@@ -80,6 +80,5 @@ def activity(db, *, since: str | dt.datetime | None = None, until: str | dt.date
     out_lanes = [{"host": h, "pid": p, "attempts": by_lane[(h, p)], "busy_s": round(busy[(h, p)], 3)}
                  for h, p in sorted(keys, key=lambda k: (k[0] or "", k[1] or 0))]
     return {"since": iso(start), "until": iso(end), "now": iso(now), "lanes": out_lanes,
-            "lanes_total": len(per_lane), "attempts_total": total,
-            "attempts_in_lanes": sum(n for _, _, n in kept), "attempts_shown": len(rows),
-            "limits": {"lanes": lanes, "attempts": limit}}
+            "lanes_total": len(per_lane), "attempts_total": total, "attempts_read": len(rows),
+            "attempts_shown": len(shown), "limits": {"lanes": lanes, "attempts": limit}}

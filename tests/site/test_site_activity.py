@@ -16,17 +16,18 @@ from tests.site.pages_helpers import Rows, ago
 @pytest.fixture
 def hosts(resources):
     """node-a pid 1 ran two attempts (done, then failed) and runs a third; node-b pid 7 ran one
-    an hour and a half ago and one that started before the window and ended inside it."""
+    an hour and a half ago and one that started before the window and ended inside it. Made in
+    the order they were queued, as the pipeline makes them (ids grow with time)."""
     rows = Rows(resources.db)
     job = rows.job("j")
     t = [rows.task(job, tt) for tt in ("verify", "<script>tt</script>", "transit_search_tls",
                                        "verify", "ingest_external_lcs")]
-    a = [rows.attempt(t[0], started=ago(1800), ended=ago(1500), host="node-a", pid=1),
-         rows.attempt(t[1], started=ago(1200), ended=ago(900), host="node-a", pid=1,
-                      error_kind="science", error_text="boom"),
-         rows.attempt(t[2], started=ago(300), ended=None, host="node-a", pid=1, state="running"),
-         rows.attempt(t[3], started=ago(5400), ended=ago(5000), host="node-b", pid=7),
-         rows.attempt(t[4], started=ago(4000), ended=ago(3000), host="node-b", pid=7)]
+    a = {3: rows.attempt(t[3], started=ago(5400), ended=ago(5000), host="node-b", pid=7),
+         4: rows.attempt(t[4], started=ago(4000), ended=ago(3000), host="node-b", pid=7),
+         0: rows.attempt(t[0], started=ago(1800), ended=ago(1500), host="node-a", pid=1),
+         1: rows.attempt(t[1], started=ago(1200), ended=ago(900), host="node-a", pid=1,
+                         error_kind="science", error_text="boom"),
+         2: rows.attempt(t[2], started=ago(300), ended=None, host="node-a", pid=1, state="running")}
     return {"client": create_app(resources).test_client(), "tasks": t, "attempts": a}
 
 
@@ -57,13 +58,18 @@ def test_window_filters(hosts):
 
 
 def test_bounded_lanes_and_attempts(hosts):
+    t = hosts["tasks"]
     data = hosts["client"].get("/api/activity?since=2h&lanes=1").get_json()
     assert list(lanes(data)) == [("node-a", 1)] and data["lanes_total"] == 2   # the busiest lane
+    assert (data["attempts_shown"], data["attempts_total"]) == (3, 5)
     data = hosts["client"].get("/api/activity?since=2h&limit=2").get_json()
-    assert data["attempts_shown"] == 2 and data["attempts_total"] == 5
-    assert sorted(x for ids in lanes(data).values() for x in ids) == [hosts["tasks"][1], hosts["tasks"][2]]
-    page = hosts["client"].get("/activity?since=2h&lanes=1&limit=2").get_data(as_text=True)
-    assert "Only the 1 busiest workers are drawn." in page and "Only the 2 most recent attempts" in page
+    assert (data["attempts_read"], data["attempts_total"]) == (2, 5)
+    assert lanes(data) == {("node-a", 1): [t[1], t[2]]}                     # the most recent
+    data = hosts["client"].get("/api/activity?since=2h&limit=3&lanes=1").get_json()
+    assert lanes(data) == {("node-a", 1): [t[0], t[1], t[2]]}
+    page = hosts["client"].get("/activity?since=2h&lanes=1&limit=4").get_data(as_text=True)
+    assert "Only the 4 most recent attempts are read." in page
+    assert "Only the 1 busiest of their 2 workers are drawn (3 attempts)." in page
 
 
 def test_timeline_svg_with_two_hosts(hosts):
