@@ -7,9 +7,10 @@ Fortran ``eebls`` of Kovacs et al. computes for each trial frequency, with its p
 - ``nb`` phase bins; boxes of ``kmi = max(1, int(qmi nb))`` to ``kma + 1`` bins, where
   ``kma = int(qma nb) + 1``, holding at least ``kkmi = max(5, int(n qmi))`` samples.
 
-``KERNELS`` maps a method name to its kernel: ``"numpy"`` (the default, :mod:`.core`) and
-``"reference"`` (a transcription of the Fortran loops, one frequency at a time; for tests).
-A compiled kernel with the same signature can be added to ``KERNELS``.
+``KERNELS`` maps a method name to its kernel: ``"numba"`` (compiled and threaded,
+:mod:`.compiled`; the reference kernel's loops, so its spectrum is the reference's to the last
+bit), ``"numpy"`` (vectorised, :mod:`.core`) and ``"reference"`` (a transcription of the Fortran
+loops, one frequency at a time; for tests).
 """
 from __future__ import annotations
 
@@ -94,7 +95,16 @@ def reference_kernel(u, v, freqs, nb, qmi, qma) -> Spectrum:
                     out["s"], out["r"].astype(int))
 
 
+def numba_kernel(u, v, freqs, nb, qmi, qma) -> Spectrum:
+    """Compiled kernel (:mod:`.compiled`): the reference kernel's loops on all cores."""
+    from functions.transit_search_bls_kovacs import compiled
+    n = np.size(u)
+    kmi, kma, kkmi = box_limits(n, nb, qmi, qma)
+    return Spectrum(*compiled.spectrum(u, v, freqs, nb, kmi, kma, kkmi))
+
+
 KERNELS: dict[str, Callable[..., Spectrum]] = {
+    "numba": numba_kernel,
     "numpy": numpy_kernel,
     "reference": reference_kernel,
 }

@@ -2,8 +2,9 @@
 Mazeh (2002), written here (the prototype called the Fortran ``eebls`` through python-bls).
 
 Three layers, as astropy's BLS: this module validates settings and turns the best box into
-physical results; :mod:`.methods` holds the kernels (vectorised numpy, and a slow reference
-of the same signature); :mod:`.core` the vectorised folding and box statistics.
+physical results; :mod:`.methods` holds the kernels (compiled with numba, vectorised numpy,
+and a slow reference of the same signature); :mod:`.compiled` and :mod:`.core` the compiled and
+the vectorised folding and box statistics.
 
 Settings (``search_settings``) and their defaults, the prototype's:
 
@@ -15,7 +16,7 @@ period_max          longest trial period [d]                               basel
 qmi, qma            shortest and longest box, fraction of the period       0.05, 0.2
 nb                  phase bins of the folded light curve                   10
 frequency_factor    frequency step = frequency_factor * qmi / baseline^2   2
-method              kernel: ``numpy`` or ``reference``                     numpy
+method              kernel: ``numba``, ``numpy`` or ``reference``          numba
 ==================  =====================================================  =============
 
 Only good samples are used; the flux is divided by its median (eebls then subtracts the mean).
@@ -51,7 +52,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "qma": 0.2,
     "nb": 10,
     "frequency_factor": 2.0,
-    "method": "numpy",
+    "method": "numba",
 }
 #: Most bins: eebls's own limit (its arrays hold 2000).
 MAX_BINS = 2000

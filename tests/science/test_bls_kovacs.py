@@ -9,8 +9,8 @@ from eas_runtime.lightcurve import LightCurve, read_lightcurve, read_metadata_cf
 from eas_runtime.task_api import ParameterError
 from functions.synthesis_batman.science import synthesize
 from functions.transit_search_bls_kovacs import core
-from functions.transit_search_bls_kovacs.methods import (box_limits, numpy_kernel,
-                                                         reference_kernel)
+from functions.transit_search_bls_kovacs.methods import (box_limits, numba_kernel,
+                                                         numpy_kernel, reference_kernel)
 from functions.transit_search_bls_kovacs.science import DEFAULT_SETTINGS, frequency_grid, search
 
 #: Settings fine enough to tell a period from its harmonics (see the sample's README): boxes
@@ -43,6 +43,32 @@ def test_numpy_kernel_agrees_with_the_reference_kernel(seed, nb, qmi, qma):
     assert np.array_equal(fast.start, slow.start) and np.array_equal(fast.width, slow.width)
     assert np.array_equal(fast.in_count, slow.in_count)
     np.testing.assert_allclose(fast.in_sum, slow.in_sum, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("nb, qmi, qma", [(10, 0.05, 0.2), (50, 0.01, 0.1), (12, 0.1, 0.25),
+                                          (300, 0.002, 0.02)])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_numba_kernel_is_the_reference_kernel_to_the_last_bit(seed, nb, qmi, qma):
+    """Same loops, same order of additions: every field of every frequency identical (401
+    frequencies: groups of eight with a partial last one)."""
+    u, v = _random_case(seed)
+    freqs = np.linspace(1 / 20, 3.0, 401)
+    fast = numba_kernel(u, v, freqs, nb, qmi, qma)
+    slow = reference_kernel(u, v, freqs, nb, qmi, qma)
+    for field in ("power", "start", "width", "in_sum", "in_count"):
+        np.testing.assert_array_equal(getattr(fast, field), getattr(slow, field), err_msg=field)
+    assert fast.start.dtype == fast.width.dtype == fast.in_count.dtype == np.int64
+
+
+def test_numba_kernel_does_not_depend_on_the_thread_count():
+    from functions.transit_search_bls_kovacs import compiled
+    u, v = _random_case(4)
+    freqs = np.linspace(1 / 20, 3.0, 997)
+    kmi, kma, kkmi = box_limits(u.size, 20, 0.02, 0.15)
+    one = compiled.spectrum(u, v, freqs, 20, kmi, kma, kkmi, threads=1)
+    two = compiled.spectrum(u, v, freqs, 20, kmi, kma, kkmi, threads=2)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_both_folds_give_the_eebls_bin_sums():
@@ -135,7 +161,8 @@ def test_demo_superearth_with_the_prototypes_settings_finds_a_harmonic(demo_supe
     ({"nb": 0}, "'nb' must be an integer > 0, got 0"),
     ({"nb": 5000}, "'nb' must be at most 2000"),
     ({"qmi": 0.3, "qma": 0.2}, "qmi <= qma < 1"),
-    ({"method": "fortran"}, r"'method' must be one of \['numpy', 'reference'\], got 'fortran'"),
+    ({"method": "fortran"},
+     r"'method' must be one of \['numba', 'numpy', 'reference'\], got 'fortran'"),
     ({"period_min": 30}, "empty period range"),
 ])
 def test_bad_settings_name_the_setting(settings, message):
