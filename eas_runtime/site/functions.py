@@ -39,8 +39,12 @@ def _descriptor_dict(d) -> dict:
 def descriptors(root: Path = PROJECT_ROOT) -> tuple[list[dict], str | None]:
     """The platform services and every ``functions/*/func.yaml``, as dicts, and the problem
     if they cannot be read. Read again only when a descriptor file changes."""
-    from eas_runtime.deploy.descriptor import (PLATFORM_FILE, DescriptorError,
-                                               function_descriptor_paths, load_all)
+    from eas_runtime.deploy.descriptor import (
+        PLATFORM_FILE,
+        DescriptorError,
+        function_descriptor_paths,
+        load_all,
+    )
     paths = [PLATFORM_FILE, *function_descriptor_paths(root)]
     stamp = tuple((str(p), p.stat().st_mtime_ns) for p in paths if p.exists())
     if stamp not in _cache:

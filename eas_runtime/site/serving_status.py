@@ -41,7 +41,7 @@ def status_path(home: str | Path) -> Path:
 def _iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat()
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat()
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -76,7 +76,7 @@ class StatusWriter:
         tmp.write_text(json.dumps(doc))
         os.replace(tmp, self.path)
 
-    def start(self) -> "StatusWriter":
+    def start(self) -> StatusWriter:
         self.write()
         self._thread = threading.Thread(target=self._loop, name="eas-serving-status", daemon=True)
         self._thread.start()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 from flask import Blueprint, Response, jsonify, render_template
 from sqlalchemy import func, select

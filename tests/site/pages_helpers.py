@@ -5,6 +5,7 @@ import datetime as dt
 
 from eas_runtime.db.models import Attempt, Job, LogMessage, MetadataItem, Task, utcnow
 
+
 def ago(seconds: float) -> dt.datetime:
     """That many seconds before now (UTC)."""
     return utcnow() - dt.timedelta(seconds=seconds)

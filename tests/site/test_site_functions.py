@@ -89,14 +89,14 @@ def test_embedded_runtime_processes(client, serving):
 
 
 def test_stopped_runtime(client, serving):
-    local, writer = serving
+    _, writer = serving
     writer.stop()
     data = client.get("/api/functions").get_json()
     assert data["mode"] is None and "stopped" in data["unavailable"]["embedded"]
 
 
 def test_stale_or_orphaned_status_file(client, settings, serving):
-    local, writer = serving
+    _, writer = serving
     writer.stop()
     writer.write()                                           # fresh, but nobody keeps it fresh
     path = status_path(settings.home)

@@ -54,7 +54,7 @@ def test_severity_keeps_that_level_and_above(logs, severity, count):
 
 
 def test_job_task_attempt_filters(logs):
-    client, (j1, j2), (t1, t2), (a1, a2) = logs["client"], logs["jobs"], logs["tasks"], logs["attempts"]
+    client, (j1, _), (_, t2), (_, a2) = logs["client"], logs["jobs"], logs["tasks"], logs["attempts"]
     assert texts(client, f"?job={j1}")["total"] == 150
     assert texts(client, f"?task={t2}")["total"] == 101
     data = texts(client, f"?attempt={a2}&severity=ERROR")
