@@ -75,10 +75,10 @@ def _fold_group(x, pairs, group, n_group, bin_d, slabs, index, n_bins):
             for j in range(m):
                 xi = x[start + j]
                 row[j] = np.int32((xi - period * np.floor(xi * inv_p)) * inv_b) + np.int32(1)
-        for j in range(m):
-            a = pairs[start + j, 0]
+        for j in range(m):                             # all GROUP slabs: unrolled; the
+            a = pairs[start + j, 0]                    # tail's repeats land in unused ones
             b = pairs[start + j, 1]
-            for q in range(n_group):
+            for q in range(GROUP):
                 add_pair(slabs[q], np.uint32(index[q, j]), a, b)
 
 
