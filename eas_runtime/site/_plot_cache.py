@@ -13,8 +13,8 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from eas_runtime.site.plots import PlotError
 

@@ -21,8 +21,14 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from eas_runtime.db import metadata as md
 from eas_runtime.db.models import Attempt, MetadataItem, Product, ProductVersion, Task, TaskInput
-from eas_runtime.diagnostics._common import (DEFAULT_PAGE_SIZE, DiagnosticsError, NotFound,
-                                             check_page, iso, paged)
+from eas_runtime.diagnostics._common import (
+    DEFAULT_PAGE_SIZE,
+    DiagnosticsError,
+    NotFound,
+    check_page,
+    iso,
+    paged,
+)
 
 #: Result fields of a search shown beside a file it read (units: days, except snr/outcome).
 SEARCH_FIELDS = ("period", "epoch", "duration", "snr", "outcome")

@@ -13,6 +13,7 @@ A file that is not a light curve (or periodogram), or cannot be read, raises
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import threading
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ class PlotError(ValueError):
     """The product cannot be plotted; the message names the object key and the defect."""
 
     @classmethod
-    def of(cls, key: str, defect: str) -> "PlotError":
+    def of(cls, key: str, defect: str) -> PlotError:
         return cls(f"{key}: {defect}")
 
 
@@ -109,7 +110,7 @@ def envelope(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS):
     chunks = max_points // 2
     edges = np.linspace(0, x.size, chunks + 1).astype(np.int64)
     keep = []
-    for start, stop in zip(edges[:-1], edges[1:]):
+    for start, stop in itertools.pairwise(edges):
         part = y[start:stop]
         keep += sorted({start + int(np.argmin(part)), start + int(np.argmax(part))})
     keep = np.asarray(keep)
@@ -239,7 +240,7 @@ def render_png(data: PlotData) -> bytes:
                         fontsize=8)
             title = f"{name}: periodogram"
         else:
-            style = dict(ls="none", marker=".", ms=2 if data.binned else 1.5, color="#1b1f24")
+            style = {"ls": "none", "marker": ".", "ms": 2 if data.binned else 1.5, "color": "#1b1f24"}
             ax.plot(s.x, s.y, **style)
             title = f"{name}: light curve"
             if data.kind == "folded":

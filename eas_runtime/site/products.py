@@ -20,8 +20,16 @@ import os
 import tempfile
 from pathlib import Path
 
-from flask import (Blueprint, current_app, jsonify, redirect, render_template, request,
-                   send_file, url_for)
+from flask import (
+    Blueprint,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from werkzeug.exceptions import HTTPException
 
 from eas_runtime.db.session import DatabaseUnavailable
@@ -192,7 +200,7 @@ def download(version_id: int):
         os.close(fd)
         try:
             stored.fetch(store, version, Path(name))
-            handle = open(name, "rb")
+            handle = open(name, "rb")  # noqa: SIM115 - send_file closes it
         finally:
             os.unlink(name)  # the open handle keeps the content until it is sent
     size = os.fstat(handle.fileno()).st_size
@@ -207,7 +215,7 @@ def _open_held(store, version: dict, path: Path):
     """The local file opened, then checked to be this version: an overwrite after the open
     does not change what is sent (the handle keeps the old content)."""
     try:
-        handle = open(path, "rb")
+        handle = open(path, "rb")  # noqa: SIM115 - send_file closes it
     except FileNotFoundError:
         handle = None
     try:

@@ -182,7 +182,7 @@ def test_prefix_matches_percent_and_underscore_literally_and_case(resources, cli
     for key in ("a_b/1.csv", "a_b/in/7.csv", "axb/x/2.csv", "a%b/3.csv", "a%xb/q/9.csv",
                 "aXb/4.csv", "A_B/y/5.csv"):
         record(resources, key, etag="e" * 32)
-    names = lambda prefix: [i["name"] for i in client.get(  # noqa: E731
+    names = lambda prefix: [i["name"] for i in client.get(
         "/api/products", query_string={"prefix": prefix}).get_json()["items"]]
     assert names("a_b/") == ["in", "1.csv"]
     assert names("a%b/") == ["3.csv"]
