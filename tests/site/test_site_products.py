@@ -281,6 +281,19 @@ def test_file_page_lists_every_version_with_task_attempt_qc_and_downloads(resour
     assert few[0] == many[0] <= 6
 
 
+def test_versions_are_paged_newest_first(resources, client):
+    for n in range(130):
+        record(resources, "inbox/often.csv", etag=f"{n:032x}", size=n)
+    first = client.get("/api/products/file/inbox/often.csv").get_json()["versions"]
+    assert (first["total"], first["pages"], len(first["items"])) == (130, 2, 100)
+    assert [v["size"] for v in first["items"][:2]] == [129, 128]
+    second = client.get("/api/products/file/inbox/often.csv?page=1").get_json()["versions"]
+    assert [v["size"] for v in second["items"]] == list(range(29, -1, -1))
+    html = client.get("/products/file/inbox/often.csv").get_data(as_text=True)
+    assert tags(html, "a", href="/products/file/inbox/often.csv?page=1", rel="next")
+    assert client.get("/products/file/inbox/often.csv?page=x").status_code == 400
+
+
 def test_unknown_file_is_404_with_a_message(client):
     assert client.get("/products/file/no/such.fits").status_code == 404
     assert "no product with the key 'no/such.fits'" in text(client.get("/products/file/no/such.fits"))
