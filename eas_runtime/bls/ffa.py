@@ -15,10 +15,12 @@ trial period, the weighted sums per phase bin; the best box of each duration (wh
 found as in BLS with astropy's log-likelihood objective ``0.5 w_in depth**2``, so the power and
 the signal-to-noise are comparable to :func:`eas_runtime.bls.methods.bls`.
 
-The trial periods step by ``b / (m - 1)`` [d], a phase drift of one bin across the baseline:
-finer than Ofir's grid as long as ``b`` is below a third of the central transit duration.
-:func:`search_block` reduces them to a periodogram on a given (Ofir) grid: at each grid period,
-the best trial within half a step of it.
+The rows step the period by ``b / (m - 1)`` [d], a phase drift of one bin across the
+baseline, finer than Ofir's grid as long as ``b`` is below a third of the central transit
+duration. :func:`search_block` searches a given grid (Ofir's): each period at the row nearest to
+it (a phase drift across the baseline of half a bin times ``m / (m - 1)``, so one bin at most,
+at ``m = 2``), so one transform serves every
+period within a bin of its base period, and only the rows of the grid are searched for boxes.
 
 References
 ----------
@@ -106,7 +108,10 @@ def _best_box(pw, py, p, widths, total_w, cw, cy, out, k):
         jj = j % p
         cw[j + 1] = cw[j] + pw[jj]
         cy[j + 1] = cy[j] + py[jj]
-    best = -1.0
+    # the best stat = num / den so far, compared without dividing: num * d > den * n
+    best_num = 0.0
+    best_den = 1.0
+    found = False
     for iw in range(widths.size):
         width = widths[iw]
         if width >= p:
@@ -119,30 +124,32 @@ def _best_box(pw, py, p, widths, total_w, cw, cy, out, k):
             w_out = total_w - w_in
             if w_in < MIN_WEIGHT or w_out < MIN_WEIGHT:
                 continue
-            stat = y_in * y_in / (w_in * w_out * w_out)
-            if stat > best:
-                best = stat
+            num = y_in * y_in
+            den = w_in * w_out * w_out
+            if num * best_den > best_num * den:
+                best_num = num
+                best_den = den
+                found = True
                 out[0, k] = w_in
                 out[1, k] = y_in
                 out[2, k] = width
                 out[3, k] = j
-    if best < 0.0:
+    if not found:
         out[0, k] = np.nan
 
 
 @njit(cache=True, parallel=True)
-def _search(w, wy, p_lo, p_hi, widths, offsets, n_threads):
-    """Every trial period of base periods ``p_lo .. p_hi`` [bins]: columns (w_in, y_in, width,
-    start) per trial, trials of base ``p`` from ``offsets[p - p_lo]``."""
+def _search(w, wy, bases, row_ptr, rows, widths, n_threads):
+    """The best box of ``widths`` [bins] at the rows ``rows[row_ptr[i]:row_ptr[i + 1]]`` of
+    the FFA of base period ``bases[i]`` [bins]: columns (w_in, y_in, width, start) per row."""
     n = w.size
     total_w = 0.0
     for i in range(n):
         total_w += w[i]
-    out = np.full((4, offsets[-1]), np.nan)
-    n_base = p_hi - p_lo + 1
+    out = np.full((4, rows.size), np.nan)
     for c in prange(n_threads):
-        for ib in range(c, n_base, n_threads):
-            p = p_lo + ib
+        for ib in range(c, bases.size, n_threads):
+            p = bases[ib]
             m = (n + p - 1) // p
             flat_w = np.zeros(m * p)
             flat_y = np.zeros(m * p)
@@ -153,8 +160,8 @@ def _search(w, wy, p_lo, p_hi, widths, offsets, n_threads):
             ffa_transform(xw, xy)
             cw = np.empty(p + widths[-1] + 1)
             cy = np.empty(p + widths[-1] + 1)
-            for s in range(m - 1):
-                _best_box(xw[s], xy[s], p, widths, total_w, cw, cy, out, offsets[ib] + s)
+            for k in range(row_ptr[ib], row_ptr[ib + 1]):
+                _best_box(xw[rows[k]], xy[rows[k]], p, widths, total_w, cw, cy, out, k)
     return out
 
 
@@ -171,20 +178,40 @@ def uniform_bins(t, y, dy, width: float, origin: float) -> tuple[np.ndarray, np.
     return np.bincount(index, weights=w), np.bincount(index, weights=w * (y - mean))
 
 
-def trial_periods(n_bins: int, p_lo: int, p_hi: int, width: float) -> np.ndarray:
-    """Trial periods [d] of base periods ``p_lo .. p_hi`` [bins] over ``n_bins`` bins."""
-    parts = []
-    for p in range(p_lo, p_hi + 1):
-        m = -(-n_bins // p)
-        parts.append((p + np.arange(m - 1) / (m - 1)) * width)
-    return np.concatenate(parts) if parts else np.empty(0)
+def nearest_rows(periods, width: float, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each period [d], the FFA trial nearest to it over ``n_bins`` bins of ``width``
+    [d]: (base period [bins], row). Row ``s`` of base ``p`` with ``m = ceil(n_bins / p)`` rows
+    is the period ``(p + s / (m - 1)) width``; a row rounding to ``m - 1`` is row 0 of
+    ``p + 1``."""
+    x = np.asarray(periods, dtype=np.float64) / width
+    base = np.floor(x).astype(np.int64)
+    if base.min() < 2:
+        raise ValueError(f"periods down to {float(np.min(periods))!r} d are shorter than two "
+                         f"bins of {width!r} d")
+    m = -(-n_bins // base)
+    if m.min() < 2:
+        raise ValueError(f"periods up to {float(np.max(periods))!r} d are longer than the "
+                         f"{n_bins * width!r} d the bins span")
+    row = np.rint((x - base) * (m - 1)).astype(np.int64)
+    wrap = row >= m - 1
+    base[wrap] += 1
+    row[wrap] = 0
+    return base, row
+
+
+def trial_period(base, row, width: float, n_bins: int) -> np.ndarray:
+    """The period [d] of row ``row`` of the FFA of base period ``base`` [bins]."""
+    base = np.asarray(base, dtype=np.int64)
+    m = -(-n_bins // base)
+    return (base + np.asarray(row) / (m - 1)) * width
 
 
 def search_block(t, y, dy, periods, durations, *, width: float | None = None,
                  origin: float | None = None, threads: int | None = None) -> dict:
-    """FFA search over the range of ``periods`` [d] (ascending) for boxes of ``durations``
-    [d], reduced to one value per period of ``periods``: the columns of
-    :data:`eas_runtime.bls.search.PERIODOGRAM_COLUMNS` (``period`` is the best trial's).
+    """FFA search at ``periods`` [d] for boxes of ``durations`` [d]: each period is searched
+    at the FFA row nearest to it (within a bin of phase drift across the baseline), and
+    every FFA of a base period serves all the periods near it. Returns the columns of
+    :data:`eas_runtime.bls.search.PERIODOGRAM_COLUMNS` (``period`` is the row's period).
 
     ``width`` [d] is the bin width (default: a third of the shortest duration) and ``origin``
     [d] the start of the first bin (default: the first time).
@@ -196,58 +223,36 @@ def search_block(t, y, dy, periods, durations, *, width: float | None = None,
     if origin is None:
         origin = float(np.min(t))
     w, wy = uniform_bins(t, y, dy, width, origin)
-    # half a grid step beyond the first and last period, so every cell gets its trials
-    edges = np.empty(periods.size + 1)
-    edges[1:-1] = 0.5 * (periods[1:] + periods[:-1])
-    step_lo = periods[1] - periods[0] if periods.size > 1 else periods[0] * 1e-3
-    step_hi = periods[-1] - periods[-2] if periods.size > 1 else periods[-1] * 1e-3
-    edges[0], edges[-1] = periods[0] - 0.5 * step_lo, periods[-1] + 0.5 * step_hi
-    p_lo = max(int(math.floor(edges[0] / width)), 2)
-    p_hi = max(int(math.floor(edges[-1] / width)), p_lo)
+    base, row = nearest_rows(periods, width, w.size)
+    order = np.lexsort((row, base))
+    bases, first = np.unique(base[order], return_index=True)
+    row_ptr = np.append(first, order.size).astype(np.int64)
     widths = np.unique(np.maximum(np.rint(durations / width), 1).astype(np.int64))
-    counts = np.array([-(-w.size // p) - 1 for p in range(p_lo, p_hi + 1)], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(counts)])
     n_threads = numba.config.NUMBA_NUM_THREADS if threads is None else int(threads)
-    n_threads = max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS, p_hi - p_lo + 1))
+    n_threads = max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS, bases.size))
     previous = numba.get_num_threads()
     numba.set_num_threads(n_threads)
     try:
-        w_in, y_in, box, start = _search(w, wy, p_lo, p_hi, widths, offsets, n_threads)
+        columns = _search(w, wy, bases.astype(np.int64), row_ptr,
+                          np.ascontiguousarray(row[order]), widths, n_threads)
     finally:
         numba.set_num_threads(previous)
-    trials = trial_periods(w.size, p_lo, p_hi, width)
-    return _reduce(trials, w_in, y_in, box, start, float(np.sum(w)), width, origin, edges,
-                   periods)
+    w_in, y_in, box, start = np.empty_like(columns)
+    w_in[order], y_in[order], box[order], start[order] = columns
+    return _columns(trial_period(base, row, width, w.size), w_in, y_in, box, start,
+                    float(np.sum(w)), width, origin)
 
 
-def _reduce(trials, w_in, y_in, box, start, total_w, width, origin, edges, periods) -> dict:
-    """Box statistics per trial -> the best trial in each cell ``edges[i] .. edges[i + 1]``."""
-    n_cells = edges.size - 1
+def _columns(period, w_in, y_in, box, start, total_w, width, origin) -> dict:
+    """Box statistics -> periodogram columns (power -inf, NaN elsewhere without a box)."""
     ok = np.isfinite(w_in)
     w_out = total_w - w_in
     with np.errstate(divide="ignore", invalid="ignore"):
-        depth = -y_in * total_w / (w_in * w_out)
-        power = np.where(ok, 0.5 * w_in * depth * depth, -np.inf)
-    cell = np.searchsorted(edges, trials, side="right") - 1
-    inside = (cell >= 0) & (cell < n_cells)
-    order = np.lexsort((-power[inside], cell[inside]))       # by cell, best power first
-    idx = np.flatnonzero(inside)[order]
-    first = np.ones(idx.size, dtype=bool)
-    first[1:] = cell[idx][1:] != cell[idx][:-1]
-    pick, cells = idx[first], cell[idx][first]
-    out = {"period": periods.copy(), "power": np.full(n_cells, -np.inf)}
-    for name in ("depth", "depth_err", "duration", "transit_time", "depth_snr"):
-        out[name] = np.full(n_cells, np.nan)
-    valid = np.isfinite(power[pick])
-    pick, cells = pick[valid], cells[valid]
-    period = trials[pick]
-    err = np.sqrt(1.0 / w_in[pick] + 1.0 / w_out[pick])
-    duration = box[pick] * width
-    out["period"][cells] = period
-    out["power"][cells] = power[pick]
-    out["depth"][cells] = depth[pick]
-    out["depth_err"][cells] = err
-    out["duration"][cells] = duration
-    out["transit_time"][cells] = origin + np.fmod(start[pick] * width + 0.5 * duration, period)
-    out["depth_snr"][cells] = depth[pick] / err
-    return out
+        depth = np.where(ok, -y_in * total_w / (w_in * w_out), np.nan)
+        err = np.where(ok, np.sqrt(1.0 / w_in + 1.0 / w_out), np.nan)
+        duration = box * width
+        return {"period": period,
+                "power": np.where(ok, 0.5 * w_in * depth * depth, -np.inf),
+                "depth": depth, "depth_err": err, "duration": duration,
+                "transit_time": origin + np.fmod(start * width + 0.5 * duration, period),
+                "depth_snr": depth / err}

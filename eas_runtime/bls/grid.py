@@ -152,7 +152,9 @@ def ofir_periods(baseline: float, *, density: float = 1.0, period_min: float | N
     lo, hi = (1.0 / period_max) ** (1.0 / 3.0), (1.0 / period_min) ** (1.0 / 3.0)
     n = int(math.floor((hi - lo) / step * (1.0 + 1e-12))) + 1
     cube_root = lo + step * np.arange(n)
-    return np.ascontiguousarray(1.0 / cube_root[::-1] ** 3)
+    periods = np.clip(1.0 / cube_root[::-1] ** 3, period_min, period_max)
+    periods[-1] = period_max                      # exactly, not to the last bit of a cube
+    return periods
 
 
 def duration_limits(periods, density: float = 1.0, *,

@@ -7,7 +7,8 @@ folding falls with the number of points. Binning keeps every sum a box statistic
 bin, the inverse-variance weight ``w = sum(1 / dy**2)``, the weighted mean flux
 ``sum(y / dy**2) / w`` and the weighted mean time, with the uncertainty ``1 / sqrt(w)``.
 Binning binned data into bins an integer number of times wider, from the same origin, gives
-what binning the samples directly would (:func:`rebin`).
+what binning the samples directly would (:func:`rebin`); into wider bins of any width, nearly
+so (bin edges move by less than the narrower width).
 
 Times in days; fluxes and their uncertainties in any one unit.
 """
@@ -80,14 +81,22 @@ def prebin(t, y, dy, width: float, origin: float | None = None) -> Binned:
     return _bin(t, y, 1.0 / dy ** 2, width, float(np.min(t)) if origin is None else origin)
 
 
-def rebin(binned: Binned, factor: int) -> Binned:
-    """``binned`` in bins ``factor`` times wider, from the same origin (``factor`` >= 1)."""
-    if isinstance(factor, bool) or int(factor) != factor or factor < 1:
-        raise ValueError(f"the rebinning factor must be an integer >= 1, got {factor!r}")
-    if factor == 1:
+def rebin(binned: Binned, width: float) -> Binned:
+    """``binned`` in bins of ``width`` [d] (at least ``binned.width``) from the same origin.
+
+    Each bin goes whole into the wider bin that holds its mean time: when ``width`` is an
+    integer multiple of ``binned.width`` this is exactly what binning the samples would give,
+    otherwise the wider bins' edges move by less than ``binned.width`` to fall between bins.
+    """
+    if not (isinstance(width, (int, float, np.floating)) and not isinstance(width, bool)
+            and math.isfinite(width) and width >= binned.width):
+        raise ValueError(f"the new bin width must be a number of days >= the current "
+                         f"{binned.width!r}, got {width!r}")
+    factor = width / binned.width
+    if factor < 1.0 + 1e-12:
         return binned
-    return _bin(binned.t, binned.y, binned.weight, binned.width * factor, binned.origin,
-                fine_width=binned.width)
+    return _bin(binned.t, binned.y, binned.weight, float(width), binned.origin,
+                fine_width=binned.width if abs(factor - round(factor)) < 1e-9 else None)
 
 
 def _bin(t, y, w, width, origin, fine_width: float | None = None) -> Binned:

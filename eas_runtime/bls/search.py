@@ -7,8 +7,8 @@
    of that density allows (:func:`.grid.duration_limits`, shortest at the block's shortest
    period, longest at its longest, in ratios of ``duration_step``);
 3. the samples binned (:mod:`.prebin`) to ``prebin_fraction`` of the block's shortest
-   duration, each block from the finest binning by an integer factor, so that long periods,
-   whose transits are longer, fold fewer points;
+   duration, each block from the finest binning, so that long periods, whose transits are
+   longer, fold fewer points;
 4. the BLS kernel (:func:`eas_runtime.bls.methods.bls`, astropy's ``fast`` algorithm, the
    log-likelihood objective) on each block, or with ``method="ffa"`` the fast-folding search of
    :mod:`.ffa` on the same bins (a finer period grid, reduced to the best trial per Ofir
@@ -208,8 +208,7 @@ def search_lightcurve(t, y, dy=None, *, period_min: float | None = None,
                                        float(np.max(longest[block])), duration_step)
         data = finest
         if finest is not None:
-            factor = max(int(prebin_fraction * durations[0] / finest.width), 1)
-            data = rebin(finest, factor)
+            data = rebin(finest, max(prebin_fraction * durations[0], finest.width))
         bt, by, bdy = (t, y, dy) if data is None else (data.t, data.y, data.dy)
         n_points = n_points or bt.size
         if method == "bls":
