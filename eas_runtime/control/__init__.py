@@ -10,17 +10,21 @@ from __future__ import annotations
 import json
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from eas_runtime import events
 from eas_runtime.control import flow, scheduler, watch
-from eas_runtime.db.models import DeadLetter, Job, ProcessedEvent, ProductVersion, Task
-from eas_runtime.db.products import ensure_product
+from eas_runtime.db.models import DeadLetter, Job, ProcessedEvent, ProductVersion, Task, utcnow
+from eas_runtime.db.products import ensure_product_id
 from eas_runtime.jobs import JobError, compile_job, insert_job
 from eas_runtime.resources import Resources
 
 log = logging.getLogger("eas.control")
+_PE, _PV = ProcessedEvent.__table__, ProductVersion.__table__
+_SEEN = select(_PE.c.handler).where(_PE.c.handler == bindparam("handler"), _PE.c.event_key == bindparam("event_key"))
+_REMEMBER = insert(_PE)
+_UPLOADED = insert(_PV)
 
 
 class Control:
@@ -75,14 +79,17 @@ class Control:
         event_key = f"{event['source']} {event['id']}"
         created = 0
         with self.db.session() as s:
-            if s.get(ProcessedEvent, ("product", event_key)) is not None:
+            conn = s.connection()       # prebuilt Core statements in the session's transaction
+            if conn.execute(_SEEN, {"handler": "product", "event_key": event_key}).first() is not None:
                 return 0
-            s.add(ProcessedEvent(handler="product", event_key=event_key))
-            product = ensure_product(s, key, semantic_type="upload")
-            s.add(ProductVersion(product_id=product.id, event_id=event["id"], etag=str(data.get("etag", "")),
-                                 size=int(data.get("size") or 0), object_version=data.get("version_id"),
-                                 passed_qc=True))
-            for rule in watch.matching_rules(s, key):
+            now = utcnow()
+            conn.execute(_REMEMBER, {"handler": "product", "event_key": event_key, "time": now})
+            product_id = ensure_product_id(conn, key, semantic_type="upload")
+            conn.execute(_UPLOADED, {"product_id": product_id, "attempt_id": None, "event_id": event["id"],
+                                     "etag": str(data.get("etag", "")), "size": int(data.get("size") or 0),
+                                     "object_version": data.get("version_id"), "passed_qc": True,
+                                     "created_at": now})
+            for rule in watch.matching_rules(conn, key):
                 try:
                     compiled = watch.job_for_upload(rule, key, str(data.get("etag", "")))
                     with s.begin_nested():

@@ -23,7 +23,7 @@ import os
 import time
 from collections.abc import Callable
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -139,16 +139,30 @@ def _sources_done():
                    .where(TaskMetadataInput.task_id == Task.id, source.state != DONE))
 
 
+_UNCONFIGURED: dict[tuple[bool, int], object] = {}
+
+
+def _unconfigured(by_source: bool, limit: int):
+    """Statement: tasks waiting for their parameters whose sources are done, built once."""
+    query = _UNCONFIGURED.get((by_source, limit))
+    if query is None:
+        query = select(Task.id).where(Task.fully_configured.is_(False), Task.state == WAITING, _sources_done())
+        if by_source:
+            query = query.where(Task.id.in_(select(TaskMetadataInput.task_id)
+                                            .where(TaskMetadataInput.source_task_id == bindparam("source"))))
+        query = _UNCONFIGURED[(by_source, limit)] = query.order_by(Task.id).limit(limit)
+    return query
+
+
 def configure(db, *, source: int | None = None, limit: int = 5000) -> int:
     """Bind the parameters of tasks that read ``requested_metadata`` once their sources are
     done (those fed by ``source`` only, when given); return how many were configured. A
     parameter that cannot be evaluated fails the task with the expression and the reason."""
-    with db.read() as s:
-        q = select(Task.id).where(Task.fully_configured.is_(False), Task.state == WAITING, _sources_done())
-        if source is not None:
-            q = q.where(Task.id.in_(select(TaskMetadataInput.task_id)
-                                    .where(TaskMetadataInput.source_task_id == source)))
-        ids = list(s.scalars(q.order_by(Task.id).limit(limit)))
+    with db.connect() as conn:
+        ids = list(conn.execute(_unconfigured(source is not None, limit),
+                                {"source": source}).scalars())
+    if not ids:
+        return 0
     done = 0
     for task_id in ids:
         with db.session() as s:

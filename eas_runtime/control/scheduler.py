@@ -16,8 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from sqlalchemy import and_, exists, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import and_, bindparam, exists, insert, or_, select, union, update
 
 from eas_runtime import events
 from eas_runtime.db.models import (A_FINISHED, A_QUEUED, A_RUNNING, DONE, FAILED, QUEUED, RUNNING,
@@ -44,73 +43,128 @@ class Ready:
             tasktype=self.task_type, jobid=self.job_id, taskid=self.task_id, attemptid=self.attempt_id)
 
 
-def _ready_filter(now: dt.datetime):
-    """SQL condition: the Task row is ready to run (at ``now``)."""
-    version_ok = exists(select(ProductVersion.id).join(Product, Product.id == ProductVersion.product_id)
-                        .where(Product.key == TaskInput.key, ProductVersion.passed_qc.is_(True)))
-    missing_input = exists(select(TaskInput.id).where(TaskInput.task_id == Task.id, ~version_ok))
-    source = aliased(Task)
-    metadata_pending = exists(select(TaskMetadataInput.id)
-                              .join(source, source.id == TaskMetadataInput.source_task_id)
-                              .where(TaskMetadataInput.task_id == Task.id, source.state != DONE))
-    return and_(Task.state == WAITING, Task.fully_configured.is_(True), Job.cancelled.is_(False),
-                or_(Task.retry_at.is_(None), Task.retry_at <= now), ~missing_input, ~metadata_pending)
+_T, _J, _A = Task.__table__, Job.__table__, Attempt.__table__
+_TI, _TO, _TMI = TaskInput.__table__, TaskOutput.__table__, TaskMetadataInput.__table__
+_P, _PV = Product.__table__, ProductVersion.__table__
+#: Ready tasks claimed per write transaction (their task.ready events go out after each).
+CLAIM_BATCH = 500
+
+
+def _ready_filter(now):
+    """SQL condition: the task row is ready to run (at ``now``, a value or a bind parameter)."""
+    version_ok = exists(select(_PV.c.id).join(_P, _P.c.id == _PV.c.product_id)
+                        .where(_P.c.key == _TI.c.key, _PV.c.passed_qc.is_(True)))
+    missing_input = exists(select(_TI.c.id).where(_TI.c.task_id == _T.c.id, ~version_ok))
+    source = _T.alias("source")
+    metadata_pending = exists(select(_TMI.c.id).join(source, source.c.id == _TMI.c.source_task_id)
+                              .where(_TMI.c.task_id == _T.c.id, source.c.state != DONE))
+    return and_(_T.c.state == WAITING, _T.c.fully_configured.is_(True), _J.c.cancelled.is_(False),
+                or_(_T.c.retry_at.is_(None), _T.c.retry_at <= now), ~missing_input, ~metadata_pending)
+
+
+_READY = (select(_T.c.id).select_from(_T.join(_J, _J.c.id == _T.c.job_id))
+          .where(_ready_filter(bindparam("now", type_=_T.c.retry_at.type))))
+#: Candidate filters of :func:`find_ready`, each with its bind parameter.
+_CANDIDATES = {
+    "task_ids": _T.c.id.in_(bindparam("task_ids", expanding=True)),
+    "input_keys": _T.c.id.in_(select(_TI.c.task_id).where(_TI.c.key.in_(bindparam("input_keys", expanding=True)))),
+    "metadata_source": _T.c.id.in_(select(_TMI.c.task_id).where(_TMI.c.source_task_id == bindparam("metadata_source"))),
+    "job_id": _T.c.job_id == bindparam("job_id"),
+    # Tasks that read an output of task ``after`` or its metadata.
+    "after": _T.c.id.in_(union(
+        select(_TI.c.task_id).join(_TO, _TO.c.key == _TI.c.key).where(_TO.c.task_id == bindparam("after")),
+        select(_TMI.c.task_id).where(_TMI.c.source_task_id == bindparam("after")))),
+}
+_queries: dict[tuple, object] = {}
+
+
+def _ready_query(names: tuple[str, ...], limit: int):
+    """The find-ready statement for a combination of candidate filters, built once."""
+    query = _queries.get((names, limit))
+    if query is None:
+        query = _READY.where(*(_CANDIDATES[n] for n in names)).order_by(_T.c.id).limit(limit)
+        _queries[(names, limit)] = query
+    return query
 
 
 def find_ready(session, *, task_ids: Iterable[int] | None = None, input_keys: Iterable[str] | None = None,
-               metadata_source: int | None = None, job_id: int | None = None, limit: int = 5000) -> list[int]:
-    """Ids of ready tasks among the candidates named (all waiting tasks when none is named)."""
-    q = select(Task.id).join(Job, Job.id == Task.job_id).where(_ready_filter(utcnow()))
-    if task_ids is not None:
-        q = q.where(Task.id.in_(list(task_ids)))
-    if input_keys is not None:
-        q = q.where(Task.id.in_(select(TaskInput.task_id).where(TaskInput.key.in_(list(input_keys)))))
-    if metadata_source is not None:
-        q = q.where(Task.id.in_(select(TaskMetadataInput.task_id)
-                                .where(TaskMetadataInput.source_task_id == metadata_source)))
-    if job_id is not None:
-        q = q.where(Task.job_id == job_id)
-    return list(session.scalars(q.order_by(Task.id).limit(limit)))
+               metadata_source: int | None = None, job_id: int | None = None, after: int | None = None,
+               limit: int = 5000) -> list[int]:
+    """Ids of ready tasks among the candidates named (all waiting tasks when none is named);
+    ``after``: the tasks that read an output or the metadata of that task. ``session`` is an
+    ORM session or a Core connection."""
+    given = {"task_ids": None if task_ids is None else list(task_ids),
+             "input_keys": None if input_keys is None else list(input_keys),
+             "metadata_source": metadata_source, "job_id": job_id, "after": after}
+    params = {k: v for k, v in given.items() if v is not None}
+    if any(isinstance(v, list) and not v for v in params.values()):
+        return []                                       # an empty candidate list names no task
+    params["now"] = utcnow()
+    return list(session.execute(_ready_query(tuple(n for n in _CANDIDATES if n in params), limit),
+                                params).scalars())
+
+
+_CLAIM = (update(_T).where(_T.c.id.in_(bindparam("ids", expanding=True)), _T.c.state.in_(bindparam("from_states", expanding=True)))
+          .values(state=QUEUED, attempt_count=_T.c.attempt_count + 1, retry_at=None)
+          .returning(_T.c.id, _T.c.attempt_count, _T.c.task_type, _T.c.job_id))
+_CLAIM_EXPECTED = _CLAIM.where(_T.c.attempt_count == bindparam("expected"))
+# PostgreSQL: lock the candidates in id order first, so two claimers of overlapping batches
+# queue behind each other instead of deadlocking (SQLite has one writer and ignores this).
+_LOCK = (select(_T.c.id).where(_T.c.id.in_(bindparam("ids", expanding=True)),
+                               _T.c.state.in_(bindparam("from_states", expanding=True)))
+         .order_by(_T.c.id).with_for_update())
+_NEW_ATTEMPTS = insert(_A).returning(_A.c.id, _A.c.task_id, sort_by_parameter_order=True)
+
+
+def claim_many(db, task_ids: Iterable[int], *, from_states: tuple[str, ...] = (WAITING,),
+               expected_attempts: int | None = None) -> list[Ready]:
+    """Create the next attempt of every task in ``task_ids`` that nobody else claimed, in one
+    transaction: a conditional UPDATE (``state`` in ``from_states`` -> queued, ``attempt_count``
+    + 1) whose RETURNING names the rows this caller won, and one INSERT of their attempts."""
+    ids = sorted(set(task_ids))
+    if not ids:
+        return []
+    params = {"ids": ids, "from_states": list(from_states)}
+    if expected_attempts is not None:
+        params["expected"] = expected_attempts
+    with db.begin() as conn:
+        if not db.is_sqlite and len(ids) > 1:
+            conn.execute(_LOCK, params)
+        won = conn.execute(_CLAIM if expected_attempts is None else _CLAIM_EXPECTED, params).all()
+        if not won:
+            return []
+        won.sort()
+        now = utcnow()
+        made = dict((task_id, attempt_id) for attempt_id, task_id in conn.execute(_NEW_ATTEMPTS, [
+            {"task_id": w.id, "number": w.attempt_count, "state": A_QUEUED, "queued_at": now, "sent_at": now}
+            for w in won]))
+    return [Ready(w.id, made[w.id], w.task_type, w.job_id) for w in won]
 
 
 def claim(db, task_id: int, *, from_states: tuple[str, ...] = (WAITING,),
           expected_attempts: int | None = None) -> Ready | None:
     """Create the next attempt of ``task_id`` if nobody else did; None when another claimer won."""
-    with db.session() as s:
-        cond = [Task.id == task_id, Task.state.in_(from_states)]
-        if expected_attempts is not None:
-            cond.append(Task.attempt_count == expected_attempts)
-        won = s.execute(update(Task).where(*cond)
-                        .values(state=QUEUED, attempt_count=Task.attempt_count + 1, retry_at=None))
-        if won.rowcount != 1:
-            return None
-        number, task_type, job_id = s.execute(
-            select(Task.attempt_count, Task.task_type, Task.job_id).where(Task.id == task_id)).one()
-        attempt = Attempt(task_id=task_id, number=number, state=A_QUEUED, sent_at=utcnow())
-        s.add(attempt)
-        s.flush()
-        return Ready(task_id, attempt.id, task_type, job_id)
+    won = claim_many(db, [task_id], from_states=from_states, expected_attempts=expected_attempts)
+    return won[0] if won else None
 
 
 def schedule(db, send: Send, **candidates) -> list[Ready]:
-    """Claim every ready task among the candidates and send its ``task.ready``."""
-    with db.read() as s:
-        ids = find_ready(s, **candidates)
+    """Claim every ready task among the candidates (:func:`find_ready`) and send its
+    ``task.ready``: one read, then one write transaction per :data:`CLAIM_BATCH` tasks."""
+    with db.connect() as conn:
+        ids = find_ready(conn, **candidates)
     claimed = []
-    for task_id in ids:
-        ready = claim(db, task_id)
-        if ready is not None:
+    for i in range(0, len(ids), CLAIM_BATCH):
+        batch = claim_many(db, ids[i:i + CLAIM_BATCH])
+        for ready in batch:
             send(ready.event())
-            claimed.append(ready)
+        claimed += batch
     return claimed
 
 
 def after_task(db, send: Send, task_id: int) -> list[Ready]:
     """A task ended: schedule what waited on its outputs or its metadata."""
-    with db.read() as s:
-        keys = list(s.scalars(select(TaskOutput.key).where(TaskOutput.task_id == task_id)))
-    claimed = schedule(db, send, input_keys=keys) if keys else []
-    return claimed + schedule(db, send, metadata_source=task_id)
+    return schedule(db, send, after=task_id)
 
 
 # ---------------------------------------------------------------------- reconcile

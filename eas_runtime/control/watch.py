@@ -34,6 +34,7 @@ import re
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from eas_runtime.db.models import WatchRule
@@ -46,9 +47,17 @@ OUTPUT_PREFIX = "processed"
 _SUFFIXES = re.compile(r"(\.(gz|bz2|xz|fits|fit|fts|csv|txt|dat|tbl|lc))+$", re.IGNORECASE)
 
 
-def matching_rules(session: Session, key: str) -> list[WatchRule]:
-    rules = session.scalars(select(WatchRule).where(WatchRule.enabled.is_(True))).all()
-    return [r for r in rules if key.startswith(r.prefix) and not key.startswith(OUTPUT_PREFIX + "/")]
+_W = WatchRule.__table__
+_ENABLED = select(_W.c.id, _W.c.prefix, _W.c.task_types, _W.c.job_template, _W.c.params).where(
+    _W.c.enabled.is_(True))
+
+
+def matching_rules(session: Session | Connection, key: str) -> list:
+    """The enabled rules whose prefix ``key`` starts with (rows with ``id``, ``prefix``,
+    ``task_types``, ``job_template`` and ``params``, as :func:`job_for_upload` reads them)."""
+    if key.startswith(OUTPUT_PREFIX + "/"):
+        return []
+    return [r for r in session.execute(_ENABLED).all() if key.startswith(r.prefix)]
 
 
 def stem_of(key: str) -> str:

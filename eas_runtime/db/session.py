@@ -125,11 +125,14 @@ def _unavailable_on_connection_errors(url: str):
 
 
 def _is_connection_problem(exc: OperationalError) -> bool:
+    """A failure that a later try can get past: the server is unreachable, or (PostgreSQL)
+    the transaction lost a deadlock or a serialisation conflict and was rolled back."""
     message = str(exc.orig).lower()
     return any(s in message for s in (
         "could not connect", "connection refused", "server closed", "terminating connection",
         "unable to open database", "connection to server", "no such host", "timeout expired",
-        "database is locked", "disk i/o error", "the database system is"))
+        "database is locked", "disk i/o error", "the database system is", "deadlock detected",
+        "could not serialize access"))
 
 
 def _redact(url: str) -> str:
