@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import time
 
 from eas_runtime.broker import Broker, PingEmitter, serve
 from eas_runtime.db.session import Database
@@ -101,10 +100,6 @@ class EmbeddedRuntime:
         self.stop()
 
     def wait_idle(self, timeout_s: float = 60.0) -> bool:
-        """True once the broker has nothing left to deliver (used by tests and the demo)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.broker.pending() == 0:
-                return True
-            time.sleep(0.05)
-        return False
+        """True once the broker has nothing left to deliver (used by tests and the demo); waits
+        on the broker's condition variable, False after ``timeout_s`` seconds."""
+        return self.broker.wait_idle(timeout_s)

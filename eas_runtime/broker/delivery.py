@@ -20,8 +20,11 @@ the row becomes ``dead``. Without a dead-letter sink, or when the sink fails too
 ``dead_letters`` row (component ``broker``) keeps the event and the reason.
 
 Rows are durable: ``pending`` rows left by a stopped broker are delivered by the next one. Within
-one broker a row is never handed to two workers. Workers sleep on a condition variable: an
-insert wakes them at once; otherwise they sleep until the earliest ``due_at``.
+one broker a row is never handed to two workers. The broker keeps an in-memory index of its
+pending rows (:class:`._queue.DueQueue`, rebuilt from the table at start) with the events it
+stored itself, so a worker neither queries for the next row nor decodes the stored JSON again.
+Workers sleep on a condition variable: an insert wakes them at once; otherwise they sleep until
+the earliest ``due_at``. All statements are prebuilt Core statements.
 
 Each attempt of a row's event is recorded in ``deliveries.tries``; ``last_error`` starts with the
 status Knative would report in brackets, e.g. ``[503] http://... answered 503: ...``.
@@ -38,7 +41,7 @@ import time
 from typing import Any, Mapping, NamedTuple, Optional, Protocol
 
 from cloudevents.http import CloudEvent
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from eas_runtime.db.models import DeadLetter, Delivery, utcnow
@@ -46,6 +49,7 @@ from eas_runtime.db.session import Database, DatabaseUnavailable, database
 from eas_runtime.settings import Settings
 
 from . import wire
+from ._queue import DueQueue, Row
 from .config import Config, DeliverySpec, TriggerConfig, load_config
 from .dispatch import NO_RESPONSE, HttpDispatcher, Outcome, describe, judge, no_response
 
@@ -58,6 +62,23 @@ PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 DEFAULT_TIMEOUT_S = 600.0
 #: Pause of a worker whose row could not be processed (database outage, unexpected error).
 HOLD_OFF_S = 1.0
+
+
+_D, _DL = Delivery.__table__, DeadLetter.__table__
+_INSERT = insert(_D).returning(_D.c.id, sort_by_parameter_order=True)
+_LETTER = insert(_DL)
+_PENDING = select(_D.c.id, _D.c.due_at).where(_D.c.state == PENDING)
+_ROW = select(_D.c.id, _D.c.trigger, _D.c.tries, _D.c.last_error, _D.c.event_type, _D.c.payload,
+              _D.c.state).where(_D.c.id == bindparam("row_id"))
+_DELIVERED = update(_D).where(_D.c.id == bindparam("row_id")).values(
+    state=DELIVERED, tries=bindparam("tries"), last_error="", due_at=bindparam("now"))
+_FAILED = update(_D).where(_D.c.id == bindparam("row_id")).values(
+    tries=bindparam("tries"), last_error=bindparam("error"), due_at=bindparam("due"))
+_FAILED_FINALLY = update(_D).where(_D.c.id == bindparam("row_id")).values(
+    tries=bindparam("tries"), last_error=bindparam("error"))
+_DEAD = update(_D).where(_D.c.id == bindparam("row_id")).values(
+    state=DEAD, last_error=bindparam("error"), due_at=bindparam("now"),
+    tries=case((_D.c.tries > bindparam("tries"), _D.c.tries), else_=bindparam("tries")))
 
 
 class Dispatcher(Protocol):
@@ -99,8 +120,7 @@ class Broker:
         self.default_timeout_s = default_timeout_s
         #: Recent attempts to subscribers, oldest first (bounded).
         self.attempts: collections.deque[Attempt] = collections.deque(maxlen=history)
-        self._cond = threading.Condition()
-        self._inflight: set[int] = set()
+        self._queue = DueQueue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -125,13 +145,14 @@ class Broker:
         key = broker or self.default_broker
         if key not in self.config.brokers:
             raise KeyError(f"no Broker {key!r} (known: {', '.join(self.config.brokers) or 'none'})")
-        with self.db.session() as session:
-            count = self._ingest_in(session, event, key)
-        self._wake(count)
-        return count
+        with self.db.begin() as conn:
+            rows = self._ingest_in(conn, event, key)
+        self._queue.push(((r.id, time.time()) for r in rows), rows)
+        return len(rows)
 
-    def _ingest_in(self, session, event: CloudEvent, broker_key: str) -> int:
-        """Add the delivery rows of ``event`` to an open write session."""
+    def _ingest_in(self, conn, event: CloudEvent, broker_key: str) -> list[Row]:
+        """Add the delivery rows of ``event`` in an open write transaction (a Core connection);
+        the caller queues them once committed."""
         raw_ttl = event.get(wire.TTL_EXTENSION)
         try:
             ttl = wire.DEFAULT_TTL if raw_ttl is None else int(raw_ttl)
@@ -143,28 +164,25 @@ class Broker:
                       f"with its hop limit spent ({wire.TTL_EXTENSION}, {wire.DEFAULT_TTL} at the "
                       "first pass): probably a reply loop; dropped")
             log.error(reason)
-            session.add(DeadLetter(component="broker", reason=reason, event_id=str(event["id"]),
-                                   event_type=str(event["type"]),
-                                   payload=wire.to_payload(wire.replace(event, drop=(wire.TTL_EXTENSION,)))))
-            return 0
+            conn.execute(_LETTER, {"time": utcnow(), "component": "broker", "reason": reason,
+                                   "event_id": str(event["id"]), "event_type": str(event["type"]),
+                                   "payload": wire.to_payload(wire.replace(event, drop=(wire.TTL_EXTENSION,)))})
+            return []
         stored = wire.replace(event, **{wire.TTL_EXTENSION: str(ttl)})
         attrs = wire.attributes(event)
         attrs.pop(wire.TTL_EXTENSION, None)
         triggers = self.config.matching(broker_key, attrs)
         if not triggers:
             log.debug("event %s (%s): no Trigger of %s matches", event["id"], event["type"], broker_key)
-            return 0
+            return []
         payload, key, now = wire.to_payload(stored), wire.event_key(event), utcnow()
-        session.add_all([Delivery(event_key=key, event_type=str(event["type"])[:200], trigger=t.name,
-                                  payload=payload, state=PENDING, tries=0, due_at=now,
-                                  last_error="", created_at=now) for t in triggers])
+        event_type = str(event["type"])[:200]
+        ids = conn.execute(_INSERT, [
+            {"event_key": key, "event_type": event_type, "trigger": t.name, "payload": payload,
+             "state": PENDING, "tries": 0, "due_at": now, "last_error": "", "created_at": now}
+            for t in triggers]).scalars().all()
         log.debug("event %s (%s) -> %s", event["id"], event["type"], ", ".join(t.name for t in triggers))
-        return len(triggers)
-
-    def _wake(self, count: int = 1) -> None:
-        if count:
-            with self._cond:
-                self._cond.notify(count)
+        return [Row(row_id, t.name, 0, "", event_type, payload, stored) for row_id, t in zip(ids, triggers)]
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "Broker":
@@ -172,6 +190,8 @@ class Broker:
         if any(t.is_alive() for t in self._threads):
             raise RuntimeError("broker already running (or its workers have not stopped yet)")
         self._stop.clear()
+        with self.db.connect() as conn:
+            self._queue.push((row_id, _epoch(due)) for row_id, due in conn.execute(_PENDING))
         self._threads = [threading.Thread(target=self._work, name=f"broker-worker-{i}", daemon=True)
                          for i in range(self.workers)]
         for thread in self._threads:
@@ -184,8 +204,7 @@ class Broker:
         """Stop the workers. A worker busy with a request finishes it (up to ``timeout`` in
         total); a row it could not finish stays ``pending`` for the next start."""
         self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
+        self._queue.wake_all()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -215,19 +234,19 @@ class Broker:
             return {state: int(n) for state, n in session.execute(query)}
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Wait until no row is pending and no worker is busy; False on timeout (for tests)."""
+        """Wait until no row is pending and no worker is busy; False on timeout (for tests and
+        the demo). Waits on a condition variable the workers notify, then checks the table."""
         deadline = time.monotonic() + timeout
         while True:
-            with self._cond:
-                busy = bool(self._inflight)
-            if not busy and self.pending() == 0:
-                with self._cond:
-                    if not self._inflight:
-                        return True
+            if not self._queue.wait_idle(max(0.0, deadline - time.monotonic())):
+                return False
+            if self.pending() == 0:
+                return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            time.sleep(min(0.01, remaining))
+            # Rows in the table that this broker has not indexed: it is not started.
+            time.sleep(min(0.05, remaining))
 
     def prune(self, older_than_s: float) -> int:
         """Delete ``delivered`` rows finished more than ``older_than_s`` seconds ago (their
@@ -241,74 +260,59 @@ class Broker:
     # ------------------------------------------------------------------ workers
     def _work(self) -> None:
         while not self._stop.is_set():
-            try:
-                row_id = self._claim()
-            except (SQLAlchemyError, RuntimeError) as exc:
-                log.warning("broker cannot read its queue: %s", exc)
-                self._stop.wait(HOLD_OFF_S)
-                continue
+            row_id = self._queue.take(self._stop)
             if row_id is None:
                 continue
+            again_at, row = None, None
             try:
-                self._process(row_id)
+                again_at, row = self._process(row_id)
             except (SQLAlchemyError, DatabaseUnavailable) as exc:
                 log.warning("delivery %d could not be recorded (%s); it stays pending", row_id, exc)
+                again_at = time.time() + HOLD_OFF_S
                 self._stop.wait(HOLD_OFF_S)
             except Exception:  # noqa: BLE001 - a worker must survive anything
                 log.exception("delivery %d could not be processed; it stays pending", row_id)
+                again_at = time.time() + HOLD_OFF_S
                 self._stop.wait(HOLD_OFF_S)
             finally:
-                # This worker goes back to _claim and sees the row again if it is still due.
-                with self._cond:
-                    self._inflight.discard(row_id)
+                self._queue.done(row_id, again_at=again_at, row=row)
 
-    def _claim(self) -> int | None:
-        """The id of the earliest due pending row, marked in flight; sleeps until one is due."""
-        with self._cond:
-            while not self._stop.is_set():
-                query = select(Delivery.id, Delivery.due_at).where(Delivery.state == PENDING)
-                if self._inflight:
-                    query = query.where(Delivery.id.not_in(self._inflight))
-                with self.db.read() as session:
-                    row = session.execute(query.order_by(Delivery.due_at, Delivery.id).limit(1)).first()
-                if row is None:
-                    self._cond.wait()
-                    continue
-                wait = (row.due_at - utcnow()).total_seconds()
-                if wait <= 0:
-                    self._inflight.add(row.id)
-                    self._cond.notify()  # another worker looks for the next row
-                    return row.id
-                self._cond.wait(wait)
-        return None
+    def _load(self, row_id: int) -> Row | None:
+        """The row as the table has it, when still pending (after a restart)."""
+        with self.db.connect() as conn:
+            found = conn.execute(_ROW, {"row_id": row_id}).first()
+        if found is None or found.state != PENDING:
+            return None
+        return Row(found.id, found.trigger, found.tries, found.last_error, found.event_type, found.payload)
 
-    def _process(self, row_id: int) -> None:
-        with self.db.read() as session:
-            row = session.get(Delivery, row_id)
-        if row is None or row.state != PENDING:
-            return
-        try:
-            event = wire.from_payload(row.payload)
-        except Exception as exc:  # noqa: BLE001 - a row written by something else
-            reason = f"stored event cannot be read: {type(exc).__name__}: {exc}"
-            log.error("delivery %d: %s", row.id, reason)
-            with self.db.session() as session:
-                current = session.get(Delivery, row.id)
-                current.state, current.last_error, current.due_at = DEAD, reason, utcnow()
-                session.add(DeadLetter(component="broker", reason=f"Trigger {row.trigger}: {reason}",
-                                       event_type=row.event_type, payload=row.payload))
-            return
+    def _process(self, row_id: int) -> tuple[float | None, Row | None]:
+        """Make one attempt; returns when to try again (``None``: finished) and the row."""
+        row = self._queue.row(row_id) or self._load(row_id)
+        if row is None:
+            return None, None
+        if row.event is None:
+            try:
+                row.event = wire.from_payload(row.payload)
+            except Exception as exc:  # noqa: BLE001 - a row written by something else
+                reason = f"stored event cannot be read: {type(exc).__name__}: {exc}"
+                log.error("delivery %d: %s", row.id, reason)
+                with self.db.begin() as conn:
+                    conn.execute(_DEAD, {"row_id": row.id, "error": reason, "now": utcnow(), "tries": row.tries})
+                    conn.execute(_LETTER, {"time": utcnow(), "component": "broker",
+                                           "reason": f"Trigger {row.trigger}: {reason}", "event_id": "",
+                                           "event_type": row.event_type, "payload": row.payload})
+                return None, None
+        event = row.event
         trigger = self.config.triggers.get(row.trigger)
         if trigger is None:
             self._finish_dead(row, event, f"Trigger {row.trigger!r} is no longer configured",
                               keep=True)
-            return
+            return None, None
         spec = trigger.delivery
         target = describe(trigger.subscriber, trigger.namespace)
         if row.tries >= spec.attempts:
             # The attempts were spent by an earlier run that stopped before the dead-letter step.
-            self._dead_letter(row, trigger, event, _outcome_from_text(row.last_error), target)
-            return
+            return self._dead_letter(row, trigger, event, _outcome_from_text(row.last_error), target), row
         outgoing = wire.replace(event, drop=(wire.TTL_EXTENSION,))
         headers, body = wire.encode(outgoing, spec.format)
         headers["Prefer"] = "reply"
@@ -317,23 +321,23 @@ class Broker:
         if outcome.delivered:
             self._record(row, event, tries, outcome, None)
             self._finish_delivered(row, trigger, event, tries, outcome.reply)
-            return
+            return None, None
         retry = outcome.verdict == "retry" and tries < spec.attempts
         delay = spec.backoff_s(tries - 1) if retry else None
         self._record(row, event, tries, outcome, delay)
         error = f"[{outcome.status}] {outcome.error}"
-        with self.db.session() as session:
-            current = session.get(Delivery, row.id)
-            current.tries = tries
-            current.last_error = error
+        with self.db.begin() as conn:
             if retry:
-                current.due_at = utcnow() + dt.timedelta(seconds=delay)
+                due = utcnow() + dt.timedelta(seconds=delay)
+                conn.execute(_FAILED, {"row_id": row.id, "tries": tries, "error": error, "due": due})
+            else:
+                conn.execute(_FAILED_FINALLY, {"row_id": row.id, "tries": tries, "error": error})
+        row.tries, row.last_error = tries, error
         if retry:
             log.info("delivery %d (%s -> %s) attempt %d/%d failed, retry in %.3g s: %s", row.id,
                      event["type"], trigger.name, tries, spec.attempts, delay, outcome.error)
-            return
-        row.tries, row.last_error = tries, error
-        self._dead_letter(row, trigger, event, outcome, target)
+            return _epoch(due), row
+        return self._dead_letter(row, trigger, event, outcome, target), row
 
     def _timeout(self, spec: DeliverySpec) -> float:
         return spec.timeout_s if spec.timeout_s is not None else self.default_timeout_s
@@ -352,31 +356,31 @@ class Broker:
             return no_response(target, f"{type(exc).__name__}: {exc}")
         return judge(status, reply_headers or {}, reply_body or b"", target)
 
-    def _record(self, row: Delivery, event: CloudEvent, number: int, outcome: Outcome,
+    def _record(self, row: Row, event: CloudEvent, number: int, outcome: Outcome,
                 delay: float | None) -> None:
         self.attempts.append(Attempt(row.id, row.trigger, str(event["id"]), number, outcome.status,
                                      outcome.verdict, delay))
 
-    def _finish_delivered(self, row: Delivery, trigger: TriggerConfig, event: CloudEvent,
+    def _finish_delivered(self, row: Row, trigger: TriggerConfig, event: CloudEvent,
                           tries: int, reply: CloudEvent | None) -> None:
-        added = 0
-        with self.db.session() as session:
-            current = session.get(Delivery, row.id)
-            current.state, current.tries, current.last_error = DELIVERED, tries, ""
-            current.due_at = utcnow()
+        added: list[Row] = []
+        with self.db.begin() as conn:
+            conn.execute(_DELIVERED, {"row_id": row.id, "tries": tries, "now": utcnow()})
             if reply is not None:
                 # The reply keeps the hop counter of the event it answers (Knative's filter does
                 # the same), and the ingress decrements it.
                 reply = wire.replace(reply, **{wire.TTL_EXTENSION: event.get(wire.TTL_EXTENSION)})
-                added = self._ingest_in(session, reply, trigger.broker)
+                added = self._ingest_in(conn, reply, trigger.broker)
         if reply is not None:
             log.debug("delivery %d: reply %s (%s) -> %d deliveries", row.id, reply["id"],
-                      reply["type"], added)
-        self._wake(added)
+                      reply["type"], len(added))
+            self._queue.push(((r.id, time.time()) for r in added), added)
 
     # ------------------------------------------------------------------ dead letters
-    def _dead_letter(self, row: Delivery, trigger: TriggerConfig, event: CloudEvent,
-                     failure: Outcome, target: str) -> None:
+    def _dead_letter(self, row: Row, trigger: TriggerConfig, event: CloudEvent,
+                     failure: Outcome, target: str) -> float | None:
+        """Send the event to the dead-letter sink and mark the row dead. Returns ``None``, or
+        when to try again if the broker stopped during the sink's backoff."""
         spec = trigger.delivery
         sink = spec.dead_letter_sink
         reason = row.last_error or f"[{failure.status}] {failure.error}"
@@ -384,7 +388,7 @@ class Broker:
             log.error("delivery %d (%s -> %s) failed after %d attempt(s), no dead-letter sink: %s",
                       row.id, event["type"], trigger.name, row.tries, reason)
             self._finish_dead(row, event, f"{reason} (no dead-letter sink)", keep=True)
-            return
+            return None
         sink_target = describe(sink, trigger.namespace)
         data = base64.b64encode(failure.body).decode("ascii")[:wire.ERROR_DATA_MAX]
         letter = wire.replace(event, drop=(wire.TTL_EXTENSION,), **{
@@ -400,7 +404,7 @@ class Broker:
             if result.verdict != "retry" or attempt + 1 >= spec.attempts:
                 break
             if self._stop.wait(spec.backoff_s(attempt)):
-                return  # stopping: the row stays pending and the next run dead-letters it
+                return time.time()  # stopping: the row stays pending and the next run dead-letters it
         if problem:
             log.error("delivery %d (%s -> %s) failed and the dead-letter sink %s failed too: %s; %s",
                       row.id, event["type"], trigger.name, sink_target, reason, problem)
@@ -411,19 +415,22 @@ class Broker:
                         row.id, event["type"], trigger.name, sink_target, row.tries, reason)
             self._finish_dead(row, event, f"{reason} (sent to dead-letter sink {sink_target})",
                               keep=False)
+        return None
 
-    def _finish_dead(self, row: Delivery, event: CloudEvent, reason: str, keep: bool) -> None:
+    def _finish_dead(self, row: Row, event: CloudEvent, reason: str, keep: bool) -> None:
         """Mark a row dead; with ``keep``, also keep the event in ``dead_letters``."""
-        with self.db.session() as session:
-            current = session.get(Delivery, row.id)
-            current.state, current.last_error = DEAD, reason
-            current.tries = max(current.tries, row.tries)
-            current.due_at = utcnow()
+        with self.db.begin() as conn:
+            conn.execute(_DEAD, {"row_id": row.id, "error": reason, "now": utcnow(), "tries": row.tries})
             if keep:
-                session.add(DeadLetter(
-                    component="broker", reason=f"Trigger {row.trigger}: {reason}",
-                    event_id=str(event["id"])[:200], event_type=str(event["type"])[:200],
-                    payload=wire.to_payload(wire.replace(event, drop=(wire.TTL_EXTENSION,)))))
+                conn.execute(_LETTER, {
+                    "time": utcnow(), "component": "broker", "reason": f"Trigger {row.trigger}: {reason}",
+                    "event_id": str(event["id"])[:200], "event_type": str(event["type"])[:200],
+                    "payload": wire.to_payload(wire.replace(event, drop=(wire.TTL_EXTENSION,)))})
+
+
+def _epoch(when: dt.datetime) -> float:
+    """Seconds since the epoch of a stored (UTC) time."""
+    return when.timestamp()
 
 
 def _outcome_from_text(last_error: str) -> Outcome:
