@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import select
 import signal as _signal
 import subprocess
 import threading
@@ -74,6 +75,8 @@ class Replica:
     served: int = 0
     ready: bool = False
     dead: bool = False
+    #: Open keep-alive connections to the replica that no request uses (guarded by the lock).
+    idle: list = field(default_factory=list)
 
     @property
     def pid(self) -> int | None:
@@ -229,10 +232,22 @@ class LocalServing:
             raise DispatchError(f"{url}: {exc!r}") from exc
 
     def _forward(self, svc: _Service, replica: Replica, path, headers, body, timeout):
-        conn = http.client.HTTPConnection("127.0.0.1", replica.port, timeout=timeout)
+        conn, reused = self._connection(replica, timeout)
         try:
-            return _exchange(conn, path, headers, body)
+            try:
+                answer = _exchange(conn, path, headers, body, keep=True)
+            except _STALE as exc:
+                conn.close()
+                if not reused:
+                    raise
+                # The replica closed the idle connection as the request went out (a keep-alive
+                # timeout); whether or not it saw the request, send it once more on a new one.
+                log.debug("%s pid %s: kept-alive connection closed (%r); reconnecting",
+                          svc.spec.name, replica.pid, exc)
+                conn = http.client.HTTPConnection("127.0.0.1", replica.port, timeout=timeout)
+                answer = _exchange(conn, path, headers, body, keep=True)
         except TimeoutError as exc:
+            conn.close()
             with self._lock:
                 # A replica still busy with an abandoned request would hold its slot (and a core)
                 # with nobody waiting for the answer: stop it unless others still use it.
@@ -244,10 +259,30 @@ class LocalServing:
             raise RequestTimeout(
                 f"{svc.spec.name} (pid {replica.pid}): no answer within {timeout} s") from exc
         except (OSError, http.client.HTTPException) as exc:
+            conn.close()
             with self._lock:
                 self._remove(svc, replica)
             self._kill_async(replica)
             raise ReplicaLost(f"{svc.spec.name} (pid {replica.pid}): {exc!r}") from exc
+        with self._lock:
+            if replica.dead or conn.sock is None:
+                conn.close()
+            else:
+                replica.idle.append(conn)
+        return answer
+
+    def _connection(self, replica: Replica, timeout) -> tuple[http.client.HTTPConnection, bool]:
+        """A kept-alive connection to the replica (``True``) or a new one (``False``)."""
+        while True:
+            with self._lock:
+                conn = replica.idle.pop() if replica.idle else None
+            if conn is None:
+                return http.client.HTTPConnection("127.0.0.1", replica.port, timeout=timeout), False
+            if conn.sock is not None and not _readable(conn.sock):
+                conn.timeout = timeout
+                conn.sock.settimeout(timeout)
+                return conn, True
+            conn.close()      # readable while idle: the replica closed it (or sent garbage)
 
     def _acquire(self, svc: _Service, timeout: float | None) -> Replica:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -355,6 +390,9 @@ class LocalServing:
         replica.dead = True
         if replica in svc.replicas:
             svc.replicas.remove(replica)
+        for conn in replica.idle:
+            conn.close()
+        replica.idle.clear()
         svc.changed.notify_all()
 
     def _note_crash(self, svc: _Service) -> None:
@@ -467,11 +505,27 @@ class LocalServing:
             raise not_found(f"no Service named {name!r} (known: {sorted(self._services)})") from None
 
 
+#: Errors of a request on a kept-alive connection that the replica had closed.
+_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+
+
+def _readable(sock) -> bool:
+    """True when an idle socket has something to read: end of file (closed) or stray data."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
 def _exchange(conn: http.client.HTTPConnection, path: str, headers: Mapping[str, str],
-              body: bytes) -> tuple[int, dict[str, str], bytes]:
+              body: bytes, keep: bool = False) -> tuple[int, dict[str, str], bytes]:
+    """POST and read the whole answer; with ``keep`` the connection stays open for the next
+    request (http.client reconnects by itself when the answer asked to close it)."""
     try:
         conn.request("POST", path, body=body, headers=dict(headers))
         response = conn.getresponse()
         return response.status, dict(response.getheaders()), response.read()
     finally:
-        conn.close()
+        if not keep:
+            conn.close()
