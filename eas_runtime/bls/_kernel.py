@@ -16,12 +16,13 @@ statistics), organised for speed:
   times that are not commensurate with the bins every sample lands in astropy's bin and the
   periodogram is astropy's to the last bit; on a regular time grid a few periods in a thousand
   can differ (at the percent level for the boxes whose edge such a sample is on);
-- the box scan skips, without a division, every box whose objective provably cannot beat the
-  best so far; the others are evaluated as ``bls.c`` does.
+- the box scan visits only the start bins where a vectorised bound (no division) finds boxes
+  that may beat the best so far, skips there without division every box that provably cannot,
+  and evaluates the others as ``bls.c`` does.
 
-Work memory (allocated by :func:`run`, reused for every period): per thread, ``GROUP`` slabs of
-``2 * (max_bins + 2)`` doubles and a ``GROUP x CHUNK`` index block, whatever the number of
-periods; plus the ``(n, 2)`` array of ``y w`` and ``w``.
+Work memory (allocated by :func:`run`, reused for every period): per thread, ``GROUP + 1`` slabs
+of ``2 * (max_bins + 2)`` doubles (the last for the cumulative sums) and a ``GROUP x CHUNK``
+index block, whatever the number of periods; plus the ``(n, 2)`` array of ``y w`` and ``w``.
 """
 from __future__ import annotations
 
@@ -83,35 +84,71 @@ def _fold_group(x, pairs, group, n_group, bin_d, slabs, index, n_bins):
 
 
 @njit(cache=True)
-def _scan(slab, n_bins, period, durations, dur_bins, bin_d, oversample, use_likelihood,
-          sum_y, sum_w, out, p):
-    """astropy's wrap, cumulative sums and box search over one folded period -> ``out[:, p]``."""
+def _reach(cy, cw, n_max, dur, sum_y, sum_w, best, use_likelihood):
+    """First and last start bin (of ``0 .. n_max``) of the boxes of ``dur`` bins whose objective
+    may exceed ``best >= 0`` (``(n_max + 1, -1)`` when none): an upper bound of each box's
+    objective, without division, so the loop is vectorised."""
+    first = np.int32(n_max + 1)
+    last = np.int32(-1)
+    best_sq = best * best
+    for n in range(n_max + 1):
+        y_in = cy[n + dur] - cy[n]
+        w_in = cw[n + dur] - cw[n]
+        y_out = sum_y - y_in
+        w_out = sum_w - w_in
+        # num = w_in w_out (mean_out - mean_in), up to a rounding error below err
+        num = y_out * w_in - y_in * w_out
+        err = SLACK * (abs(y_out) * w_in + abs(y_in) * w_out)
+        top = (abs(num) + err) * (abs(num) + err) * (1.0 + SLACK)
+        if use_likelihood:
+            reach = 0.5 * top >= best * (w_in * w_out * w_out)
+        else:
+            reach = top >= best_sq * (w_in * w_out * (w_in + w_out))
+        hit = reach & (num >= -err) & (w_in >= MIN_WEIGHT) & (w_out >= MIN_WEIGHT)
+        i = np.int32(n)
+        first = min(first, i if hit else np.int32(n_max + 1))
+        last = max(last, i if hit else np.int32(-1))
+    return first, last
+
+
+@njit(cache=True)
+def _scan(slab, cy, cw, n_bins, period, durations, dur_bins, bin_d, oversample,
+          use_likelihood, sum_y, sum_w, out, p):
+    """astropy's wrap, cumulative sums and box search over one folded period -> ``out[:, p]``.
+
+    Boxes are visited in astropy's order (duration as given, then start bin) and evaluated as
+    ``bls.c`` does; once a best exists, only the span of start bins :func:`_reach` finds for a
+    duration is visited, and in it a box that cannot beat the best is skipped without division.
+    """
     for n in range(1, oversample + 1):                 # wrap: phase 0 repeated at the end
         slab[n_bins - oversample + n - 1, 0] = slab[n, 0]
         slab[n_bins - oversample + n - 1, 1] = slab[n, 1]
-    for n in range(1, n_bins + 1):
-        slab[n, 0] += slab[n - 1, 0]
-        slab[n, 1] += slab[n - 1, 1]
+    cy[0] = slab[0, 0]
+    cw[0] = slab[0, 1]
+    for n in range(1, n_bins + 1):                     # cumulative sums
+        cy[n] = cy[n - 1] + slab[n, 0]
+        cw[n] = cw[n - 1] + slab[n, 1]
     best = -np.inf
     best_sq = np.inf                                   # best**2 for the snr pre-test
     for k in range(durations.size):
         dur = dur_bins[k]
         if durations[k] >= period:
             continue
-        for n in range(n_bins - dur + 1):
-            y_in = slab[n + dur, 0] - slab[n, 0]
-            w_in = slab[n + dur, 1] - slab[n, 1]
+        lo, hi = 0, n_bins - dur
+        if best >= 0.0:
+            lo, hi = _reach(cy, cw, n_bins - dur, dur, sum_y, sum_w, best, use_likelihood)
+        for n in range(lo, hi + 1):
+            y_in = cy[n + dur] - cy[n]
+            w_in = cw[n + dur] - cw[n]
             y_out = sum_y - y_in
             w_out = sum_w - w_in
             if w_in < MIN_WEIGHT or w_out < MIN_WEIGHT:
                 continue
-            # Pre-test without division: num = w_in w_out (mean_out - mean_in), up to a
-            # rounding error below err; boxes that cannot reach `best` are skipped.
-            num = y_out * w_in - y_in * w_out
+            num = y_out * w_in - y_in * w_out          # as in _reach
             err = SLACK * (abs(y_out) * w_in + abs(y_in) * w_out)
             if num < -err:
                 continue                               # a bump, not a dip
-            top = (abs(num) + err) ** 2 * (1.0 + SLACK)
+            top = (abs(num) + err) * (abs(num) + err) * (1.0 + SLACK)
             if use_likelihood:
                 if 0.5 * top < best * (w_in * w_out * w_out):
                     continue
@@ -140,7 +177,8 @@ def _scan(slab, n_bins, period, durations, dur_bins, bin_d, oversample, use_like
 
 
 @njit(cache=True, parallel=True)
-def _periodogram(x, pairs, periods, durations, oversample, use_likelihood, slabs, index, out):
+def _periodogram(x, pairs, periods, durations, oversample, use_likelihood, slabs, index,
+                 cums, out):
     n_threads = slabs.shape[0]
     bin_d = np.min(durations) / oversample
     min_duration = np.min(durations)
@@ -169,8 +207,9 @@ def _periodogram(x, pairs, periods, durations, oversample, use_likelihood, slabs
             _fold_group(x, pairs, group, n_group, bin_d, slabs[c], index[c], n_bins)
             for q in range(n_group):
                 if group[q] > min_duration:            # else no duration fits: no box
-                    _scan(slabs[c, q], n_bins[q], group[q], durations, dur_bins, bin_d,
-                          oversample, use_likelihood, sum_y, sum_w, out, first + q)
+                    _scan(slabs[c, q], cums[c, 0], cums[c, 1], n_bins[q], group[q], durations,
+                          dur_bins, bin_d, oversample, use_likelihood, sum_y, sum_w, out,
+                          first + q)
 
 
 def work_arrays(n_samples: int, max_period: float, min_duration: float, oversample: int,
@@ -179,7 +218,8 @@ def work_arrays(n_samples: int, max_period: float, min_duration: float, oversamp
     max_bins = int(math.ceil(max_period / (min_duration / oversample))) + oversample
     return {"pairs": ((n_samples, 2), np.dtype(np.float64)),
             "slabs": ((n_threads, GROUP, max_bins + 2, 2), np.dtype(np.float64)),
-            "index": ((n_threads, GROUP, CHUNK), np.dtype(np.int32))}
+            "index": ((n_threads, GROUP, CHUNK), np.dtype(np.int32)),
+            "cums": ((n_threads, 2, max_bins + 2), np.dtype(np.float64))}
 
 
 def work_bytes(n_samples: int, max_period: float, min_duration: float, oversample: int,
@@ -207,13 +247,14 @@ def run(x, y, w, periods, durations, oversample, use_likelihood, threads=None):
     pairs[:, 1] = w
     slabs = np.empty(*shapes["slabs"])
     index = np.empty(*shapes["index"])
+    cums = np.empty(*shapes["cums"])
     out = np.full((7, periods.size), np.nan)
     out[0] = -np.inf
     previous = numba.get_num_threads()
     numba.set_num_threads(n_threads)
     try:
         _periodogram(x, pairs, periods, durations, oversample, bool(use_likelihood), slabs,
-                     index, out)
+                     index, cums, out)
     finally:
         numba.set_num_threads(previous)
     return tuple(out)

@@ -275,7 +275,8 @@ def test_a_plato_length_light_curve_needs_memory_of_the_samples_and_bins_only():
     m = json.loads(probe.stdout.strip().splitlines()[-1])
     threads = _kernel.thread_count(2, n_periods)
     most_bins = 40.0 / 0.004 + 10 + 3                  # longest period / bin + oversample + 3
-    assert m["work"] <= n * 16 + threads * _kernel.GROUP * (most_bins * 16 + _kernel.CHUNK * 4)
+    per_thread = (_kernel.GROUP + 1) * most_bins * 16 + _kernel.GROUP * _kernel.CHUNK * 4
+    assert m["work"] <= n * 16 + threads * per_thread
     # the inputs as the kernel takes them: relative times, fluxes minus their median, weights
     copies = 3 * n * 8
     assert m["after"] - m["before"] <= m["work"] + copies + 16 * 2 ** 20
