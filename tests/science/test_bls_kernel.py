@@ -56,6 +56,7 @@ GRIDS = {
     "log-spaced, one duration": (np.geomspace(0.5, 12.0, 300), [0.1]),
     "unsorted periods, odd durations": (np.random.default_rng(9).uniform(0.4, 9.0, 200),
                                         [0.137, 0.05, 0.29]),
+    "fifteen durations": (np.geomspace(1.0, 8.0, 150), 0.05 * 1.1 ** np.arange(15)),
 }
 
 
@@ -70,6 +71,18 @@ def test_fast_and_reference_are_astropy_to_the_last_bit(grid, objective, with_dy
     for method in ("fast", "reference"):
         _assert_identical(bls(t, y, dy, periods, durations, objective=objective,
                               method=method), theirs)
+
+
+def test_sparse_light_curve_with_gaps_many_durations():
+    """Few samples and a long gap: most boxes are empty or hold one sample (the box search's
+    bounds meet zero weights and ties)."""
+    t, y, dy = _case(11, n=300)
+    keep = (t - t.min() < 8) | (t - t.min() > 19)
+    t, y, dy = t[keep], y[keep], dy[keep]
+    periods, durations = np.geomspace(0.7, 12.0, 400), 0.03 * 1.15 ** np.arange(12)
+    for objective in OBJECTIVES:
+        theirs = _astropy(t, y, dy, periods, durations, objective)
+        _assert_identical(bls(t, y, dy, periods, durations, objective=objective), theirs)
 
 
 @pytest.mark.parametrize("oversample", [1, 3, 25])
