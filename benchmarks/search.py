@@ -163,6 +163,160 @@ def kernel_rows(quick: bool = False) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+# ---------------------------------------------------------------- the full search (goals 2, 4)
+#: The PLATO case: 2 years at 25 s, white noise of 600 ppm per sample (50 ppm in an hour), an
+#: Earth (1 Earth radius, batman, limb darkening 0.1/0.3) around the Sun at 45.3 d, b = 0.
+PLATO = {"duration": 730.0, "sampling_cadence": 25.0, "orbital_period": 45.3,
+         "semi_major_axis": (45.3 / 365.25) ** (2 / 3), "planet_radius": 6371.0 / 71492.0,
+         "noise": 600e-6, "t0": 7.1}
+
+
+def _plato(path, transit: bool = True) -> dict:
+    """Write the PLATO light curve (t, y, dy) to ``path`` (.npz); its MES and size."""
+    from functions.synthesis_batman.science import synthesize
+    specs = PLATO if transit else {**PLATO, "planet_radius": 0.0}
+    lc = synthesize(specs, seed=3)
+    np.savez(path, t=lc.time, y=lc.flux, dy=lc.flux_err)
+    return {"mes": float(lc.meta["mes"]), "n": int(lc.time.size)}
+
+
+def _search_probe(path: str, method: str) -> None:
+    """In a fresh process: search the light curve of ``path``; print wall and CPU seconds,
+    the tracemalloc peak of the search, the ``ru_maxrss`` it adds and the process peak."""
+    import resource
+    import tracemalloc
+
+    from eas_runtime.bls.search import search_lightcurve
+    data = np.load(path)
+    t, y, dy = data["t"], data["y"], data["dy"]
+    search_lightcurve(t[:5000], y[:5000], dy[:5000], method=method,
+                      period_max=3.0)                       # loads the compiled code
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    tracemalloc.start()
+    cpu, start = time.process_time(), time.perf_counter()
+    result = search_lightcurve(t, y, dy, method=method, threads=2)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    traced = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "traced": traced, "added": after - before,
+                      "peak": after, **result.to_dict()}))
+
+
+def _probe(path: str, method: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", "import sys; from benchmarks.search import "
+                          "_search_probe; _search_probe(sys.argv[1], sys.argv[2])", path, method],
+                         capture_output=True, text=True, check=True, cwd=PROJECT_ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _astropy_same_grid(path: str, stride: int, true_period: float) -> dict:
+    """astropy BLS on the blocks of the search (the same binned data, periods and durations,
+    oversample 5), timed on every ``stride``-th period plus the 40 nearest the true period,
+    extrapolated to the whole grid; its best period among those it ran."""
+    from astropy.timeseries import BoxLeastSquares
+
+    from eas_runtime.bls import grid
+    from eas_runtime.bls.prebin import prebin, rebin
+    from eas_runtime.bls.search import BLOCK_RATIO, OVERSAMPLE, PREBIN_FRACTION, _blocks
+    data = np.load(path)
+    t, y, dy = data["t"], data["y"], data["dy"]
+    periods = grid.ofir_periods(float(t[-1] - t[0]))
+    shortest, longest = grid.duration_limits(periods)
+    finest = prebin(t, y, dy, PREBIN_FRACTION * shortest[0])
+    near = set(np.argsort(np.abs(periods - true_period))[:40].tolist())
+    seconds, timed, best = 0.0, 0, (-np.inf, np.nan)
+    for block in _blocks(periods, BLOCK_RATIO):
+        durations = grid.duration_grid(shortest[block.start], longest[block].max())
+        binned = rebin(finest, max(PREBIN_FRACTION * durations[0], finest.width))
+        index = np.arange(block.start, block.stop)
+        subset = np.array(sorted(set(index[::stride].tolist()) | (near & set(index.tolist()))))
+        model = BoxLeastSquares(binned.t, binned.y, binned.dy)
+        start = time.perf_counter()
+        power = model.power(periods[subset], durations, objective="likelihood",
+                            oversample=OVERSAMPLE)
+        elapsed = time.perf_counter() - start
+        seconds += elapsed * index.size / subset.size
+        timed += subset.size
+        k = int(np.argmax(power.power))
+        if power.power[k] > best[0]:
+            best = (float(power.power[k]), float(periods[subset][k]))
+    return {"seconds": seconds, "timed": timed, "n_periods": periods.size, "best": best[1]}
+
+
+def _astropy_default_grid(path: str, n_timed: int) -> dict:
+    """astropy BLS on its default autoperiod grid (frequency factor 1, 0.60 d to half the
+    baseline, the project's reference durations 0.05-0.2 d) over the unbinned samples: seconds
+    for ``n_timed`` periods spread over the grid, extrapolated."""
+    from astropy.timeseries import BoxLeastSquares
+
+    from eas_runtime.bls import grid
+    data = np.load(path)
+    t, y, dy = data["t"], data["y"], data["dy"]
+    durations = np.linspace(0.05, 0.2, 10)
+    model = BoxLeastSquares(t, y, dy)
+    periods = model.autoperiod(durations, minimum_period=grid.roche_period(),
+                               maximum_period=float(t[-1] - t[0]) / 2)
+    subset = periods[np.linspace(0, periods.size - 1, n_timed).astype(int)]
+    start = time.perf_counter()
+    model.power(subset, durations, objective="likelihood", oversample=10)
+    seconds = (time.perf_counter() - start) * periods.size / n_timed
+    return {"seconds": seconds, "n_periods": periods.size, "timed": n_timed}
+
+
+def _mib(value: float) -> str:
+    return f"{value / 2 ** 20:.0f}"
+
+
+def search_rows(quick: bool = False) -> list[tuple[str, str, str, str]]:
+    """Rows of the full search of a PLATO-length light curve (see :data:`PLATO`): wall time of
+    each method beside astropy on the same binned data and grid and on its default grid, peak
+    memory, recovered period; and a noise-only light curve. ``quick``: BLS kernel only, astropy
+    timed on fewer periods, no noise-only run."""
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "plato.npz")
+        info = _plato(path)
+        truth = PLATO["orbital_period"]
+        methods = ("bls",) if quick else ("bls", "ffa")
+        runs = {method: _probe(path, method) for method in methods}
+        same = _astropy_same_grid(path, 200 if quick else 40, truth)
+        default = _astropy_default_grid(path, 10 if quick else 100)
+        first = runs["bls"]
+        head = (f"full search, 2 yr at 25 s ({info['n']:,} samples, white noise 50 ppm/h), Earth "
+                f"at {truth} d around the Sun (MES {info['mes']:.1f}); Ofir grid "
+                f"{first['n_periods']:,} periods 0.60-365 d, {first['n_blocks']} blocks, "
+                f"binned to {first['n_points']:,} points at the shortest periods")
+        rows.append((head, "", "", ""))
+        for method, r in runs.items():
+            recovered = abs(r["period"] / truth - 1) < 0.01 and r["snr"] >= 7.1
+            rows.append((f"  {method.upper()}, 2 threads [s] (CPU s); found P {r['period']:.4f} d,"
+                         f" S/N {r['snr']:.1f}, {'recovered' if recovered else 'NOT recovered'}",
+                         f"{r['seconds']:.1f} ({r['cpu']:.0f})",
+                         f"astropy, same bins and grid, {same['seconds']:.0f}",
+                         f"{r['seconds'] / same['seconds']:.3f}"))
+            rows.append((f"  {method.upper()}: peak memory of the search [MiB]: tracemalloc / "
+                         f"ru_maxrss added (process peak {_mib(r['peak'])})",
+                         f"{_mib(r['traced'])} / {_mib(r['added'])}", "limit 1024",
+                         f"{max(r['traced'], r['added']) / 2 ** 30:.3f}"))
+        rows.append((f"  astropy on the same bins and grid: timed on {same['timed']:,} of "
+                     f"{same['n_periods']:,} periods, extrapolated [s]; best P of those "
+                     f"{same['best']:.4f} d", f"{same['seconds']:.0f}", "", ""))
+        fastest = min(r["seconds"] for r in runs.values())
+        rows.append((f"  astropy on its default autoperiod grid ({default['n_periods']:,} periods, "
+                     f"durations 0.05-0.2 d), unbinned, extrapolated from {default['timed']} "
+                     f"periods [s]",
+                     f"{default['seconds']:,.0f}", f"fast search {fastest:.1f}",
+                     f"{fastest / default['seconds']:.2g}"))
+        if not quick:
+            _plato(path, transit=False)
+            noise = _probe(path, "ffa")
+            rows.append(("  noise only (same noise, no planet), FFA: best S/N (threshold 7.1) "
+                         f"at P {noise['period']:.3f} d; time [s]", f"{noise['snr']:.2f}",
+                         "7.1", f"{noise['snr'] / 7.1:.2f}"))
+    return rows
+
+
 def run(quick: bool = False) -> list[tuple[str, str, str, str]]:
     """Rows (figure, measured, reference, ratio) for the benchmark table."""
-    return kernel_rows(quick)
+    return kernel_rows(quick) + search_rows(quick)
