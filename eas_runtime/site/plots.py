@@ -245,8 +245,9 @@ def render_png(data: PlotData) -> bytes:
             title = f"{name}: light curve"
             if data.kind == "folded":
                 found = data.marks["search"]
-                title = (f"{name}: folded at P = {found['period']:.6g} d "
-                         f"({found.get('task_type') or 'search'} task {found.get('task_id')})")
+                # The producing search is named in the page's caption; the title stays short
+                # enough for the figure's width beside the transit close-up.
+                title = f"{name}: folded at P = {found['period']:.6g} d"
                 ax.axvline(0.0, color="#c0392b", lw=0.6, ls=":")
                 if zoom_ax is not None:
                     zoom_ax.plot(data.zoom.x, data.zoom.y, **style)
@@ -256,7 +257,8 @@ def render_png(data: PlotData) -> bytes:
                     zoom_ax.tick_params(labelsize=7)
         if data.binned and data.kind != "periodogram":
             title += f" ({data.n_samples} samples in {s.x.size} bins)"
-        ax.set_title(_text(title), fontsize=9, loc="left")
+        # A figure title, not the left axes' one: it may span the transit close-up as well.
+        fig.suptitle(_text(title), fontsize=9, x=0.01, ha="left")
         ax.set_xlabel(_label(s.x_name, s.x_unit), fontsize=8)
         ax.set_ylabel(_label(s.y_name, s.y_unit), fontsize=8)
         ax.tick_params(labelsize=7)

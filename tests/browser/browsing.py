@@ -94,11 +94,9 @@ def images(driver, css: str = "img.plot") -> list[dict]:
 
 def console_errors(driver) -> list[str]:
     """Console messages of level SEVERE since the last call: uncaught script errors,
-    console.error and failed loads, except the browser's own request for /favicon.ico (made
-    by Chromium, not by the page)."""
+    console.error and failed loads (the site declares its icon, so none is expected)."""
     return [f"{e.get('source', '')}: {e['message']}" for e in driver.get_log("browser")
-            if e.get("level") == "SEVERE"
-            and not (e.get("source") == "network" and "/favicon.ico " in e["message"])]
+            if e.get("level") == "SEVERE"]
 
 
 def network_log(driver) -> list[dict]:
