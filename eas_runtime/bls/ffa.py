@@ -40,7 +40,7 @@ MIN_WEIGHT = float(np.finfo(np.float64).eps)
 
 @njit(cache=True, inline="always")
 def _round(x):
-    return int(math.floor(x + 0.5))
+    return math.floor(x + 0.5)
 
 
 @njit(cache=True)

@@ -150,7 +150,7 @@ def ofir_periods(baseline: float, *, density: float = 1.0, period_min: float | N
         raise ValueError(f"empty period range {period_min!r} .. {period_max!r} d "
                          f"(baseline {baseline:.6g} d)")
     lo, hi = (1.0 / period_max) ** (1.0 / 3.0), (1.0 / period_min) ** (1.0 / 3.0)
-    n = int(math.floor((hi - lo) / step * (1.0 + 1e-12))) + 1
+    n = math.floor((hi - lo) / step * (1.0 + 1e-12)) + 1
     cube_root = lo + step * np.arange(n)
     periods = np.clip(1.0 / cube_root[::-1] ** 3, period_min, period_max)
     periods[-1] = period_max                      # exactly, not to the last bit of a cube
@@ -186,5 +186,5 @@ def duration_grid(shortest: float, longest: float, step: float = 1.1) -> np.ndar
         raise ValueError(f"need 0 < shortest <= longest duration, got {shortest!r}, {longest!r}")
     if not step > 1:
         raise ValueError(f"the duration step must be a ratio > 1, got {step!r}")
-    n = max(int(math.ceil(math.log(longest / shortest) / math.log(step))), 0) + 1
+    n = max(math.ceil(math.log(longest / shortest) / math.log(step)), 0) + 1
     return shortest * (longest / shortest) ** (np.arange(n) / max(n - 1, 1))

@@ -106,7 +106,7 @@ def _bin(t, y, w, width, origin, fine_width: float | None = None) -> Binned:
     if fine_width is None:
         index = np.floor((t - origin) / width).astype(np.int64)
     else:  # the bin of each fine bin, whatever rounding says about its mean time
-        factor = int(round(width / fine_width))
+        factor = round(width / fine_width)
         index = np.floor((t - origin) / fine_width).astype(np.int64) // factor
     if index.min() < 0:
         raise ValueError(f"samples before the origin of the bins ({origin!r} d)")

@@ -7,15 +7,28 @@ with ``minimum_n_transit=2`` and ``frequency_factor=2`` (frequency step
 flux is divided by its median. Without usable uncertainties, each sample gets the robust
 scatter (1.4826 * median absolute deviation) of the flux, so that ``snr`` means something.
 
+``method`` chooses the search: ``"astropy"`` (the default, all of the above), or the fast search
+of :func:`eas_runtime.bls.search.search_lightcurve` on the same good, normalised samples:
+``"fast"`` (its compiled BLS kernel, the same statistic as astropy's) or ``"ffa"`` (its
+fast-folding search). Both search the period grid of Ofir (2014) for the baseline and the star
+(``stellar_density``, or ``stellar_mass`` and ``stellar_radius``, in solar units; the Sun by
+default) from ``period_min`` to ``period_max``, with ``oversampling`` trial phases per central
+transit duration, over the durations such a star allows at each period, on samples binned to
+``prebin_fraction`` of the shortest duration; ``durations``, ``frequency_factor``,
+``minimum_n_transit`` and ``objective`` are astropy's and refused with them. ``oversample``
+(phase bins per shortest duration) defaults to 5 with them. They use ``cpus`` threads.
+
 Results (units in :data:`UNITS`): ``period``, ``epoch`` (mid-transit), ``duration`` [d],
 ``depth`` [ppm], ``power`` (the BLS log-likelihood at the peak), ``snr`` (depth over its
 uncertainty), ``sde``, ``transit_count``, ``target_period``, ``outcome`` and copies of the
-input's ``integrated_transit_power``, ``pixels_in_transit`` and ``mes``. The periodogram has
-columns ``period`` [d], ``power``, ``depth`` [ppm], ``duration`` [d] and ``epoch`` [d].
+input's ``integrated_transit_power``, ``pixels_in_transit`` and ``mes`` (with ``"fast"`` and
+``"ffa"`` also ``n_periods``). The periodogram has columns ``period`` [d], ``power``, ``depth``
+[ppm], ``duration`` [d] and ``epoch`` [d].
 
 References
 ----------
-Kovacs, Zucker & Mazeh (2002), A&A 391, 369; astropy ``BoxLeastSquares`` documentation.
+Kovacs, Zucker & Mazeh (2002), A&A 391, 369; astropy ``BoxLeastSquares`` documentation;
+Ofir (2014), A&A 561, A138.
 """
 from __future__ import annotations
 
@@ -24,10 +37,12 @@ from typing import Any, Mapping
 import numpy as np
 from astropy.timeseries import BoxLeastSquares
 
+from eas_runtime.bls.grid import stellar_density
+from eas_runtime.bls.search import OVERSAMPLE, search_lightcurve
 from eas_runtime.lightcurve import LightCurve
 from eas_runtime.lightcurve.search import (UNITS, SearchResult, number, period_range, prepare,
                                            sde, settings_from, transit_count)
-from eas_runtime.task_api import ParameterError
+from eas_runtime.task_api import InputError, ParameterError
 
 TASK = "transit_search_bls_reference"
 DEFAULT_DURATIONS_D = tuple(float(d) for d in np.linspace(0.05, 0.2, 10))
@@ -38,9 +53,21 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "minimum_n_transit": 2,
     "frequency_factor": 2.0,
     "objective": "likelihood",  # or "snr"
-    "oversample": 10,
+    "oversample": 10,           # 5 with the fast methods
+    "method": "astropy",        # or "fast", "ffa"
+    "stellar_density": None,    # solar units; fast methods; None: the Sun
+    "stellar_mass": None,       # solar units, with stellar_radius; fast methods
+    "stellar_radius": None,     # solar units
+    "oversampling": 3.0,        # Ofir grid; fast methods
+    "prebin_fraction": 1.0 / 3.0,  # of the shortest duration; fast methods
 }
 OBJECTIVES = ("likelihood", "snr")
+METHODS = ("astropy", "fast", "ffa")
+#: Settings of astropy's grid, refused with the fast methods.
+ASTROPY_ONLY = ("durations", "frequency_factor", "minimum_n_transit", "objective")
+#: Settings of the fast methods, refused with astropy's.
+FAST_ONLY = ("stellar_density", "stellar_mass", "stellar_radius", "oversampling",
+             "prebin_fraction")
 
 __all__ = ["DEFAULT_DURATIONS_D", "DEFAULT_SETTINGS", "UNITS", "SearchResult", "search"]
 
@@ -61,12 +88,34 @@ def _settings(search_settings: Mapping[str, Any] | None) -> dict[str, Any]:
     for key in ("minimum_n_transit", "oversample"):
         number(settings, key, positive=True, integer=True)
     number(settings, "frequency_factor", positive=True)
+    if settings["method"] not in METHODS:
+        raise ParameterError(f"search setting 'method' must be one of {list(METHODS)}, "
+                             f"got {settings['method']!r}")
+    given = {key for key, value in (search_settings or {}).items() if value is not None}
+    fast = settings["method"] != "astropy"
+    refused = sorted(given & set(ASTROPY_ONLY if fast else FAST_ONLY))
+    if refused:
+        raise ParameterError(f"search setting(s) {refused} do not apply to method "
+                             f"{settings['method']!r}")
+    if fast:
+        if "oversample" not in given:
+            settings["oversample"] = OVERSAMPLE
+        for key in ("stellar_density", "stellar_mass", "stellar_radius"):
+            number(settings, key, positive=True, optional=True)
+        for key in ("oversampling", "prebin_fraction"):
+            number(settings, key, positive=True)
+        try:
+            settings["density"] = stellar_density(settings["stellar_density"],
+                                                  settings["stellar_mass"],
+                                                  settings["stellar_radius"])
+        except ValueError as exc:
+            raise ParameterError(f"search settings of the star: {exc}") from None
     return settings
 
 
 def search(lc: LightCurve, *, lc_duration: float | None = None,
            search_settings: Mapping[str, Any] | None = None,
-           target_period: float | None = None) -> SearchResult:
+           target_period: float | None = None, cpus: int = 1) -> SearchResult:
     """Run BLS over ``lc`` and judge the best period against the target.
 
     Parameters
@@ -78,12 +127,16 @@ def search(lc: LightCurve, *, lc_duration: float | None = None,
     search_settings : mapping, optional
         Overrides of :data:`DEFAULT_SETTINGS`: ``period_min``, ``period_max`` [days],
         ``durations`` [days], ``minimum_n_transit``, ``frequency_factor``, ``objective``,
-        ``oversample``.
+        ``oversample``, ``method`` and the fast methods' settings (module documentation).
     target_period : float, optional
         The true period [days]; defaults to ``lc.meta['orbital_period']``.
+    cpus : int
+        Threads of the fast methods.
     """
     settings = _settings(search_settings)
     data = prepare(lc, lc_duration, target_period=target_period)
+    if settings["method"] != "astropy":
+        return _fast(data, settings, cpus)
     durations = settings["durations"]
     period_min, period_max = period_range(settings, data.baseline,
                                           shortest_duration=float(durations[-1]))
@@ -111,3 +164,29 @@ def search(lc: LightCurve, *, lc_duration: float | None = None,
                      "depth": np.asarray(result.depth, dtype=np.float64) * 1e6,
                      "duration": np.asarray(result.duration, dtype=np.float64),
                      "epoch": np.asarray(result.transit_time, dtype=np.float64)})
+
+
+def _fast(data, settings: dict[str, Any], cpus: int) -> SearchResult:
+    """The fast search (eas_runtime.bls) of ``data`` with validated ``settings``."""
+    period_min, period_max = period_range(settings, data.baseline)
+    dy = data.flux_err
+    if dy is None:
+        if not data.sigma > 0:
+            raise InputError("the flux has no scatter and no uncertainties: nothing to weigh "
+                             "a transit search by")
+        dy = np.full(data.flux.size, data.sigma)
+    found = search_lightcurve(
+        data.time, data.flux, dy, period_min=period_min, period_max=period_max,
+        density=settings["density"], oversampling=float(settings["oversampling"]),
+        prebin_fraction=float(settings["prebin_fraction"]),
+        method="bls" if settings["method"] == "fast" else "ffa",
+        threads=max(1, int(cpus)), oversample=int(settings["oversample"]))
+    gram = found.periodogram
+    return SearchResult.build(
+        data, period=found.period, epoch=found.epoch, duration=found.duration,
+        depth=found.depth * 1e6, power=found.power, snr=found.snr, sde_value=found.sde,
+        count=transit_count(data.time, found.period, found.epoch, found.duration),
+        periodogram={"period": gram["period"], "power": gram["power"],
+                     "depth": gram["depth"] * 1e6, "duration": gram["duration"],
+                     "epoch": gram["transit_time"]},
+        extra={"n_periods": found.n_periods})

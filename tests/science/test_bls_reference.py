@@ -7,7 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from eas_runtime.bls.grid import ofir_periods
 from eas_runtime.lightcurve import LightCurve, period_outcome, read_lightcurve, read_metadata_cfg
+from eas_runtime.task_api import ParameterError
 from functions.synthesis_batman.science import synthesize
 from functions.transit_search_bls_reference.science import (
     DEFAULT_DURATIONS_D, UNITS, SearchResult, search)
@@ -133,3 +135,54 @@ def test_demo_superearth_with_the_prototype_settings(demo_superearth):
                     search_settings={"period_min": 10})
     assert result.outcome == "PASS" and abs(result.period / 50.0 - 1) < 1e-3
     assert result.periodogram_period.max() == pytest.approx(120, rel=1e-2)
+
+
+# ---------------------------------------------------------------- the fast methods
+@pytest.mark.parametrize("method", ["fast", "ffa"])
+def test_fast_methods_find_the_sample_period(functions_dir, method):
+    """The sample (40 d at 30 min, P = 3.2 d, MES 95) with eas_runtime.bls on the Ofir grid:
+    the same period as astropy's search within 0.1 %, the same result fields and columns."""
+    lc = read_lightcurve(functions_dir / "transit_search_bls_reference/sample/batman_p3.2d.fits")
+    reference = search(lc)
+    result = search(lc, search_settings={"method": method}, cpus=2)
+    assert result.outcome == "PASS" and abs(result.period / 3.2 - 1) < 1e-3
+    assert abs(result.period / reference.period - 1) < 1e-3
+    assert result.snr == pytest.approx(reference.snr, rel=0.15)
+    assert result.depth == pytest.approx(reference.depth, rel=0.15)
+    record = result.to_dict()
+    assert set(record) - {"n_periods"} == set(reference.to_dict())
+    assert set(result.periodogram) == set(reference.periodogram)
+    # Ofir's grid from 0.5 d to half the baseline, far fewer periods than astropy's; the FFA
+    # searches each at its nearest row, within half a step of it
+    periods = result.periodogram_period
+    baseline = float(lc.time[-1] - lc.time[0])
+    ofir = ofir_periods(baseline, period_min=0.5, period_max=baseline / 2)
+    assert periods.size == ofir.size
+    step = np.gradient(ofir)
+    assert np.all(np.abs(periods - ofir) <= (0 if method == "fast" else 0.5) * step)
+    assert record["n_periods"] == periods.size < reference.periodogram_period.size / 3
+
+
+def test_fast_method_takes_the_star():
+    lc = synthesize({"duration": 30, "sampling_cadence": 1800, "orbital_period": 1.7,
+                     "semi_major_axis": 0.02, "star_radius": 4.9, "planet_radius": 0.2,
+                     "noise": 1e-3}, seed=5)
+    result = search(lc, search_settings={"method": "fast", "stellar_mass": 0.5,
+                                         "stellar_radius": 0.5, "period_min": 0.4})
+    assert result.outcome == "PASS" and abs(result.period / 1.7 - 1) < 1e-3
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"method": "tls"}, "'method' must be one of"),
+    ({"method": "fast", "durations": [0.1]}, r"\['durations'\] do not apply to method 'fast'"),
+    ({"method": "ffa", "objective": "snr"}, r"\['objective'\] do not apply"),
+    ({"stellar_density": 2.0}, "do not apply to method 'astropy'"),
+    ({"method": "fast", "stellar_mass": 1.0}, "mass and radius go together"),
+    ({"method": "fast", "stellar_density": -1}, "'stellar_density' must be a number > 0"),
+    ({"method": "fast", "prebin_fraction": 0}, "'prebin_fraction' must be a number > 0"),
+])
+def test_fast_method_settings_are_checked(settings, message):
+    lc = synthesize({"duration": 10, "sampling_cadence": 1800, "orbital_period": 3.0,
+                     "semi_major_axis": 0.04, "planet_radius": 0.3}, seed=1)
+    with pytest.raises(ParameterError, match=message):
+        search(lc, search_settings=settings)

@@ -65,7 +65,7 @@ def test_duration_limits_at_ten_days_for_the_sun():
     central = grid.transit_duration(10.0, 1.0, 0.0, 0.0)
     assert short_b1[0] / central == pytest.approx(math.sqrt(1.01 ** 2 - 1), rel=1e-3)
     # durations scale as P^(1/3) far from the star
-    s100, l100 = grid.duration_limits([100.0])
+    _, l100 = grid.duration_limits([100.0])
     assert l100[0] / longest[0] == pytest.approx(10 ** (1 / 3), rel=0.01)
 
 
