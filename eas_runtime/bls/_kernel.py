@@ -69,16 +69,18 @@ def _fold_group(x, pairs, group, n_group, bin_d, slabs, index, n_bins):
     n_samples = x.size
     for start in range(0, n_samples, CHUNK):
         m = min(n_samples, start + CHUNK) - start
+        xs = x[start:start + m]                        # slices: indices known >= 0
+        chunk = pairs[start:start + m]
         for q in range(GROUP):                         # vectorised over samples
             period = group[q]
             inv_p = 1.0 / period
             row = index[q]
             for j in range(m):
-                xi = x[start + j]
+                xi = xs[j]
                 row[j] = np.int32((xi - period * np.floor(xi * inv_p)) * inv_b) + np.int32(1)
         for j in range(m):                             # all GROUP slabs: unrolled; the
-            a = pairs[start + j, 0]                    # tail's repeats land in unused ones
-            b = pairs[start + j, 1]
+            a = chunk[j, 0]                            # tail's repeats land in unused ones
+            b = chunk[j, 1]
             for q in range(GROUP):
                 add_pair(slabs[q], np.uint32(index[q, j]), a, b)
 

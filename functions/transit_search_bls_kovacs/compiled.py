@@ -24,21 +24,23 @@ CHUNK = 512
 @njit(cache=True)
 def _fold_group(u, v, freqs, n_group, nb, slabs, index):
     """eebls's bins of ``v`` at ``freqs[:n_group]``: ``slabs[q, j] = (flux sum, count)``."""
-    for q in range(n_group):
+    for q in range(GROUP):
         slabs[q, :, :] = 0.0
     n = u.size
     for start in range(0, n, CHUNK):
         m = min(n, start + CHUNK) - start
+        us = u[start:start + m]                        # slices: indices known >= 0
+        vs = v[start:start + m]
         for q in range(GROUP):                         # vectorised over samples
             f0 = freqs[q]
             row = index[q]
             for j in range(m):
-                phase = u[start + j] * f0
+                phase = us[j] * f0
                 phase = phase - np.floor(phase)
                 row[j] = min(np.int32(nb * phase), np.int32(nb - 1))
-        for j in range(m):
-            value = v[start + j]
-            for q in range(n_group):
+        for j in range(m):                             # all GROUP slabs: unrolled; the
+            value = vs[j]                              # tail's repeats land in unused ones
+            for q in range(GROUP):
                 add_pair(slabs[q], np.uint32(index[q, j]), value, 1.0)
 
 
