@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from eas_runtime.bls import grid
+from eas_runtime.bls import ffa, grid
+from eas_runtime.bls.methods import bls
 from eas_runtime.bls.prebin import Binned, check_series, prebin, rebin
 
 METHODS = ("bls", "ffa")
@@ -87,24 +88,6 @@ class TransitSearch:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "periodogram"}
         out["n_periods"] = self.n_periods
         return out
-
-
-def _kernel():
-    """The BLS kernel: eas_runtime.bls.methods.bls (compiled), astropy's until it is built."""
-    try:
-        from eas_runtime.bls import _kernel  # noqa: F401  (the compiled core)
-        from eas_runtime.bls.methods import bls
-        return bls
-    except ImportError:
-        return _astropy_bls
-
-
-def _astropy_bls(t, y, dy, periods, durations, *, objective="likelihood", oversample=10,
-                 method="fast", threads=None):
-    """astropy's BoxLeastSquares with the call shape of eas_runtime.bls.methods.bls."""
-    from astropy.timeseries import BoxLeastSquares
-    return BoxLeastSquares(t, y, dy).power(periods, durations, objective=objective,
-                                           oversample=oversample, method=method)
 
 
 def _blocks(periods: np.ndarray, ratio: float) -> list[slice]:
@@ -212,12 +195,11 @@ def search_lightcurve(t, y, dy=None, *, period_min: float | None = None,
         bt, by, bdy = (t, y, dy) if data is None else (data.t, data.y, data.dy)
         n_points = n_points or bt.size
         if method == "bls":
-            out = _kernel()(bt, by, bdy, periods[block], durations, objective="likelihood",
-                            oversample=oversample, method="fast", threads=threads)
+            out = bls(bt, by, bdy, periods[block], durations, objective="likelihood",
+                      oversample=oversample, method="fast", threads=threads)
             values = {name: np.asarray(getattr(out, name), dtype=np.float64)
                       for name in PERIODOGRAM_COLUMNS[1:]}
         else:
-            from eas_runtime.bls import ffa
             values = ffa.search_block(bt, by, bdy, periods[block], durations,
                                       width=None if data is None else data.width,
                                       origin=None if data is None else data.origin,
