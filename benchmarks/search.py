@@ -218,7 +218,7 @@ def _probe(path: str, method: str) -> dict:
     code = ("import sys; from benchmarks.search import _search_probe; "
             "_search_probe(sys.argv[1], sys.argv[2])")
     out = subprocess.run([sys.executable, "-c", code, path, method], capture_output=True,
-                         text=True, cwd=PROJECT_ROOT)
+                         text=True, cwd=PROJECT_ROOT, check=False)
     if out.returncode:
         raise RuntimeError(f"the {method} search probe failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
