@@ -309,10 +309,10 @@ def search_rows(quick: bool = False) -> list[tuple[str, str, str, str]]:
                          f"{r['seconds']:.1f} ({r['cpu']:.0f})",
                          f"astropy, same bins and grid, {same['seconds']:.0f}",
                          f"{r['seconds'] / same['seconds']:.3f}"))
-            rows.append((f"  {method.upper()}: peak memory of the search [MiB]: tracemalloc / "
-                         f"ru_maxrss added (process peak {_mib(r['peak'])})",
-                         f"{_mib(r['traced'])} / {_mib(r['added'])}", "limit 1024",
-                         f"{max(r['traced'], r['added']) / 2 ** 30:.3f}"))
+            rows.append((f"  {method.upper()}: peak memory [MiB]: the search's tracemalloc peak / "
+                         f"the whole process's ru_maxrss (the search raised it by "
+                         f"{_mib(r['added'])})", f"{_mib(r['traced'])} / {_mib(r['peak'])}",
+                         "limit 1024", f"{max(r['traced'], r['peak']) / 2 ** 30:.3f}"))
         rows.append((f"  astropy on the same bins and grid: timed on {same['timed']:,} of "
                      f"{same['n_periods']:,} periods, extrapolated [s]; best P of those "
                      f"{same['best']:.4f} d", f"{same['seconds']:.0f}", "", ""))
