@@ -362,8 +362,9 @@ del lc
 search_lightcurve(t[:20000], y[:20000], dy[:20000], method=sys.argv[1], period_max=2.0)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 r = search_lightcurve(t, y, dy, method=sys.argv[1], threads=2)
-added = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
-print(json.dumps({"added": added, "mes": mes, "n": int(t.size), **r.to_dict()}))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"added": peak - before, "peak": peak, "mes": mes, "n": int(t.size),
+                  **r.to_dict()}))
 """
 
 
@@ -372,8 +373,8 @@ print(json.dumps({"added": added, "mes": mes, "n": int(t.size), **r.to_dict()}))
 def test_plato_length_light_curve_in_under_a_gib(method):
     """Two years at 25 s (2,522,880 samples, 600 ppm per sample = 50 ppm in an hour) with an
     Earth around the Sun at 45.3 d (MES 17.6): the default search (0.60-365 d, 90,722 Ofir
-    periods) finds it, and adds less than 1 GiB to the process's peak resident memory
-    (measured in a fresh process: numba's arrays are not seen by tracemalloc)."""
+    periods) finds it, in a process whose peak resident memory (Python, numba, the light curve
+    and the search; numba's arrays are not seen by tracemalloc) stays under 1 GiB."""
     import json
     import subprocess
     import sys
@@ -387,4 +388,4 @@ def test_plato_length_light_curve_in_under_a_gib(method):
     assert r["n"] == 2_522_880 and r["n_periods"] == 90_722
     assert r["period"] == pytest.approx(45.3, rel=1e-3)
     assert r["snr"] == pytest.approx(r["mes"], rel=0.15) and r["snr"] > DETECTION_SNR
-    assert r["added"] < 2 ** 30
+    assert 0 <= r["added"] <= r["peak"] < 2 ** 30
