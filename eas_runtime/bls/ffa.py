@@ -6,9 +6,10 @@ FFA of Staelin (1969) sums the rows with a shift growing linearly down the rows,
 drift of 0 to 1 bin per row at once, in ``O(n log2 m)`` for ``n`` bins and ``m`` rows instead of
 ``O(n m)``: output row ``s`` is the light curve folded at the period ``(p + s / (m - 1)) b``.
 Rows are split in halves of ``m // 2`` and ``m - m // 2`` as in riptide (Morello et al. 2020),
-so ``m`` need not be a power of two; each half's shift is rounded to whole bins, so the fold is
-exact to within a bin or two (Kondratiev et al. 2009), which is why ``b`` is a fraction of the
-shortest duration searched.
+so ``m`` need not be a power of two; the tail half is shifted so that the last row's shift is
+exact and each half's row is the nearest whole-bin drift, so a row's shift is off by at most half
+a bin per halving (measured: about half a bin r.m.s., at most 2.3 bins for a few hundred rows;
+first and last rows exact), which is why ``b`` is a fraction of the shortest duration searched.
 
 The same transform of the weights ``w = sum 1 / dy**2`` and of ``w (y - mean)`` gives, at every
 trial period, the weighted sums per phase bin; the best box of each duration (whole bins) is
@@ -19,8 +20,8 @@ The rows step the period by ``b / (m - 1)`` [d], a phase drift of one bin across
 baseline, finer than Ofir's grid as long as ``b`` is below a third of the central transit
 duration. :func:`search_block` searches a given grid (Ofir's): each period at the row nearest to
 it (a phase drift across the baseline of half a bin times ``m / (m - 1)``, so one bin at most,
-at ``m = 2``), so one transform serves every
-period within a bin of its base period, and only the rows of the grid are searched for boxes.
+at ``m = 2``): one transform serves every period within a bin of its base period, and only the
+rows of the grid are searched for boxes.
 
 References
 ----------
