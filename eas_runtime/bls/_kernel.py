@@ -22,7 +22,8 @@ statistics), organised for speed:
 
 Work memory (allocated by :func:`run`, reused for every period): per thread, ``GROUP + 1`` slabs
 of ``2 * (max_bins + 2)`` doubles (the last for the cumulative sums) and a ``GROUP x CHUNK``
-index block, whatever the number of periods; plus the ``(n, 2)`` array of ``y w`` and ``w``.
+index block, whatever the number of periods; plus the ``(n, 2)`` array of ``y w`` and ``w``
+(:func:`eas_runtime.bls.methods.weighted_fluxes` makes it, and :func:`run` takes it as it is).
 """
 from __future__ import annotations
 
@@ -216,7 +217,8 @@ def _periodogram(x, pairs, periods, durations, oversample, use_likelihood, slabs
 
 def work_arrays(n_samples: int, max_period: float, min_duration: float, oversample: int,
                 n_threads: int) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    """Shapes and types of the arrays :func:`run` allocates (besides its output)."""
+    """Shapes and types of the kernel's arrays besides its output (``pairs``: the weighted
+    fluxes, made once per call)."""
     max_bins = int(math.ceil(max_period / (min_duration / oversample))) + oversample
     return {"pairs": ((n_samples, 2), np.dtype(np.float64)),
             "slabs": ((n_threads, GROUP, max_bins + 2, 2), np.dtype(np.float64)),
@@ -226,7 +228,7 @@ def work_arrays(n_samples: int, max_period: float, min_duration: float, oversamp
 
 def work_bytes(n_samples: int, max_period: float, min_duration: float, oversample: int,
                n_threads: int) -> int:
-    """Bytes of the arrays :func:`run` allocates besides its output."""
+    """Bytes of the arrays of :func:`work_arrays`."""
     return sum(int(np.prod(shape)) * dtype.itemsize for shape, dtype in
                work_arrays(n_samples, max_period, min_duration, oversample, n_threads).values())
 
@@ -239,14 +241,27 @@ def thread_count(threads: int | None, n_periods: int) -> int:
     return max(1, min(wanted, most, -(-n_periods // GROUP)))
 
 
-def run(x, y, w, periods, durations, oversample, use_likelihood, threads=None):
+def _pairs(yw, w) -> np.ndarray:
+    """The ``(n, 2)`` array whose columns are ``yw`` and ``w``: their own base when they are
+    its columns already (as :func:`eas_runtime.bls.methods.weighted_fluxes` makes them)."""
+    base = yw.base
+    if (base is not None and base is w.base and isinstance(base, np.ndarray)
+            and base.shape == (yw.size, 2) and base.dtype == np.float64
+            and base.flags.c_contiguous and yw.ctypes.data == base.ctypes.data
+            and w.ctypes.data == base.ctypes.data + 8):
+        return base
+    pairs = np.empty((yw.size, 2))
+    pairs[:, 0] = yw
+    pairs[:, 1] = w
+    return pairs
+
+
+def run(x, yw, w, periods, durations, oversample, use_likelihood, threads=None):
     """The seven columns of :data:`eas_runtime.bls.methods.COLUMNS` (see there)."""
     n_threads = thread_count(threads, periods.size)
     shapes = work_arrays(x.size, float(np.max(periods)), float(np.min(durations)), oversample,
                          n_threads)
-    pairs = np.empty(*shapes["pairs"])
-    np.multiply(y, w, out=pairs[:, 0])
-    pairs[:, 1] = w
+    pairs = _pairs(yw, w)
     slabs = np.empty(*shapes["slabs"])
     index = np.empty(*shapes["index"])
     cums = np.empty(*shapes["cums"])

@@ -89,14 +89,11 @@ def _validate(t, y, dy, periods, durations, objective, oversample, method, threa
         raise ValueError(f"t and y must have the same length, got {t.size} and {y.size}")
     if t.size == 0:
         raise ValueError("t is empty: a periodogram needs samples")
-    if dy is None:
-        weight = np.ones_like(y)
-    else:
+    if dy is not None:
         dy = np.broadcast_to(_float_array("dy", dy, ndim_one=False), y.shape)
         if not np.all(dy > 0):
             raise ValueError(f"dy must be positive, got {float(dy.min())!r} at index "
                              f"{int(np.argmin(dy))}")
-        weight = 1.0 / dy ** 2
     periods = _float_array("periods", periods)
     durations = _float_array("durations", durations)
     for name, grid in (("periods", periods), ("durations", durations)):
@@ -114,7 +111,23 @@ def _validate(t, y, dy, periods, durations, objective, oversample, method, threa
     if threads is not None and (isinstance(threads, bool)
                                 or not isinstance(threads, (int, np.integer)) or threads < 1):
         raise ValueError(f"threads must be None or an integer >= 1, got {threads!r}")
-    return t, y, weight, periods, durations
+    return t, y, dy, periods, durations
+
+
+def weighted_fluxes(y: np.ndarray, dy: np.ndarray | None) -> np.ndarray:
+    """``(n, 2)`` rows ``((y - median(y)) w, w)`` with ``w = 1 / dy**2`` (1 without ``dy``),
+    computed as astropy does and in place: no other array of the size of ``y`` is kept."""
+    pairs = np.empty((y.size, 2))
+    w = pairs[:, 1]
+    if dy is None:
+        w[:] = 1.0
+    else:
+        np.multiply(dy, dy, out=w)
+        np.divide(1.0, w, out=w)
+    yw = pairs[:, 0]
+    np.subtract(y, np.median(y), out=yw)
+    np.multiply(yw, w, out=yw)
+    return pairs
 
 
 def bls(t, y, dy, periods, durations, *, objective: str = "likelihood", oversample: int = 10,
@@ -146,10 +159,11 @@ def bls(t, y, dy, periods, durations, *, objective: str = "likelihood", oversamp
     ValueError
         Naming the argument that is unusable (non-finite values, wrong shapes, ...).
     """
-    t, y, weight, periods, durations = _validate(t, y, dy, periods, durations, objective,
-                                                 oversample, method, threads)
+    t, y, dy, periods, durations = _validate(t, y, dy, periods, durations, objective,
+                                             oversample, method, threads)
     t_ref = float(np.min(t))
-    columns = METHODS[method](t - t_ref, y - np.median(y), weight, periods, durations,
+    pairs = weighted_fluxes(y, dy)
+    columns = METHODS[method](t - t_ref, pairs[:, 0], pairs[:, 1], periods, durations,
                               int(oversample), objective == "likelihood", threads)
     power, depth, depth_err, duration, transit_time, log_likelihood, depth_snr = columns
     return BLSPower(power=power, depth=depth, depth_err=depth_err, duration=duration,
@@ -158,16 +172,16 @@ def bls(t, y, dy, periods, durations, *, objective: str = "likelihood", oversamp
 
 
 # ---------------------------------------------------------------- kernels
-# Signature: kernel(x, y, w, periods, durations, oversample, use_likelihood, threads) -> the
-# seven columns of COLUMNS, where x = t - min(t) [d], y = flux - median, w = weights; the
-# transit time returned is relative to min(t).
+# Signature: kernel(x, yw, w, periods, durations, oversample, use_likelihood, threads) -> the
+# seven columns of COLUMNS, where x = t - min(t) [d], w = weights, yw = (flux - median) w (the
+# columns of weighted_fluxes); the transit time returned is relative to min(t).
 def c_round(x: np.ndarray | float):
     """C's ``round`` (halves away from zero) of non-negative ``x``."""
     r = np.floor(x)
     return r + ((x - r) >= 0.5)
 
 
-def reference(x, y, w, periods, durations, oversample, use_likelihood, threads=None):
+def reference(x, yw, w, periods, durations, oversample, use_likelihood, threads=None):
     """Plain numpy kernel, one period at a time (``threads`` is ignored).
 
     Written from astropy's ``bls.c``: the same operations in the same order, so that on the
@@ -176,7 +190,7 @@ def reference(x, y, w, periods, durations, oversample, use_likelihood, threads=N
     bin_d = float(np.min(durations)) / oversample
     dur_bins = c_round(durations / bin_d).astype(np.int64)
     sum_y, sum_w = 0.0, 0.0
-    for yi, wi in zip((y * w).tolist(), w.tolist()):   # sequential, as bls.c
+    for yi, wi in zip(yw.tolist(), w.tolist()):        # sequential, as bls.c
         sum_y += yi
         sum_w += wi
     out = np.full((len(COLUMNS), periods.size), np.nan)
@@ -184,7 +198,7 @@ def reference(x, y, w, periods, durations, oversample, use_likelihood, threads=N
     for p, period in enumerate(periods):
         n_bins = int(np.ceil(period / bin_d)) + oversample
         index = ((x - period * np.floor(x / period)) / bin_d).astype(np.int64) + 1
-        sy = np.bincount(index, weights=y * w, minlength=n_bins + 1)[:n_bins + 1]
+        sy = np.bincount(index, weights=yw, minlength=n_bins + 1)[:n_bins + 1]
         sw = np.bincount(index, weights=w, minlength=n_bins + 1)[:n_bins + 1]
         sy[n_bins - oversample:n_bins] = sy[1:oversample + 1]      # wrap: phase 0 repeated
         sw[n_bins - oversample:n_bins] = sw[1:oversample + 1]
@@ -214,11 +228,11 @@ def reference(x, y, w, periods, durations, oversample, use_likelihood, threads=N
     return tuple(out)
 
 
-def fast(x, y, w, periods, durations, oversample, use_likelihood, threads=None):
+def fast(x, yw, w, periods, durations, oversample, use_likelihood, threads=None):
     """The compiled kernel (:mod:`._kernel`): groups of periods shared among ``threads``
     threads; extra memory ``O(threads x bins)`` besides an ``(n, 2)`` copy of the fluxes."""
     from eas_runtime.bls import _kernel
-    return _kernel.run(x, y, w, periods, durations, oversample, use_likelihood, threads)
+    return _kernel.run(x, yw, w, periods, durations, oversample, use_likelihood, threads)
 
 
 METHODS: dict[str, Callable[..., tuple]] = {"fast": fast, "reference": reference}

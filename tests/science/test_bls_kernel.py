@@ -20,7 +20,7 @@ import pytest
 from astropy.timeseries import BoxLeastSquares
 
 from eas_runtime.bls import BLSPower, bls
-from eas_runtime.bls import _kernel
+from eas_runtime.bls import _kernel, methods
 from eas_runtime.bls.methods import COLUMNS
 from tests.science.conftest import REPO_ROOT
 
@@ -173,6 +173,24 @@ def test_durations_not_shorter_than_a_period_are_skipped_there():
         np.testing.assert_array_equal(r.transit_time[2:], both["transit_time"])
 
 
+def test_kernels_take_weighted_fluxes_as_separate_arrays_too():
+    """The public kernels' signature: (x, yw, w, ...); the fast one uses the (n, 2) array of
+    weighted_fluxes without a copy, and makes one from separate arrays."""
+    t, y, dy = _case(12)
+    pairs = methods.weighted_fluxes(y, dy)
+    x = t - t.min()
+    args = (np.linspace(2, 4, 100), np.array([0.1, 0.15]), 10, True)
+    assert _kernel._pairs(pairs[:, 0], pairs[:, 1]) is pairs
+    views = methods.fast(x, pairs[:, 0], pairs[:, 1], *args)
+    separate = methods.fast(x, pairs[:, 0].copy(), pairs[:, 1].copy(), *args)
+    slow = methods.reference(x, pairs[:, 0].copy(), pairs[:, 1].copy(), *args)
+    for a, b, c in zip(views, separate, slow):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+    np.testing.assert_array_equal(pairs[:, 1], 1.0 / dy ** 2)
+    np.testing.assert_array_equal(pairs[:, 0], (y - np.median(y)) * (1.0 / dy ** 2))
+
+
 def test_result_record():
     t, y, dy = _case(7)
     r = bls(t, y, dy, np.linspace(2, 4, 50), [0.1])
@@ -278,8 +296,8 @@ MEMORY_PROBE = textwrap.dedent("""
 
 def test_a_plato_length_light_curve_needs_memory_of_the_samples_and_bins_only():
     """2.5 million samples, 300 periods: the peak resident memory grows by the kernel's work
-    arrays (per thread GROUP slabs of bins, and the (n, 2) weighted fluxes) plus three copies
-    of the input (relative times, fluxes minus their median, weights), nothing of size samples x periods
+    arrays (per thread GROUP + 1 slabs of bins, and the (n, 2) weighted fluxes) and the
+    relative times, nothing of size samples x periods
     (which would be 6 GB) nor periods x bins; under 1 GiB in all."""
     n, n_periods = 2_500_000, 300
     probe = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(n), str(n_periods)],
@@ -290,7 +308,7 @@ def test_a_plato_length_light_curve_needs_memory_of_the_samples_and_bins_only():
     most_bins = 40.0 / 0.004 + 10 + 3                  # longest period / bin + oversample + 3
     per_thread = (_kernel.GROUP + 1) * most_bins * 16 + _kernel.GROUP * _kernel.CHUNK * 4
     assert m["work"] <= n * 16 + threads * per_thread
-    # the inputs as the kernel takes them: relative times, fluxes minus their median, weights
-    copies = 3 * n * 8
+    # besides the weighted fluxes (in work): the relative times
+    copies = n * 8
     assert m["after"] - m["before"] <= m["work"] + copies + 16 * 2 ** 20
     assert m["after"] < 2 ** 30
