@@ -28,6 +28,7 @@ index block, whatever the number of periods; plus the ``(n, 2)`` array of ``y w`
 from __future__ import annotations
 
 import math
+import os
 
 import numba
 import numpy as np
@@ -234,11 +235,15 @@ def work_bytes(n_samples: int, max_period: float, min_duration: float, oversampl
 
 
 def thread_count(threads: int | None, n_periods: int) -> int:
-    """Threads :func:`run` uses: ``threads`` (default numba's), at most numba's and one per group
-    of periods."""
+    """Threads :func:`run` uses: ``threads``, by default the cores this process may run on; at
+    most numba's thread count and one per group of periods."""
     most = numba.config.NUMBA_NUM_THREADS
-    wanted = most if threads is None else int(threads)
-    return max(1, min(wanted, most, -(-n_periods // GROUP)))
+    if threads is None:
+        try:
+            threads = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):          # not on Linux
+            threads = most
+    return max(1, min(int(threads), most, -(-n_periods // GROUP)))
 
 
 def _pairs(yw, w) -> np.ndarray:

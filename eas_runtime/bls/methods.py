@@ -122,8 +122,12 @@ def weighted_fluxes(y: np.ndarray, dy: np.ndarray | None) -> np.ndarray:
     if dy is None:
         w[:] = 1.0
     else:
-        np.multiply(dy, dy, out=w)
-        np.divide(1.0, w, out=w)
+        with np.errstate(divide="ignore", over="ignore", under="ignore"):
+            np.multiply(dy, dy, out=w)
+            np.divide(1.0, w, out=w)
+        if not np.all(np.isfinite(w)):
+            raise ValueError(f"dy must be large enough for 1 / dy**2 to be finite, got "
+                             f"{float(dy.min())!r}")
     yw = pairs[:, 0]
     np.subtract(y, np.median(y), out=yw)
     np.multiply(yw, w, out=yw)
@@ -151,8 +155,8 @@ def bls(t, y, dy, periods, durations, *, objective: str = "likelihood", oversamp
     method : {"fast", "reference"}
         The compiled kernel, or the plain numpy one (slow; a check).
     threads : int, optional
-        Threads of the fast kernel (default: numba's, the number of cores). The result does
-        not depend on it.
+        Threads of the fast kernel (default: the cores this process may run on; extra memory
+        grows with it, see :func:`._kernel.work_arrays`). The result does not depend on it.
 
     Raises
     ------

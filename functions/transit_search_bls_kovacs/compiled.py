@@ -15,10 +15,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from eas_runtime.bls._kernel import CHUNK, GROUP, thread_count
 from eas_runtime.bls._simd import add_pair, fetch_add
-
-GROUP = 8
-CHUNK = 512
 
 
 @njit(cache=True)
@@ -97,9 +95,7 @@ def _spectrum(u, v, freqs, nb, kmi, kma, kkmi, slabs, index, out):
 def spectrum(u, v, freqs, nb, kmi, kma, kkmi, threads=None):
     """``(power, start, width, in_sum, in_count)`` per frequency (see :mod:`.methods`)."""
     u, v, freqs = (np.ascontiguousarray(a, dtype=np.float64) for a in (u, v, freqs))
-    most = numba.config.NUMBA_NUM_THREADS
-    n_threads = max(1, min(most if threads is None else int(threads), most,
-                           -(-freqs.size // GROUP)))
+    n_threads = thread_count(threads, freqs.size)
     slabs = np.empty((n_threads, GROUP, nb + kma + 1, 2))
     index = np.empty((n_threads, GROUP, CHUNK), dtype=np.int32)
     out = np.zeros((5, freqs.size))

@@ -254,6 +254,7 @@ def test_non_finite_values_are_refused_naming_the_array(name):
 @pytest.mark.parametrize("change, message", [
     ({"y": np.ones(5)}, "t and y must have the same length"),
     ({"dy": -np.ones(100)}, "dy must be positive"),
+    ({"dy": np.full(100, 1e-200)}, r"dy must be large enough for 1 / dy\*\*2 to be finite"),
     ({"periods": [[1.0, 2.0]]}, "periods must be a 1-D array"),
     ({"periods": []}, "periods is empty"),
     ({"durations": [0.1, -0.2]}, "durations must be positive days"),
