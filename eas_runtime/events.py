@@ -112,6 +112,13 @@ def to_http(event: CloudEvent, mode: str = "binary") -> tuple[dict[str, str], by
     return dict(headers), body if isinstance(body, bytes) else (body or b"")
 
 
+def prefers_reply(headers: Mapping[str, str]) -> bool:
+    """True when the sender asks for the answer's event as a reply (``Prefer: reply``, as a
+    Knative Broker and the embedded one send): answer 200 with the event instead of posting it."""
+    value = headers.get("Prefer") or headers.get("prefer") or ""
+    return any(part.strip().lower() == "reply" for part in str(value).split(","))
+
+
 def is_cloudevent_response(headers: Mapping[str, str], body: bytes) -> bool:
     """True when an HTTP response carries a CloudEvent (a reply), as Knative judges it."""
     try:

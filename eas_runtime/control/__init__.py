@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +32,23 @@ class Control:
     def __init__(self, resources: Resources):
         self.res = resources
         self.db = resources.db
+        self._reply = threading.local()
+
+    def handle_with_reply(self, event) -> tuple[dict, object | None]:
+        """:meth:`handle`, keeping the first event it would send as the reply to answer with
+        (the rest are sent); ``(summary, reply or None)``. Used when the broker asks for a
+        reply (``Prefer: reply``): it stores the reply with the delivery, one request fewer."""
+        slot: list = []
+        self._reply.slot = slot
+        try:
+            summary = self.handle(event)
+        except BaseException:
+            if slot:            # the claim is committed: its task.ready must not be lost
+                self.res.try_send(slot[0])
+            raise
+        finally:
+            self._reply.slot = None
+        return summary, (slot[0] if slot else None)
 
     # ------------------------------------------------------------------ dispatch
     def handle(self, event) -> dict:
@@ -52,6 +70,10 @@ class Control:
         instead (no function serves those types; see :mod:`eas_runtime.control.flow`)."""
         if flow.is_control_ready(event):
             self._run_control(event)
+            return True
+        slot = getattr(self._reply, "slot", None)
+        if slot is not None and not slot:
+            slot.append(event)
             return True
         return self.res.try_send(event)
 

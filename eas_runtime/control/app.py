@@ -23,15 +23,23 @@ def create_app(resources: Resources) -> Flask:
 
     @app.post("/")
     def receive():
+        """202; or, when the broker asks for a reply (``Prefer: reply``) and a task became
+        ready, 200 with its ``task.ready`` as the reply (other events are posted)."""
         try:
             event = events.parse(request.headers, request.get_data())
-            summary = control.handle(event)
+            if events.prefers_reply(request.headers):
+                summary, reply = control.handle_with_reply(event)
+            else:
+                summary, reply = control.handle(event), None
             log.debug("%s %s -> %s", event["type"], event["id"], summary)
         except events.EventError as exc:
             _record(control, "control", f"invalid event: {exc}", request)
             return f"{exc}\n", 400
         except (DatabaseUnavailable, StoreUnavailable) as exc:
             return f"{exc}\n", 503
+        if reply is not None:
+            headers, body = events.to_http(reply)
+            return body, 200, headers
         return "", 202
 
     @app.post("/dead-letter")

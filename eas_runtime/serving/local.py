@@ -35,6 +35,12 @@ from .spec import API_VERSION, ServiceSpec, load_specs
 log = logging.getLogger(__name__)
 
 
+#: How long [s] a request waits for a busy replica before another one is started. Knative's
+#: activator holds requests and its autoscaler scales on a window of seconds; a cold start costs
+#: a second or more, far more than waiting for a replica that is finishing its answer.
+SCALE_UP_DELAY_S = 0.25
+
+
 class DispatchError(ConnectionError):
     """No response could be obtained from the destination (retryable, like a network error)."""
 
@@ -104,10 +110,12 @@ class LocalServing:
 
     def __init__(self, settings: Settings, broker_url: str,
                  services: str | Path | Iterable[Any] | None = None,
-                 ports: Mapping[str, int] | None = None, grace_s: float = 5.0):
+                 ports: Mapping[str, int] | None = None, grace_s: float = 5.0,
+                 scale_up_delay_s: float = SCALE_UP_DELAY_S):
         self.settings = settings
         self.broker_url = broker_url
         self.grace_s = grace_s
+        self.scale_up_delay_s = scale_up_delay_s
         self.log_dir = settings.home_path / "logs"
         source = settings.knative_dir if services is None else services
         self._lock = threading.Lock()
@@ -285,7 +293,14 @@ class LocalServing:
             conn.close()      # readable while idle: the replica closed it (or sent garbage)
 
     def _acquire(self, svc: _Service, timeout: float | None) -> Replica:
-        deadline = None if timeout is None else time.monotonic() + timeout
+        """A replica with room for one more request (``inflight`` counted), launching one when
+        every replica stays busy for ``scale_up_delay_s`` (at once when there is none) and the
+        service is below max-scale; else waiting for one to free up, up to ``timeout``. Waits
+        on the service's condition variable: a release, a ready replica and the reaper's
+        removal of an exited one all notify it."""
+        now = time.monotonic()
+        deadline = None if timeout is None else now + timeout
+        scale_at = now + self.scale_up_delay_s
         launch = None
         with self._lock:
             while True:
@@ -296,15 +311,19 @@ class LocalServing:
                 if candidates:
                     replica = min(candidates, key=lambda r: (not r.ready, r.inflight, r.started_at))
                     break
-                if len(svc.replicas) < svc.spec.max_scale:
+                now = time.monotonic()
+                if len(svc.replicas) < svc.spec.max_scale and (not svc.replicas or now >= scale_at):
                     replica = launch = self._new_replica(svc)
                     break
-                remaining = None if deadline is None else deadline - time.monotonic()
+                remaining = None if deadline is None else deadline - now
                 if remaining is not None and remaining <= 0:
                     raise NoCapacity(f"{svc.spec.name}: all {len(svc.replicas)} replicas busy "
                                      f"for {timeout} s")
-                # Wake up now and then to notice replicas that exited while busy.
-                svc.changed.wait(1.0 if remaining is None else min(remaining, 1.0))
+                if len(svc.replicas) < svc.spec.max_scale:
+                    # A busy replica usually frees up sooner than a new one starts (a function
+                    # finishing its answer while the next task is already on its way).
+                    remaining = scale_at - now if remaining is None else min(remaining, scale_at - now)
+                svc.changed.wait(remaining)
             replica.inflight += 1
             replica.last_used = time.monotonic()
         if launch is not None:

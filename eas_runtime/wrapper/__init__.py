@@ -13,6 +13,10 @@ which a Knative Broker counts as a failed delivery. Answers, as Knative expects 
 
 * 202, empty body: the attempt ran (successfully or with a recorded science failure), or the
   event was a duplicate (its attempt already started or finished: nothing is done again);
+* 200 with the attempt's ``task.finished``/``task.failed`` event as the reply, instead of the
+  202, when the request says ``Prefer: reply`` (a Knative Broker does): the broker stores the
+  reply with the delivery, which spares the function a request to the broker and frees the
+  replica before the next task is sent to it. Without it the event is posted to the broker;
 * 400: the event is invalid or the parameters are unusable (never retried; recorded);
 * 503: the database or the object store is down (the broker retries).
 """
@@ -25,6 +29,8 @@ import threading
 import traceback
 from pathlib import Path
 from typing import Callable, Sequence
+
+from cloudevents.http import CloudEvent
 
 from eas_runtime import events, qc
 from eas_runtime.db.models import DeadLetter
@@ -49,8 +55,8 @@ def cloud_task(task_types: str | Sequence[str], *, resources: Resources | None =
         runner = TaskRunner(types, fn, resources)
 
         def handle(request):
-            status, body = runner.handle_http(request.method, request.headers, request.get_data())
-            return body, status
+            status, body, headers = runner.handle_http(request.method, request.headers, request.get_data())
+            return body, status, headers
 
         handle.runner = runner
         handle.__name__ = getattr(fn, "__name__", "handle")
@@ -73,9 +79,10 @@ class TaskRunner:
         return self._resources
 
     # ------------------------------------------------------------------ HTTP
-    def handle_http(self, method: str, headers, body: bytes) -> tuple[int, str]:
+    def handle_http(self, method: str, headers, body: bytes) -> tuple[int, str | bytes, dict[str, str]]:
+        """Status, body and headers of the answer to one request."""
         if method != "POST":
-            return 405, "POST a CloudEvent\n"
+            return 405, "POST a CloudEvent\n", {}
         try:
             event = events.parse(headers, body)
             if event["type"] != events.TASK_READY:
@@ -89,12 +96,18 @@ class TaskRunner:
             attempt_id = _int_attr(event, "attemptid")
         except events.EventError as exc:
             self._dead_letter(str(exc), headers, body)
-            return 400, f"{exc}\n"
+            return 400, f"{exc}\n", {}
         try:
-            return self.run(task_id, attempt_id)
+            status, text, ended = self._run(task_id, attempt_id)
         except (DatabaseUnavailable, StoreUnavailable) as exc:
             log.warning("infrastructure unavailable, asking for redelivery: %s", exc)
-            return 503, f"{exc}\n"
+            return 503, f"{exc}\n", {}
+        if ended is not None:
+            if status == 202 and events.prefers_reply(headers):
+                reply_headers, reply_body = events.to_http(ended)
+                return 200, reply_body, reply_headers
+            self.resources.try_send(ended)
+        return status, text, {}
 
     def _dead_letter(self, reason: str, headers, body: bytes) -> None:
         try:
@@ -108,15 +121,23 @@ class TaskRunner:
 
     # ------------------------------------------------------------------ one attempt
     def run(self, task_id: int, attempt_id: int) -> tuple[int, str]:
+        """Run one claimed attempt and post its end event to the broker: (status, text)."""
+        status, text, ended = self._run(task_id, attempt_id)
+        if ended is not None:
+            self.resources.try_send(ended)
+        return status, text
+
+    def _run(self, task_id: int, attempt_id: int) -> tuple[int, str, CloudEvent | None]:
+        """Status and text of the answer, and the attempt's end event (not sent yet)."""
         res = self.resources
         try:
             verdict, snap = _attempt.start(res.db, task_id, attempt_id, self.host, os.getpid())
         except _attempt.UnknownAttempt as exc:
             self._dead_letter(str(exc), {}, b"")
-            return 400, f"{exc}\n"
+            return 400, f"{exc}\n", None
         if verdict != "run":
             log.info("attempt %s: %s, nothing to do", attempt_id, verdict)
-            return 202, ""
+            return 202, "", None
         with _SCRATCH.folder() as workdir:
             try:
                 local_inputs = self._fetch_inputs(snap, workdir)
@@ -199,7 +220,7 @@ class TaskRunner:
             outcome.error_text = "QC failed: " + "; ".join(problems)
         return outcome
 
-    def _conclude(self, snap, outcome: _attempt.Outcome, status: int) -> tuple[int, str]:
+    def _conclude(self, snap, outcome: _attempt.Outcome, status: int) -> tuple[int, str, CloudEvent]:
         new_state = _attempt.finish(self.resources.db, snap, outcome)
         kind = events.TASK_FAILED if outcome.error_kind else events.TASK_FINISHED
         event = events.make_event(
@@ -209,10 +230,9 @@ class TaskRunner:
              "outputs": [o.key for o in outcome.outputs]},
             id=events.stable_id(kind, snap.attempt_id), subject=str(snap.task_id),
             tasktype=snap.task_type, jobid=snap.job_id, taskid=snap.task_id, attemptid=snap.attempt_id)
-        self.resources.try_send(event)
         if status == 400:
-            return 400, outcome.error_text.strip().splitlines()[-1] + "\n"
-        return status, ""
+            return 400, outcome.error_text.strip().splitlines()[-1] + "\n", event
+        return status, "", event
 
 
 def _int_attr(event, name: str) -> int:

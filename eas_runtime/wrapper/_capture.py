@@ -157,14 +157,19 @@ _BEATS = _Beats()
 
 
 class ScratchDirs:
-    """Empty scratch folders for attempts, reused between attempts of a process.
+    """Scratch folders for attempts, reused between attempts of a process.
 
-    An attempt gets a folder of its own, empty when it starts; afterwards its contents are
-    removed and the folder waits for the next attempt. Creating and removing a folder per
-    attempt costs milliseconds on some file systems (ext4 with online discard frees and trims a
-    block on every ``rmdir``); emptying a folder the attempt did not write to costs nothing.
-    At most ``keep`` folders wait; the rest, and any folder that cannot be emptied, are removed.
+    An attempt gets a folder of its own that holds no file when it starts; afterwards its files
+    are removed and the folder waits for the next attempt. The wrapper's own layout is kept
+    (``inputs/<name>/`` and ``outputs/<name>/``, empty, at most :attr:`KEEP_NAMES` names each);
+    anything else the attempt made is removed. Creating and removing folders per attempt costs
+    milliseconds on some file systems (ext4 with online discard trims a block on every
+    ``rmdir``). At most ``keep`` folders wait; the rest, and any folder that cannot be emptied,
+    are removed.
     """
+
+    LAYOUT = ("inputs", "outputs")
+    KEEP_NAMES = 32
 
     def __init__(self, keep: int = 8, prefix: str = "eas-attempt-"):
         self.keep = keep
@@ -186,12 +191,7 @@ class ScratchDirs:
 
     def _give_back(self, path: Path) -> None:
         try:
-            with os.scandir(path) as entries:
-                for entry in entries:
-                    if entry.is_dir(follow_symlinks=False):
-                        shutil.rmtree(entry.path)
-                    else:
-                        os.unlink(entry.path)
+            self._empty(path, 0)
         except OSError as exc:
             log.warning("scratch folder %s could not be emptied (%s); removing it", path, exc)
             shutil.rmtree(path, ignore_errors=True)
@@ -201,6 +201,22 @@ class ScratchDirs:
                 self._free.append(path)
                 return
         shutil.rmtree(path, ignore_errors=True)
+
+    def _empty(self, folder, depth: int) -> None:
+        """Remove the files below ``folder``, keeping the layout's folders (depth 0: the
+        scratch folder, 1: ``inputs``/``outputs``, 2: one name)."""
+        with os.scandir(folder) as it:
+            entries = list(it)
+        if depth == 1 and len(entries) > self.KEEP_NAMES:
+            shutil.rmtree(folder)
+            return
+        for entry in entries:
+            if not entry.is_dir(follow_symlinks=False):
+                os.unlink(entry.path)
+            elif depth == 1 or (depth == 0 and entry.name in self.LAYOUT):
+                self._empty(entry.path, depth + 1)
+            else:
+                shutil.rmtree(entry.path)
 
     def clear(self) -> None:
         with self._lock:

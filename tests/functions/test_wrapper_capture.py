@@ -61,17 +61,35 @@ def test_a_finished_attempt_is_not_beaten(resources):
     assert _beats(db, [attempt_id])[attempt_id] == OLD
 
 
-def test_scratch_folder_is_empty_for_each_attempt_and_reused(tmp_path):
+def _files(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir())
+
+
+def test_scratch_folder_holds_no_file_for_each_attempt_and_is_reused(tmp_path):
     dirs = ScratchDirs(keep=1)
     with dirs.folder() as first:
         assert list(first.iterdir()) == []
         (first / "outputs" / "lightcurve").mkdir(parents=True)
         (first / "outputs" / "lightcurve" / "lc.fits").write_bytes(b"x")
+        (first / "outputs" / "lightcurve" / "extra").mkdir()
+        (first / "sources" / "a1b2").mkdir(parents=True)
+        (first / "sources" / "a1b2" / "star.csv").write_text("1,2")
         (first / "psls.yaml").write_text("a: 1")
     with dirs.folder() as second:
-        assert second == first and list(second.iterdir()) == []
+        assert second == first and _files(second) == []
+        # The wrapper's layout stays (no folder to make again); what the science made goes.
+        assert sorted(p.name for p in second.rglob("*")) == ["lightcurve", "outputs"]
         with dirs.folder() as third:                     # two attempts at once: two folders
             assert third != second and list(third.iterdir()) == []
     assert not third.exists() or not second.exists()     # only one is kept
     dirs.clear()
     assert not first.exists()
+
+
+def test_scratch_layout_with_too_many_names_is_removed(tmp_path):
+    dirs = ScratchDirs(keep=1)
+    with dirs.folder() as first:
+        for i in range(ScratchDirs.KEEP_NAMES + 1):
+            (first / "inputs" / f"in{i}").mkdir(parents=True)
+    with dirs.folder() as second:
+        assert second == first and list(second.iterdir()) == []

@@ -226,3 +226,23 @@ def test_a_failed_start_stops_everything(make_serving):
         serving.start()
     assert all(not s["replicas"] for s in serving.status())
     assert set(children_of(os.getpid())) - before == set()
+
+
+def test_a_request_waits_for_a_busy_replica_before_scaling_out(make_serving):
+    serving = make_serving(echo_service("echo", concurrency=1, max_scale=2), scale_up_delay_s=30)
+    first = in_background(call, serving, "echo", sleep=1)
+    wait_for(lambda: busy(serving, "echo"), what="first request in flight")
+    second = call(serving, "echo")          # the replica frees up long before the delay ends
+    first[0].join(60)
+    assert first[1]["result"]["pgid"] == second["pgid"]
+    assert len(replicas(serving, "echo")) == 1
+
+
+def test_a_replica_busy_longer_than_the_delay_gets_a_second_one(make_serving):
+    serving = make_serving(echo_service("echo", concurrency=1, max_scale=2), scale_up_delay_s=0.2)
+    first = in_background(call, serving, "echo", sleep=5)
+    wait_for(lambda: busy(serving, "echo"), what="first request in flight")
+    second = call(serving, "echo")
+    first[0].join(60)
+    assert first[1]["result"]["pgid"] != second["pgid"]
+    assert len(replicas(serving, "echo")) == 2
