@@ -82,10 +82,11 @@ def _agreement(ours, theirs, periods) -> tuple[str, str, str, str]:
         getattr(ours, c)[best] == np.asarray(getattr(theirs, c))[best_a]
         for c in ("power", "depth", "duration", "transit_time"))
     differ = int(np.sum(ours.power != np.asarray(theirs.power)))
-    return (f"  same best box as astropy (P, duration, depth, power); periods differing "
-            f"anywhere: {differ:,} of {periods.size:,}",
-            f"{'yes' if same else 'NO'}: P {periods[best]:.4f} d, {ours.duration[best]:.3f} d, "
-            f"{ours.depth[best] * 1e6:.0f} ppm", f"P {periods[best_a]:.4f} d", "")
+    return ((f"  same best box as astropy (P, duration, depth, power); periods differing "
+             f"anywhere: {differ:,} of {periods.size:,}"),
+            (f"{'yes' if same else 'NO'}: P {periods[best]:.4f} d, "
+             f"{ours.duration[best]:.3f} d, {ours.depth[best] * 1e6:.0f} ppm"),
+            f"P {periods[best_a]:.4f} d", "")
 
 
 def _memory_probe(kind: str, n: int, n_periods: int) -> dict:
@@ -156,22 +157,23 @@ def kernel_rows(quick: bool = False) -> list[tuple[str, str, str, str]]:
     ref = _ns(seconds["astropy"], t.size, n_periods)
     for name in ("2 threads", "1 thread"):
         ns = _ns(seconds[name], t.size, n_periods)
-        rows.append((f"BLS kernel, {t.size:,} samples x {n_periods:,} periods x 3 durations, "
-                     f"{name} [ns per sample x period]", f"{ns:.3f}",
+        rows.append(((f"BLS kernel, {t.size:,} samples x {n_periods:,} periods x 3 durations, "
+                      f"{name} [ns per sample x period]"), f"{ns:.3f}",
                      f"astropy BLS fast {ref:.3f}", f"{ns / ref:.3f}"))
     rows.append(_agreement(results["2 threads"], results["astropy"], periods))
     if not quick:
         n, n_long = 2_522_880, 300
         ours, theirs = _memory_probe("eas", n, n_long), _memory_probe("astropy", n, n_long)
-        rows.append((f"BLS kernel, {n:,} samples (2 yr at 25 s) x {n_long} periods, 2 threads "
-                     f"[ns per sample x period]; best P {ours['best']:.3f} d "
-                     f"(astropy {theirs['best']:.3f} d)",
+        rows.append(((f"BLS kernel, {n:,} samples (2 yr at 25 s) x {n_long} periods, "
+                      f"2 threads [ns per sample x period]; best P {ours['best']:.3f} d "
+                      f"(astropy {theirs['best']:.3f} d)"),
                      f"{_ns(ours['seconds'], n, n_long):.3f}",
                      f"astropy BLS fast {_ns(theirs['seconds'], n, n_long):.3f}",
                      f"{ours['seconds'] / theirs['seconds']:.3f}"))
-        rows.append((f"  peak memory the call allocates [MiB] (input {3 * n * 8 / 2 ** 20:.0f} "
-                     f"MiB; process peak {ours['peak'] / 2 ** 20:.0f} MiB, astropy's "
-                     f"{theirs['peak'] / 2 ** 20:.0f} MiB)", f"{ours['added'] / 2 ** 20:.0f}",
+        rows.append(((f"  peak memory the call allocates [MiB] (input "
+                      f"{3 * n * 8 / 2 ** 20:.0f} MiB; process peak "
+                      f"{ours['peak'] / 2 ** 20:.0f} MiB, astropy's "
+                      f"{theirs['peak'] / 2 ** 20:.0f} MiB)"), f"{ours['added'] / 2 ** 20:.0f}",
                      f"astropy {theirs['added'] / 2 ** 20:.0f}",
                      f"{ours['added'] / theirs['added']:.2f}"))
     first, cached = _compile_seconds()

@@ -220,7 +220,7 @@ def work_arrays(n_samples: int, max_period: float, min_duration: float, oversamp
                 n_threads: int) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """Shapes and types of the kernel's arrays besides its output (``pairs``: the weighted
     fluxes, made once per call)."""
-    max_bins = int(math.ceil(max_period / (min_duration / oversample))) + oversample
+    max_bins = math.ceil(max_period / (min_duration / oversample)) + oversample
     return {"pairs": ((n_samples, 2), np.dtype(np.float64)),
             "slabs": ((n_threads, GROUP, max_bins + 2, 2), np.dtype(np.float64)),
             "index": ((n_threads, GROUP, CHUNK), np.dtype(np.int32)),

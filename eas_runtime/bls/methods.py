@@ -32,8 +32,8 @@ Kovacs, Zucker & Mazeh (2002), A&A 391, 369; astropy ``timeseries.periodograms.b
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Callable
 
 import numpy as np
 

@@ -19,8 +19,7 @@ import numpy as np
 import pytest
 from astropy.timeseries import BoxLeastSquares
 
-from eas_runtime.bls import BLSPower, bls
-from eas_runtime.bls import _kernel, methods
+from eas_runtime.bls import BLSPower, _kernel, bls, methods
 from eas_runtime.bls.methods import COLUMNS
 from tests.science.conftest import REPO_ROOT
 

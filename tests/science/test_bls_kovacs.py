@@ -9,8 +9,12 @@ from eas_runtime.lightcurve import LightCurve, read_lightcurve, read_metadata_cf
 from eas_runtime.task_api import ParameterError
 from functions.synthesis_batman.science import synthesize
 from functions.transit_search_bls_kovacs import core
-from functions.transit_search_bls_kovacs.methods import (box_limits, numba_kernel,
-                                                         numpy_kernel, reference_kernel)
+from functions.transit_search_bls_kovacs.methods import (
+    box_limits,
+    numba_kernel,
+    numpy_kernel,
+    reference_kernel,
+)
 from functions.transit_search_bls_kovacs.science import DEFAULT_SETTINGS, frequency_grid, search
 
 #: Settings fine enough to tell a period from its harmonics (see the sample's README): boxes
