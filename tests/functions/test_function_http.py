@@ -179,3 +179,17 @@ def test_task_ready_event_shape():
     assert (event["tasktype"], event["taskid"], event["attemptid"], event["jobid"]) == ("verify", "7", "9", "3")
     # stable id: the same attempt always gives the same event id
     assert event["id"] == scheduler.Ready(7, 9, "verify", 3).event()["id"]
+
+
+def test_asked_for_a_reply_the_function_answers_with_its_end_event(null_server, resources, event_log):
+    ready = make_task(resources, "null")
+    headers, body = to_binary(ready.event())
+    response = requests.post(null_server.url, headers={**headers, "Prefer": "reply"}, data=body, timeout=60)
+    assert response.status_code == 200
+    reply = events.parse(response.headers, response.content)
+    assert (reply["type"], reply["taskid"], reply["attemptid"]) == (
+        events.TASK_FINISHED, str(ready.task_id), str(ready.attempt_id))
+    assert reply["id"] == events.stable_id(events.TASK_FINISHED, ready.attempt_id)
+    assert event_log.of_type("task.finished") == []            # replied, not posted as well
+    again = requests.post(null_server.url, headers={**headers, "Prefer": "reply"}, data=body, timeout=60)
+    assert (again.status_code, again.content) == (202, b"")    # a duplicate: nothing to announce
