@@ -10,6 +10,8 @@ the same light curve, periods and durations, in the same run, each timed ``repea
   on 1 (astropy's wheel runs on one thread);
 * whether the best period, duration, depth and power are astropy's, and how many periods
   differ at all (a sample on a bin edge; see :mod:`eas_runtime.bls._kernel`);
+* for context, how much faster two threads run a compute-only loop than one in this run (2 on
+  two free cores; the machine is shared);
 * two years at 25 s (2.5 million samples), 300 periods of 1-40 d: ns per sample x period, and
   in a fresh process the peak of the memory the call allocates (tracemalloc) and the process's
   peak resident memory;
@@ -120,6 +122,37 @@ print(json.dumps({{"added": added, "seconds": seconds,
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _parallel_speedup(repeats: int) -> float:
+    """How much faster two threads run a compute-only loop (no memory traffic) than one: 2 on
+    two free cores, less when other work or the hypervisor takes them (the context of the
+    2-thread rows)."""
+    import numba
+
+    @numba.njit(parallel=True)
+    def burn(n_tasks, steps):
+        out = np.zeros(n_tasks)
+        for task in numba.prange(n_tasks):
+            s = 0.0
+            for k in range(steps):
+                s += np.sqrt(k * 1e-9 + task)
+            out[task] = s
+        return out
+
+    burn(2, 10)
+    previous = numba.get_num_threads()
+    times = {1: [], 2: []}
+    try:
+        for _ in range(repeats):
+            for threads in (1, 2):
+                numba.set_num_threads(threads)
+                start = time.perf_counter()
+                burn(2, 20_000_000)
+                times[threads].append(time.perf_counter() - start)
+    finally:
+        numba.set_num_threads(previous)
+    return float(np.median(times[1]) / np.median(times[2]))
+
+
 def _compile_seconds() -> tuple[float, float]:
     """First call of the kernel in a fresh process: with an empty numba cache, and cached."""
     code = """
@@ -161,6 +194,9 @@ def kernel_rows(quick: bool = False) -> list[tuple[str, str, str, str]]:
                       f"{name} [ns per sample x period]"), f"{ns:.3f}",
                      f"astropy BLS fast {ref:.3f}", f"{ns / ref:.3f}"))
     rows.append(_agreement(results["2 threads"], results["astropy"], periods))
+    speedup = _parallel_speedup(repeats + 2)
+    rows.append(("  context: speed-up of a compute-only loop on 2 threads in this run",
+                 f"{speedup:.2f}", "2.00 on two free cores", f"{speedup / 2:.2f}"))
     if not quick:
         n, n_long = 2_522_880, 300
         ours, theirs = _memory_probe("eas", n, n_long), _memory_probe("astropy", n, n_long)
