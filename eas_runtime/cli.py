@@ -266,7 +266,11 @@ def cmd_serve(args) -> int:
         app = create_app(settings, db=res.db)
     port = args.port or int(os.environ.get("PORT", "8080"))
     host = args.host or os.environ.get("HOST", "0.0.0.0")   # the embedded runtime sets HOST=127.0.0.1
-    server = make_server(host, port, app, threaded=True)
+    if args.component == "index":
+        server = make_server(host, port, app, threaded=True)
+    else:   # event receivers: keep the broker's connections alive
+        from eas_runtime.serving.http import make_server as make_keepalive_server
+        server = make_keepalive_server(host, port, app)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     logging.getLogger("eas").info("eas-%s listening on %s:%s", args.component, host, port)
     server.serve_forever()

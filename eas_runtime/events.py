@@ -136,11 +136,20 @@ _session = requests.Session()
 
 
 def send(event: CloudEvent, url: str, *, timeout: float = 10.0, mode: str = "binary") -> None:
-    """POST ``event`` to ``url`` (a broker ingress); raise :class:`DeliveryError` unless 2xx."""
+    """POST ``event`` to ``url`` (a broker ingress); raise :class:`DeliveryError` unless 2xx.
+
+    The connection is kept alive between events; a connection error is tried once more on a
+    new connection (the ingress may have closed an idle one just then; a repeated event has the
+    same id, so receivers drop the duplicate)."""
     headers, body = to_http(event, mode)
-    try:
-        response = _session.post(url, headers=headers, data=body, timeout=timeout)
-    except requests.RequestException as exc:
-        raise DeliveryError(f"cannot reach {url}: {exc}") from exc
+    for attempt in (1, 2):
+        try:
+            response = _session.post(url, headers=headers, data=body, timeout=timeout)
+            break
+        except requests.ConnectionError as exc:
+            if attempt == 2:
+                raise DeliveryError(f"cannot reach {url}: {exc}") from exc
+        except requests.RequestException as exc:
+            raise DeliveryError(f"cannot reach {url}: {exc}") from exc
     if not 200 <= response.status_code < 300:
         raise DeliveryError(f"{url} answered {response.status_code}: {response.text[:200]}")

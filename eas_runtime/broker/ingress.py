@@ -5,28 +5,29 @@ Answers as Knative's broker ingress does: ``202`` with an empty body once the ev
 plain-text reason for anything that is not a valid CloudEvent (binary or structured mode),
 ``404`` for an unknown Broker, ``405`` for methods other than POST, and ``503`` when the database
 is unavailable (the sender retries). ``GET /healthz`` answers 200.
+
+:func:`accept` decides the answer; :func:`serve` runs it on a keep-alive HTTP/1.1 server (a
+producer's connection serves all its events), :func:`create_app` wraps it as a Flask app for
+any WSGI server.
 """
 from __future__ import annotations
 
 import logging
 import threading
+from typing import Mapping
 
 from flask import Flask, Response, request
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.serving import make_server
 
 from eas_runtime import events
 from eas_runtime.db.session import DatabaseUnavailable
+from eas_runtime.serving.http import KeepAliveHandler, KeepAliveServer, BadRequest
 
 from .delivery import Broker
 
 log = logging.getLogger(__name__)
 
 _REQUIRED = ("specversion", "id", "source", "type")
-
-
-def _text(message: str, status: int) -> Response:
-    return Response(message + "\n", status=status, mimetype="text/plain")
 
 
 def binary_mode_problem(headers) -> str | None:
@@ -48,50 +49,81 @@ def binary_mode_problem(headers) -> str | None:
     return None
 
 
+def accept(broker: Broker, method: str, path: str, headers: Mapping[str, str],
+           body: bytes) -> tuple[int, str, dict[str, str]]:
+    """The ingress's answer to one request: status, plain-text message, extra headers."""
+    if path == "/healthz" and method in ("GET", "HEAD"):
+        return 200, "ok", {}
+    parts = path.strip("/").split("/")
+    if len(parts) != 2 or not all(parts):
+        return 404, f"no route {path!r}: send events to /<namespace>/<broker>", {}
+    namespace, name = parts
+    if not broker.has_broker(namespace, name):
+        return 404, (f"no Broker {namespace}/{name} here (known: "
+                     f"{', '.join(broker.config.brokers) or 'none'})"), {}
+    if method != "POST":
+        return 405, f"{method} is not allowed: send events with POST", {"Allow": "POST"}
+    problem = binary_mode_problem(headers)
+    if problem:
+        return 400, problem, {}
+    try:
+        event = events.parse(headers, body)
+    except events.EventError as exc:
+        return 400, str(exc), {}
+    try:
+        broker.ingest(event, f"{namespace}/{name}")
+    except DatabaseUnavailable as exc:
+        log.warning("ingress %s/%s: %s", namespace, name, exc)
+        return 503, f"event not stored, try again: {exc}", {}
+    except SQLAlchemyError as exc:
+        log.exception("ingress %s/%s: database error", namespace, name)
+        return 503, f"event not stored, try again: {type(exc).__name__}", {}
+    return 202, "", {}
+
+
 def create_app(broker: Broker) -> Flask:
+    """The ingress as a Flask application (for a WSGI server of one's choice)."""
     app = Flask("eas_runtime.broker.ingress")
 
-    @app.get("/healthz")
-    def healthz() -> Response:
-        return _text("ok", 200)
-
-    @app.route("/<namespace>/<name>", methods=["POST", "GET", "PUT", "PATCH", "DELETE"])
-    def ingress(namespace: str, name: str) -> Response:
-        if not broker.has_broker(namespace, name):
-            return _text(f"no Broker {namespace}/{name} here (known: "
-                         f"{', '.join(broker.config.brokers) or 'none'})", 404)
-        if request.method != "POST":
-            response = _text(f"{request.method} is not allowed: send events with POST", 405)
-            response.headers["Allow"] = "POST"
-            return response
-        headers = dict(request.headers)
+    @app.route("/", defaults={"path": ""}, methods=["POST", "GET", "PUT", "PATCH", "DELETE"])
+    @app.route("/<path:path>", methods=["POST", "GET", "PUT", "PATCH", "DELETE"])
+    def ingress(path: str) -> Response:
         body = request.get_data(cache=False)
-        problem = binary_mode_problem(headers)
-        if problem:
-            return _text(problem, 400)
-        try:
-            event = events.parse(headers, body)
-        except events.EventError as exc:
-            return _text(str(exc), 400)
-        try:
-            broker.ingest(event, f"{namespace}/{name}")
-        except DatabaseUnavailable as exc:
-            log.warning("ingress %s/%s: %s", namespace, name, exc)
-            return _text(f"event not stored, try again: {exc}", 503)
-        except SQLAlchemyError as exc:
-            log.exception("ingress %s/%s: database error", namespace, name)
-            return _text(f"event not stored, try again: {type(exc).__name__}", 503)
-        return Response(status=202)
+        status, text, headers = accept(broker, request.method, "/" + path, request.headers, body)
+        return Response(text + "\n" if text else b"", status=status, headers=headers,
+                        mimetype="text/plain")
 
     return app
 
 
-class ServerThread(threading.Thread):
-    """A werkzeug server (threaded) on its own thread; :meth:`shutdown` stops it."""
+class _IngressHandler(KeepAliveHandler):
+    server_version = "eas-broker-ingress"
 
-    def __init__(self, app: Flask, host: str, port: int):
+    def _handle(self) -> None:
+        try:
+            body = self.read_body()
+        except BadRequest as exc:
+            self.bad_request(exc)
+            return
+        path = self.path.split("?", 1)[0]
+        status, text, headers = accept(self.server.broker, self.command, path, self.headers, body)
+        self.answer(status, (text + "\n").encode() if text else b"", headers)
+
+    do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+
+class _IngressServer(KeepAliveServer):
+    def __init__(self, address, broker: Broker):
+        self.broker = broker
+        super().__init__(address, _IngressHandler)
+
+
+class ServerThread(threading.Thread):
+    """The ingress server on its own thread; :meth:`shutdown` stops it and its connections."""
+
+    def __init__(self, broker: Broker, host: str, port: int):
         super().__init__(name=f"broker-ingress-{port}", daemon=True)
-        self.server = make_server(host, port, app, threaded=True)
+        self.server = _IngressServer((host, port), broker)
         self.host = host
         self.port = self.server.server_port
 
@@ -100,7 +132,7 @@ class ServerThread(threading.Thread):
         return f"http://{self.host}:{self.port}"
 
     def run(self) -> None:
-        self.server.serve_forever(poll_interval=0.1)
+        self.server.serve_forever(poll_interval=0.5)
 
     def shutdown(self) -> None:
         self.server.shutdown()
@@ -110,6 +142,6 @@ class ServerThread(threading.Thread):
 
 def serve(broker: Broker, host: str = "127.0.0.1", port: int = 0) -> ServerThread:
     """Serve the ingress of ``broker`` on ``host:port`` (0: a free port) from a started thread."""
-    thread = ServerThread(create_app(broker), host, port)
+    thread = ServerThread(broker, host, port)
     thread.start()
     return thread

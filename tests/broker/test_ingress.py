@@ -1,6 +1,7 @@
 """The broker ingress over real HTTP: binary and structured events, bad requests, outages."""
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
 
@@ -126,3 +127,40 @@ def test_database_outage_is_503(ingress, tmp_path):
         broker.db.dispose()
         folder.unlink()
         shutil.move(tmp_path / "db-moved", folder)
+
+
+def test_a_producer_connection_is_kept_alive_across_events(ingress):
+    broker, url = ingress
+    conn = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=5)
+    socks = []
+    for i in range(3):
+        headers, body = to_binary(make_event(id=f"k{i}", tasktype="verify"))
+        conn.request("POST", "/eas/default", body=body, headers=headers)
+        response = conn.getresponse()
+        assert (response.status, response.read()) == (202, b"")
+        socks.append(conn.sock)
+    assert socks[0] is not None and all(s is socks[0] for s in socks)   # one TCP connection
+    assert len(rows(broker)) == 3
+    conn.close()
+
+
+def test_a_chunked_event_is_accepted(ingress):
+    broker, url = ingress
+    headers, body = to_binary(make_event(id="c1", tasktype="verify"))
+    response = requests.post(f"{url}/eas/default", headers=headers, data=iter([body[:3], body[3:]]), timeout=5)
+    assert response.status_code == 202
+    assert json.loads(rows(broker)[0].payload)["data"] == {"n": 1}
+
+
+def test_shutdown_closes_kept_alive_connections(make_broker):
+    broker = make_broker(CONFIG, start=False)
+    server = serve(broker)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    conn.request("GET", "/healthz")
+    assert conn.getresponse().read() == b"ok\n"
+    server.shutdown()
+    headers, body = to_binary(make_event(id="late"))
+    with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
+        conn.request("POST", "/eas/default", body=body, headers=headers)
+        conn.getresponse()
+    assert rows(broker) == []
