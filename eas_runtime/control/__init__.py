@@ -106,7 +106,7 @@ class Control:
                 return 0
             now = utcnow()
             conn.execute(_REMEMBER, {"handler": "product", "event_key": event_key, "time": now})
-            product_id = ensure_product_id(conn, key, semantic_type="upload")
+            product_id, _ = ensure_product_id(conn, key, semantic_type="upload")
             conn.execute(_UPLOADED, {"product_id": product_id, "attempt_id": None, "event_id": event["id"],
                                      "etag": str(data.get("etag", "")), "size": int(data.get("size") or 0),
                                      "object_version": data.get("version_id"), "passed_qc": True,

@@ -56,8 +56,9 @@ def normalise(value: Any) -> tuple[Any, str | None]:
 
 
 def set_metadata(session: Session | Connection, kind: str, owner_id: int, values: Mapping[str, Any],
-                 units: Mapping[str, str] | None = None) -> list[str]:
-    """Store ``values`` (replacing keys already set); return warnings about lost values."""
+                 units: Mapping[str, str] | None = None, *, fresh: bool = False) -> list[str]:
+    """Store ``values`` (replacing keys already set; ``fresh``: the owner has none yet, nothing
+    to replace); return warnings about lost values."""
     if kind not in OWNER_KINDS:
         raise ValueError(f"metadata owner kind {kind!r} is not one of {OWNER_KINDS}")
     if not values:
@@ -70,7 +71,8 @@ def set_metadata(session: Session | Connection, kind: str, owner_id: int, values
             warnings.append(f"metadata {key!r}: {warning}")
         rows.append({"owner_kind": kind, "owner_id": owner_id, "key": str(key)[:200], "value": value,
                      "unit": str(units.get(key, ""))[:20]})
-    session.execute(_DELETE_KEYS, {"kind": kind, "owner": owner_id, "keys": [r["key"] for r in rows]})
+    if not fresh:
+        session.execute(_DELETE_KEYS, {"kind": kind, "owner": owner_id, "keys": [r["key"] for r in rows]})
     session.execute(_INSERT, rows)      # one executemany, no ORM objects
     return warnings
 

@@ -176,19 +176,21 @@ def finish(db, snap: TaskSnapshot, outcome: Outcome) -> str:
     now = utcnow()
     with db.begin() as conn:
         for out in outcome.outputs:
-            product_id = ensure_product_id(conn, out.key, semantic_type=out.semantic_type,
-                                           generator_task_id=snap.task_id)
+            product_id, new_product = ensure_product_id(conn, out.key, semantic_type=out.semantic_type,
+                                                        generator_task_id=snap.task_id)
             values = {"etag": out.etag, "size": out.size, "object_version": out.object_version,
                       "passed_qc": out.passed_qc and not failed}
-            version_id = conn.execute(_VERSION_OF, {"product_id": product_id,
-                                                    "attempt_id": snap.attempt_id}).scalar()
+            version_id = None if new_product else conn.execute(
+                _VERSION_OF, {"product_id": product_id, "attempt_id": snap.attempt_id}).scalar()
             if version_id is None:
                 version_id = conn.execute(_NEW_VERSION, {"product_id": product_id, "attempt_id": snap.attempt_id,
                                                          "created_at": now, **values}).scalar_one()
+                md.set_metadata(conn, "version", version_id, out.metadata, fresh=True)
             else:
                 conn.execute(_SET_VERSION, {"version_id": version_id, **values})
-            md.set_metadata(conn, "version", version_id, out.metadata)
-        warnings = md.set_metadata(conn, "attempt", snap.attempt_id, outcome.metadata, outcome.units)
+                md.set_metadata(conn, "version", version_id, out.metadata)
+        # The attempt's metadata is written here only, once: nothing to replace.
+        warnings = md.set_metadata(conn, "attempt", snap.attempt_id, outcome.metadata, outcome.units, fresh=True)
         logs = [{"attempt_id": snap.attempt_id, "time": when, "severity": severity, "text": text}
                 for when, severity, text in outcome.logs]
         logs += [{"attempt_id": snap.attempt_id, "time": now, "severity": "WARNING", "text": w} for w in warnings]
