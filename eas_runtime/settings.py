@@ -149,7 +149,8 @@ class Settings:
 
 
 def _convert(f: dataclasses.Field, raw: str) -> Any:
-    kind = f.type if isinstance(f.type, type) else {"str": str, "int": int, "float": float, "bool": bool}.get(str(f.type), str)
+    names = {"str": str, "int": int, "float": float, "bool": bool}
+    kind = f.type if isinstance(f.type, type) else names.get(str(f.type), str)
     try:
         if kind is bool:
             lowered = raw.strip().lower()

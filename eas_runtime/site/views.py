@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
-from sqlalchemy import select
 
 from eas_runtime.status import status_summary
 

@@ -1,7 +1,7 @@
 """baseline schema
 
 Revision ID: 0001_baseline
-Revises: 
+Revises:
 Create Date: 2026-11-24 17:20:55.509751
 """
 from alembic import op
