@@ -4,7 +4,9 @@ One process hosts the broker (ingress on ``gateway_port``, durable delivery queu
 database, the same Trigger and delivery YAML as the cluster) and local serving (each Knative
 Service of ``knative/base`` as its own processes, started on demand). eas-control, the index
 site and the storage adapter are Services like any other; the reconcile tick comes from the
-PingSource of ``broker_config``, at ``reconcile_s`` instead of its cron schedule.
+PingSource of ``broker_config``, at ``reconcile_s`` instead of its cron schedule. With SQLite,
+a thread checkpoints the WAL so that no commit on the pipeline's path has to
+(:mod:`eas_runtime.db.checkpoint`).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import logging
 import socket
 
 from eas_runtime.broker import Broker, PingEmitter, serve
+from eas_runtime.db.checkpoint import Checkpointer
 from eas_runtime.db.session import Database
 from eas_runtime.serving import LocalServing
 from eas_runtime.settings import Settings
@@ -45,6 +48,7 @@ class EmbeddedRuntime:
         self._server = None
         self._ping: PingEmitter | None = None
         self._status = None
+        self._checkpointer: Checkpointer | None = None
 
     @property
     def index_url(self) -> str:
@@ -58,6 +62,8 @@ class EmbeddedRuntime:
         st = self.settings
         st.home_path.mkdir(parents=True, exist_ok=True)
         self.db.create_schema()
+        if self.db.sqlite_path:
+            self._checkpointer = Checkpointer(self.db).start()
         if st.store == "minio":
             # The bucket and its webhook notification (to the storage adapter, which local
             # serving runs on adapter_port); in a cluster a Job in storage/ does this.
@@ -91,6 +97,8 @@ class EmbeddedRuntime:
             self.broker.stop()
         if self.serving is not None:
             self.serving.stop()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.db.dispose()
 
     def __enter__(self) -> "EmbeddedRuntime":

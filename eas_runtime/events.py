@@ -8,11 +8,11 @@ receiver recognises a duplicate delivery by ``source`` + ``id``.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import re
 from typing import Any, Mapping
 
-import requests
 from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent, from_http
 from cloudevents import exceptions as ce_exceptions
@@ -132,24 +132,22 @@ class DeliveryError(RuntimeError):
     """The broker did not accept an event (network error or non-2xx answer)."""
 
 
-_session = requests.Session()
+_client = None
 
 
 def send(event: CloudEvent, url: str, *, timeout: float = 10.0, mode: str = "binary") -> None:
     """POST ``event`` to ``url`` (a broker ingress); raise :class:`DeliveryError` unless 2xx.
 
-    The connection is kept alive between events; a connection error is tried once more on a
-    new connection (the ingress may have closed an idle one just then; a repeated event has the
-    same id, so receivers drop the duplicate)."""
+    Each thread keeps its connection to the broker alive between events; one the broker closed
+    meanwhile is replaced and the event sent again (the same id: receivers drop a duplicate)."""
+    global _client
+    if _client is None:
+        from eas_runtime.serving.http import KeepAliveClient
+        _client = KeepAliveClient()
     headers, body = to_http(event, mode)
-    for attempt in (1, 2):
-        try:
-            response = _session.post(url, headers=headers, data=body, timeout=timeout)
-            break
-        except requests.ConnectionError as exc:
-            if attempt == 2:
-                raise DeliveryError(f"cannot reach {url}: {exc}") from exc
-        except requests.RequestException as exc:
-            raise DeliveryError(f"cannot reach {url}: {exc}") from exc
-    if not 200 <= response.status_code < 300:
-        raise DeliveryError(f"{url} answered {response.status_code}: {response.text[:200]}")
+    try:
+        status, _, answer = _client.post(url, headers, body, timeout)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        raise DeliveryError(f"cannot reach {url}: {exc!r}") from exc
+    if not 200 <= status < 300:
+        raise DeliveryError(f"{url} answered {status}: {answer[:200].decode('utf-8', 'replace')}")

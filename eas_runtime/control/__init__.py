@@ -91,19 +91,24 @@ class Control:
         if not isinstance(key, str) or not key:
             raise events.EventError(f"product.created event {event['id']!r} has no object key in its data")
         meta = data.get("metadata") or {}
-        jobs_created = 0
+        jobs_created, recorded = 0, None
         if "eas-attempt-id" not in meta:        # an upload from outside, not a pipeline output
-            jobs_created = self._record_upload(event, key, data)
-        claimed = scheduler.schedule(self.db, self.send, input_keys=[key])
+            jobs_created, recorded = self._record_upload(event, key, data)
+        if recorded is None:                    # an output, or an upload recorded before
+            claimed = scheduler.schedule(self.db, self.send, input_keys=[key])
+        else:
+            claimed = scheduler.send_claimed(self.db, self.send, *recorded)
         return {"key": key, "jobs": jobs_created, "claimed": len(claimed)}
 
-    def _record_upload(self, event, key: str, data: dict) -> int:
+    def _record_upload(self, event, key: str, data: dict) -> tuple[int, tuple | None]:
+        """Record the upload and make its watch rules' jobs; claim what it made ready in the
+        same transaction. (jobs created, (claimed, ids left) or None for a repeated event)."""
         event_key = f"{event['source']} {event['id']}"
         created = 0
         with self.db.session() as s:
             conn = s.connection()       # prebuilt Core statements in the session's transaction
             if conn.execute(_SEEN, {"handler": "product", "event_key": event_key}).first() is not None:
-                return 0
+                return 0, None
             now = utcnow()
             conn.execute(_REMEMBER, {"handler": "product", "event_key": event_key, "time": now})
             product_id, _ = ensure_product_id(conn, key, semantic_type="upload")
@@ -126,7 +131,9 @@ class Control:
                     s.add(DeadLetter(component="control", reason=f"upload {key}: no job from watch rule "
                                      f"{rule.prefix!r}: {exc}"[:10_000], event_id=str(event["id"]),
                                      event_type=str(event["type"])))
-        return created
+            s.flush()
+            recorded = scheduler.claim_ready_in(conn, input_keys=[key])
+        return created, recorded
 
     # ------------------------------------------------------------------ job.submitted
     def on_job(self, event) -> dict:

@@ -116,29 +116,39 @@ _LOCK = (select(_T.c.id).where(_T.c.id.in_(bindparam("ids", expanding=True)),
 _NEW_ATTEMPTS = insert(_A).returning(_A.c.id, _A.c.task_id, sort_by_parameter_order=True)
 
 
-def claim_many(db, task_ids: Iterable[int], *, from_states: tuple[str, ...] = (WAITING,),
-               expected_attempts: int | None = None) -> list[Ready]:
-    """Create the next attempt of every task in ``task_ids`` that nobody else claimed, in one
-    transaction: a conditional UPDATE (``state`` in ``from_states`` -> queued, ``attempt_count``
-    + 1) whose RETURNING names the rows this caller won, and one INSERT of their attempts."""
+def claim_in(conn, task_ids: Iterable[int], *, from_states: tuple[str, ...] = (WAITING,),
+             expected_attempts: int | None = None) -> list[Ready]:
+    """Create the next attempt of every task in ``task_ids`` that nobody else claimed, inside
+    the open write transaction ``conn`` (a Core connection): a conditional UPDATE (``state`` in
+    ``from_states`` -> queued, ``attempt_count`` + 1) whose RETURNING names the rows this caller
+    won, and one INSERT of their attempts. Send their events only after the commit."""
     ids = sorted(set(task_ids))
     if not ids:
         return []
     params = {"ids": ids, "from_states": list(from_states)}
     if expected_attempts is not None:
         params["expected"] = expected_attempts
-    with db.begin() as conn:
-        if not db.is_sqlite and len(ids) > 1:
-            conn.execute(_LOCK, params)
-        won = conn.execute(_CLAIM if expected_attempts is None else _CLAIM_EXPECTED, params).all()
-        if not won:
-            return []
-        won.sort()
-        now = utcnow()
-        made = dict((task_id, attempt_id) for attempt_id, task_id in conn.execute(_NEW_ATTEMPTS, [
-            {"task_id": w.id, "number": w.attempt_count, "state": A_QUEUED, "queued_at": now, "sent_at": now}
-            for w in won]))
+    if conn.dialect.name != "sqlite" and len(ids) > 1:
+        conn.execute(_LOCK, params)
+    won = conn.execute(_CLAIM if expected_attempts is None else _CLAIM_EXPECTED, params).all()
+    if not won:
+        return []
+    won.sort()
+    now = utcnow()
+    made = dict((task_id, attempt_id) for attempt_id, task_id in conn.execute(_NEW_ATTEMPTS, [
+        {"task_id": w.id, "number": w.attempt_count, "state": A_QUEUED, "queued_at": now, "sent_at": now}
+        for w in won]))
     return [Ready(w.id, made[w.id], w.task_type, w.job_id) for w in won]
+
+
+def claim_many(db, task_ids: Iterable[int], *, from_states: tuple[str, ...] = (WAITING,),
+               expected_attempts: int | None = None) -> list[Ready]:
+    """:func:`claim_in` in a transaction of its own."""
+    ids = list(task_ids)
+    if not ids:
+        return []
+    with db.begin() as conn:
+        return claim_in(conn, ids, from_states=from_states, expected_attempts=expected_attempts)
 
 
 def claim(db, task_id: int, *, from_states: tuple[str, ...] = (WAITING,),
@@ -148,14 +158,34 @@ def claim(db, task_id: int, *, from_states: tuple[str, ...] = (WAITING,),
     return won[0] if won else None
 
 
+def claim_ready_in(conn, **candidates) -> tuple[list[Ready], list[int]]:
+    """Find the ready tasks among the candidates and claim the first :data:`CLAIM_BATCH` of
+    them in the open write transaction ``conn``; (claimed, ids left for later batches)."""
+    ids = find_ready(conn, **candidates)
+    return claim_in(conn, ids[:CLAIM_BATCH]), ids[CLAIM_BATCH:]
+
+
 def schedule(db, send: Send, **candidates) -> list[Ready]:
     """Claim every ready task among the candidates (:func:`find_ready`) and send its
-    ``task.ready``: one read, then one write transaction per :data:`CLAIM_BATCH` tasks."""
-    with db.connect() as conn:
-        ids = find_ready(conn, **candidates)
-    claimed = []
-    for i in range(0, len(ids), CLAIM_BATCH):
-        batch = claim_many(db, ids[i:i + CLAIM_BATCH])
+    ``task.ready``. With candidates named, finding and claiming the first batch is one write
+    transaction; without (a scan of every waiting task), the scan is a read of its own. Then
+    one write transaction per further :data:`CLAIM_BATCH` tasks; events go after each commit."""
+    if candidates:
+        with db.begin() as conn:
+            claimed, rest = claim_ready_in(conn, **candidates)
+    else:
+        with db.connect() as conn:
+            claimed, rest = [], find_ready(conn)
+    return send_claimed(db, send, claimed, rest)
+
+
+def send_claimed(db, send: Send, claimed: list[Ready], rest: list[int] = ()) -> list[Ready]:
+    """Send the ``task.ready`` of claimed tasks, then claim and send ``rest`` batch by batch."""
+    for ready in claimed:
+        send(ready.event())
+    claimed = list(claimed)
+    for i in range(0, len(rest), CLAIM_BATCH):
+        batch = claim_many(db, rest[i:i + CLAIM_BATCH])
         for ready in batch:
             send(ready.event())
         claimed += batch

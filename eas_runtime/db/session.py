@@ -3,8 +3,11 @@
 SQLite: every write transaction starts with ``BEGIN IMMEDIATE`` so that two processes never
 both read and then both try to upgrade to a write lock (which fails at once with "database is
 locked" instead of waiting); a busy timeout makes writers queue. Readers use a separate engine
-with deferred transactions, so the index site never blocks the pipeline. PostgreSQL runs at
-READ COMMITTED; the claim is a conditional UPDATE, which is atomic there too.
+with deferred transactions, so the index site never blocks the pipeline. WAL mode with
+``synchronous=NORMAL``: a commit survives the crash of any process without an fsync of its own;
+a power loss may lose the last commits. Checkpoints run off the commit path
+(:mod:`eas_runtime.db.checkpoint`). PostgreSQL runs at READ COMMITTED; the claim is a
+conditional UPDATE, which is atomic there too.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from eas_runtime.db.checkpoint import AUTOCHECKPOINT_PAGES
 from eas_runtime.db.models import Base
 
 log = logging.getLogger(__name__)
@@ -29,9 +33,14 @@ class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached; the caller should answer 503 so the event is retried."""
 
 
-def _sqlite_engine(url: str, immediate: bool) -> Engine:
+def _sqlite_file(url: str) -> str | None:
     path = url.split("///", 1)[1] if "///" in url else ""
-    if path and path != ":memory:":
+    return path if path and path != ":memory:" else None
+
+
+def _sqlite_engine(url: str, immediate: bool) -> Engine:
+    path = _sqlite_file(url)
+    if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False,
                                               "isolation_level": None})
@@ -43,6 +52,8 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=60000")
+        # Checkpoints run off the commit path (eas_runtime.db.checkpoint); this is the bound.
+        cur.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -58,6 +69,8 @@ class Database:
     def __init__(self, url: str):
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        #: The SQLite database file (``None`` for PostgreSQL or an in-memory database).
+        self.sqlite_path = _sqlite_file(url) if self.is_sqlite else None
         if self.is_sqlite:
             self.engine = _sqlite_engine(url, immediate=True)
             self.read_engine = _sqlite_engine(url, immediate=False)

@@ -10,11 +10,14 @@ or chunked), so a kept-alive connection cannot fall out of step, and every answe
 - :class:`KeepAliveHandler`: base request handler (``read_body``, ``answer``).
 - :class:`WSGIHandler` and :func:`make_server`: any WSGI application (``eas serve`` runs
   eas-control and the storage adapter on it).
+- :class:`KeepAliveClient`: the other end, one kept-alive connection per thread and
+  destination (``events.send`` posts every event to the broker with it).
 
 The broker ingress subclasses :class:`KeepAliveHandler` directly.
 """
 from __future__ import annotations
 
+import http.client
 import io
 import logging
 import socket
@@ -22,7 +25,7 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterable, Mapping
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote_to_bytes, urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -255,3 +258,49 @@ def make_server(host: str, port: int, app: Callable[..., Iterable[bytes]],
     """A keep-alive server for the WSGI application ``app`` on ``host:port`` (0: any free
     port; see ``server.server_port``); run it with ``serve_forever()``."""
     return _WSGIServer((host, port), app, idle_timeout_s)
+
+
+#: Errors of a request sent on a kept-alive connection that the server had closed meanwhile.
+STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+
+
+class KeepAliveClient:
+    """POSTs with one kept-alive ``http.client`` connection per thread and destination.
+
+    A request that meets a connection the server closed while it was idle is sent once more
+    on a new one (the server may or may not have seen it: callers send idempotent requests).
+    Errors are ``OSError`` (refused, reset, timed out) or ``http.client.HTTPException``.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def post(self, url: str, headers: Mapping[str, str], body: bytes,
+             timeout: float) -> tuple[int, dict[str, str], bytes]:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url!r} is not an absolute http(s) URL")
+        key = (parts.scheme, parts.hostname, parts.port)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connections = self._local.__dict__.setdefault("connections", {})
+        for attempt in (1, 2):
+            conn = connections.get(key)
+            reused = conn is not None and conn.sock is not None
+            if conn is None:
+                cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+                conn = connections[key] = cls(parts.hostname, parts.port, timeout=timeout)
+            conn.timeout = timeout
+            if conn.sock is not None:
+                conn.sock.settimeout(timeout)
+            try:
+                conn.request("POST", path, body=body, headers=dict(headers))
+                response = conn.getresponse()
+                return response.status, dict(response.getheaders()), response.read()
+            except STALE:
+                conn.close()
+                if not reused or attempt == 2:
+                    raise
+            except BaseException:
+                conn.close()
+                raise
+        raise AssertionError("unreachable")

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
+import time
 
 import pytest
 import requests
 from flask import Flask, Response, request
 
-from eas_runtime.serving.http import make_server
+from eas_runtime.serving.http import KeepAliveClient, make_server
 
 
 @pytest.fixture
@@ -81,3 +83,48 @@ def test_bad_content_length_is_a_400_and_closes(server):
     assert response.status == 400 and b"Content-Length" in response.read()
     assert response.getheader("Connection") == "close"
     conn.close()
+
+
+@pytest.fixture
+def port_server():
+    """Answers with the client's port; closes connections idle for 0.2 s."""
+    app = Flask("client-test")
+
+    @app.post("/port")
+    def port():
+        return request.environ["REMOTE_PORT"]
+
+    srv = make_server("127.0.0.1", 0, app, idle_timeout_s=0.2)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_port}/port"
+    srv.shutdown()
+    thread.join(10)
+    srv.server_close()
+
+
+def test_client_keeps_one_connection_per_thread(port_server):
+    client = KeepAliveClient()
+    ports = {client.post(port_server, {}, b"x", 5)[2] for _ in range(3)}
+    assert len(ports) == 1
+    other = []
+    worker = threading.Thread(target=lambda: other.append(client.post(port_server, {}, b"x", 5)[2]))
+    worker.start()
+    worker.join()
+    assert other[0] not in ports                   # another thread, another connection
+
+
+def test_client_replaces_a_connection_the_server_closed(port_server):
+    client = KeepAliveClient()
+    status, _, first = client.post(port_server, {}, b"x", 5)
+    time.sleep(0.6)                                # the server drops the idle connection
+    status_again, _, second = client.post(port_server, {}, b"x", 5)
+    assert (status, status_again) == (200, 200) and first != second
+
+
+def test_client_reports_a_refused_connection(port_server):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        free = sock.getsockname()[1]
+    with pytest.raises(OSError):
+        KeepAliveClient().post(f"http://127.0.0.1:{free}/", {}, b"", 5)
