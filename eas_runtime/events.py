@@ -17,6 +17,8 @@ from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent, from_http
 from cloudevents import exceptions as ce_exceptions
 
+from eas_runtime import _event_codec
+
 PREFIX = "org.plato.eas."
 PRODUCT_CREATED = PREFIX + "product.created"
 JOB_SUBMITTED = PREFIX + "job.submitted"
@@ -64,7 +66,7 @@ def make_event(type_: str, source: str, data: Any, *, id: str, subject: str | No
 def parse(headers: Mapping[str, str], body: bytes) -> CloudEvent:
     """Parse an HTTP request in binary or structured mode; raise :class:`EventError` if invalid."""
     try:
-        event = from_http(dict(headers), body)
+        event = _event_codec.parse_binary(headers, body) or from_http(dict(headers), body)
     except ce_exceptions.MissingRequiredFields as exc:
         raise EventError(f"not a CloudEvent: {exc}") from None
     except ce_exceptions.GenericException as exc:
@@ -108,7 +110,7 @@ def to_http(event: CloudEvent, mode: str = "binary") -> tuple[dict[str, str], by
     if mode == "structured":
         headers, body = to_structured(event)
     else:
-        headers, body = to_binary(event)
+        headers, body = _event_codec.binary(event) or to_binary(event)
     return dict(headers), body if isinstance(body, bytes) else (body or b"")
 
 

@@ -16,6 +16,8 @@ from typing import Any, Callable, Mapping
 from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent, from_json
 
+from eas_runtime import _event_codec
+
 TTL_EXTENSION = "knativebrokerttl"
 DEFAULT_TTL = 255
 #: Extensions Knative adds to an event it sends to a dead-letter sink.
@@ -42,7 +44,9 @@ def replace(event: CloudEvent, *, drop: tuple[str, ...] = (), **extensions: Any)
 
 def to_payload(event: CloudEvent) -> str:
     """The event in structured JSON, as stored in ``deliveries.payload``."""
-    _, body = to_structured(event, data_marshaller=_structured_marshaller)
+    body = _event_codec.structured(event, _structured_marshaller)
+    if body is None:
+        _, body = to_structured(event, data_marshaller=_structured_marshaller)
     return body.decode("utf-8")
 
 
@@ -55,7 +59,8 @@ def encode(event: CloudEvent, mode: str = "binary") -> tuple[dict[str, str], byt
     if mode == "json":
         headers, body = to_structured(event, data_marshaller=_structured_marshaller)
     else:
-        headers, body = to_binary(event, data_marshaller=_binary_marshaller(event))
+        marshal = _binary_marshaller(event)
+        headers, body = _event_codec.binary(event, marshal) or to_binary(event, data_marshaller=marshal)
     return {k: str(v) for k, v in headers.items()}, body if isinstance(body, bytes) else body.encode()
 
 
