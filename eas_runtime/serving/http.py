@@ -11,7 +11,9 @@ or chunked), so a kept-alive connection cannot fall out of step, and every answe
 - :class:`WSGIHandler` and :func:`make_server`: any WSGI application (``eas serve`` runs
   eas-control and the storage adapter on it).
 - :class:`KeepAliveClient`: the other end, one kept-alive connection per thread and
-  destination (``events.send`` posts every event to the broker with it).
+  destination (``events.send`` posts every event to the broker with it); :func:`exchange`,
+  :func:`has_input` and :data:`STALE` for callers that pool connections themselves (local
+  serving).
 
 The broker ingress subclasses :class:`KeepAliveHandler` directly.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import http.client
 import io
 import logging
+import select
 import socket
 import sys
 import threading
@@ -285,6 +288,8 @@ class KeepAliveClient:
         connections = self._local.__dict__.setdefault("connections", {})
         for attempt in (1, 2):
             conn = connections.get(key)
+            if conn is not None and conn.sock is not None and has_input(conn.sock):
+                conn.close()                # closed by the server while idle: reconnect
             reused = conn is not None and conn.sock is not None
             if conn is None:
                 cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
@@ -304,3 +309,25 @@ class KeepAliveClient:
                 conn.close()
                 raise
         raise AssertionError("unreachable")
+
+
+def has_input(sock) -> bool:
+    """True when an idle socket has something to read: end of file (closed) or stray data."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+def exchange(conn: http.client.HTTPConnection, path: str, headers: Mapping[str, str],
+             body: bytes, keep: bool = False) -> tuple[int, dict[str, str], bytes]:
+    """POST and read the whole answer; with ``keep`` the connection stays open for the next
+    request (http.client reconnects by itself when the answer asked to close it)."""
+    try:
+        conn.request("POST", path, body=body, headers=dict(headers))
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        if not keep:
+            conn.close()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import http.client
 import logging
-import select
 import signal as _signal
 import subprocess
 import threading
@@ -30,6 +29,7 @@ from urllib.parse import urlsplit
 from eas_runtime.settings import Settings
 
 from . import process
+from .http import STALE, exchange, has_input
 from .spec import API_VERSION, ServiceSpec, load_specs
 
 log = logging.getLogger(__name__)
@@ -233,7 +233,7 @@ class LocalServing:
         conn = cls(parts.hostname, parts.port, timeout=timeout)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
-            return _exchange(conn, path, headers, body)
+            return exchange(conn, path, headers, body)
         except TimeoutError as exc:
             raise RequestTimeout(f"{url}: no answer within {timeout} s") from exc
         except (OSError, http.client.HTTPException) as exc:
@@ -243,8 +243,8 @@ class LocalServing:
         conn, reused = self._connection(replica, timeout)
         try:
             try:
-                answer = _exchange(conn, path, headers, body, keep=True)
-            except _STALE as exc:
+                answer = exchange(conn, path, headers, body, keep=True)
+            except STALE as exc:
                 conn.close()
                 if not reused:
                     raise
@@ -253,7 +253,7 @@ class LocalServing:
                 log.debug("%s pid %s: kept-alive connection closed (%r); reconnecting",
                           svc.spec.name, replica.pid, exc)
                 conn = http.client.HTTPConnection("127.0.0.1", replica.port, timeout=timeout)
-                answer = _exchange(conn, path, headers, body, keep=True)
+                answer = exchange(conn, path, headers, body, keep=True)
         except TimeoutError as exc:
             conn.close()
             with self._lock:
@@ -286,7 +286,7 @@ class LocalServing:
                 conn = replica.idle.pop() if replica.idle else None
             if conn is None:
                 return http.client.HTTPConnection("127.0.0.1", replica.port, timeout=timeout), False
-            if conn.sock is not None and not _readable(conn.sock):
+            if conn.sock is not None and not has_input(conn.sock):
                 conn.timeout = timeout
                 conn.sock.settimeout(timeout)
                 return conn, True
@@ -522,29 +522,3 @@ class LocalServing:
             return self._services[name]
         except KeyError:
             raise not_found(f"no Service named {name!r} (known: {sorted(self._services)})") from None
-
-
-#: Errors of a request on a kept-alive connection that the replica had closed.
-_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
-
-
-def _readable(sock) -> bool:
-    """True when an idle socket has something to read: end of file (closed) or stray data."""
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
-        return True
-    return bool(readable)
-
-
-def _exchange(conn: http.client.HTTPConnection, path: str, headers: Mapping[str, str],
-              body: bytes, keep: bool = False) -> tuple[int, dict[str, str], bytes]:
-    """POST and read the whole answer; with ``keep`` the connection stays open for the next
-    request (http.client reconnects by itself when the answer asked to close it)."""
-    try:
-        conn.request("POST", path, body=body, headers=dict(headers))
-        response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
-    finally:
-        if not keep:
-            conn.close()

@@ -34,7 +34,7 @@ def test_a_request_on_a_connection_closed_meanwhile_is_sent_again(make_serving, 
     time.sleep(GUNICORN_KEEPALIVE_S + 0.5)
     # Without the idle check the request goes out on the closed connection, as when the
     # replica closes it just while the request is sent.
-    monkeypatch.setattr(local, "_readable", lambda sock: False)
+    monkeypatch.setattr(local, "has_input", lambda sock: False)
     second = call(serving, "echo")
     assert second["pid"] == first["pid"] and second["client_port"] != first["client_port"]
     assert len(replicas(serving, "echo")) == 1
