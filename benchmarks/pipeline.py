@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -296,7 +295,7 @@ def run(quick: bool = False) -> list[tuple[str, str, str, str]]:
     prototype = CHAIN_TASKS * PROTOTYPE_POLL_S
     rows.append((f"{CHAIN_TASKS} null tasks chain, total overhead [s] (median of {repeats})", f"{overhead:.2f}",
                  f"{prototype:.0f} (prototype: 5 s poll per task)", f"{prototype / overhead:.0f}x less"))
-    rows.append((f"  of which inside the attempts (null code, storing its output) [s]",
+    rows.append(("  of which inside the attempts (null code, storing its output) [s]",
                  f"{statistics.median(e['chain_run_s']):.3f}", "", ""))
     for engine, (low, high) in ENGINE_ANCHORS_S.items():
         ratio = (f"{low / per_task:.3g}x" if low == high else f"{low / per_task:.3g}-{high / per_task:.3g}x")

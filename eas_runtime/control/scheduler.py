@@ -104,7 +104,8 @@ def find_ready(session, *, task_ids: Iterable[int] | None = None, input_keys: It
                                 params).scalars())
 
 
-_CLAIM = (update(_T).where(_T.c.id.in_(bindparam("ids", expanding=True)), _T.c.state.in_(bindparam("from_states", expanding=True)))
+_CLAIM = (update(_T).where(_T.c.id.in_(bindparam("ids", expanding=True)),
+                          _T.c.state.in_(bindparam("from_states", expanding=True)))
           .values(state=QUEUED, attempt_count=_T.c.attempt_count + 1, retry_at=None)
           .returning(_T.c.id, _T.c.attempt_count, _T.c.task_type, _T.c.job_id))
 _CLAIM_EXPECTED = _CLAIM.where(_T.c.attempt_count == bindparam("expected"))

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from pathlib import Path
 
 import functions_framework
 import pytest
