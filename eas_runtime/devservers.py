@@ -60,10 +60,9 @@ class DevServerError(RuntimeError):
 
 # --------------------------------------------------------------------------- helpers
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nobody listens on right now (see :mod:`eas_runtime._ports`)."""
+    from eas_runtime._ports import free_port as _free
+    return _free()
 
 
 def _port_open(port: int) -> bool:

@@ -11,7 +11,6 @@ a thread checkpoints the WAL so that no commit on the pipeline's path has to
 from __future__ import annotations
 
 import logging
-import socket
 
 from eas_runtime.broker import Broker, PingEmitter, serve
 from eas_runtime.db.checkpoint import Checkpointer
@@ -25,9 +24,8 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from eas_runtime._ports import free_port
+    return free_port()
 
 
 def resolve_ports(settings: Settings) -> Settings:

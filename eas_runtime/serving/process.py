@@ -76,9 +76,9 @@ def replica_env(spec: ServiceSpec, settings: Settings, broker_url: str, port: in
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port for a replica (see :mod:`eas_runtime._ports`: chosen outside the ephemeral range)."""
+    from eas_runtime._ports import free_port as _free
+    return _free()
 
 
 def is_listening(port: int, timeout_s: float = 0.5) -> bool:
