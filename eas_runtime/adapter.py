@@ -8,7 +8,12 @@ repeated record is a duplicate the receivers ignore).
 
 A record that can never be converted is the opposite case: retrying cannot help, and because
 MinIO delivers its queue in order, one such record would stall every upload queued behind it.
-It is kept as a ``DeadLetter`` row and acknowledged.
+It is kept as a ``DeadLetter`` row and acknowledged. The same holds for a body that is not
+JSON (or nests deeper than any record does), a key no store accepts (``..`` parts: refused
+where it enters, naming the reason), and an event the broker refuses for good (a 4xx that is
+not worth retrying): each is a dead letter, and only the broker being unreachable or
+answering 5xx/404/408/409/429 makes the whole call 503. Every other answer is 2xx or, for a
+caller without the token, 401/403.
 """
 from __future__ import annotations
 
@@ -22,13 +27,18 @@ from urllib.parse import unquote_plus
 from flask import Flask, Response, jsonify, request
 
 from eas_runtime import events
-from eas_runtime.store.base import ObjectInfo, product_created_event
+from eas_runtime.store.base import InvalidKey, ObjectInfo, check_key, product_created_event
 
 log = logging.getLogger(__name__)
 
 COMPONENT = "storage-adapter"
 CREATED_PREFIX = "s3:ObjectCreated:"
 META_PREFIX = "x-amz-meta-"
+#: Largest notification body taken (MinIO sends one record per call, a few kB); a larger one
+#: is answered 413 without being read.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+#: Largest object size a record may state: S3's object limit is 5 TiB, well inside 2**63.
+MAX_OBJECT_SIZE = 2 ** 62
 
 
 class BadRecord(ValueError):
@@ -59,10 +69,21 @@ def record_to_info(record: Any) -> tuple[ObjectInfo, str]:
     raw_key = _field(record, "s3.object.key", str)
     if not bucket or not raw_key:
         raise BadRecord("s3.bucket.name or s3.object.key is empty")
-    key = unquote_plus(raw_key)  # S3 notifications carry the key URL-encoded
+    # S3 notifications carry the key URL-encoded; invalid UTF-8 escapes are a defect of the
+    # record, not something to guess around.
+    try:
+        key = unquote_plus(raw_key, errors="strict")
+    except UnicodeDecodeError:
+        raise BadRecord(f"s3.object.key {raw_key[:200]!r} is not percent-encoded UTF-8") from None
+    try:
+        check_key(key)
+    except InvalidKey as exc:
+        raise BadRecord(f"s3.object.key {raw_key[:200]!r} decodes to a key no store accepts: {exc}") from None
     size = _field(record, "s3.object.size", int)
     if size < 0:
         raise BadRecord(f"s3.object.size is negative ({size})")
+    if size > MAX_OBJECT_SIZE:
+        raise BadRecord(f"s3.object.size {size} is larger than any object can be ({MAX_OBJECT_SIZE})")
     etag = _field(record, "s3.object.eTag", str).strip('"')
     meta = _field(record, "s3.object.userMetadata", dict, required=False, default={})
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
@@ -96,6 +117,7 @@ def create_app(settings, *, db=None, send: Callable | None = None) -> Flask:
         send = lambda ev: events.send(ev, settings.sink_url)  # noqa: E731
     token = settings.adapter_token.encode()
     app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
 
     def dead_letter(reason: str, payload: str, event_type: str = "") -> None:
         log.error("dead-lettering storage notification: %s", reason)
@@ -134,6 +156,10 @@ def create_app(settings, *, db=None, send: Callable | None = None) -> Flask:
         except (ValueError, UnicodeDecodeError) as exc:
             dead_letter(f"body is not JSON: {exc}", body.decode("utf-8", "replace"))
             return jsonify(accepted=0, ignored=0, dead_lettered=1)
+        except RecursionError:
+            dead_letter("body nests JSON deeper than the parser allows; no S3 record does",
+                        body[:100_000].decode("utf-8", "replace"))
+            return jsonify(accepted=0, ignored=0, dead_lettered=1)
         records = document.get("Records") if isinstance(document, dict) else None
         if not isinstance(records, list):
             dead_letter("body has no 'Records' list", body.decode("utf-8", "replace"))
@@ -155,19 +181,28 @@ def create_app(settings, *, db=None, send: Callable | None = None) -> Flask:
                 bad.append((f"unusable {kind} record: {exc}", json.dumps(record, default=str),
                             name if isinstance(name, str) else ""))
 
+        accepted = 0
         for event in ready:
             try:
                 send(event)
-            except Exception as exc:  # noqa: BLE001 - any failure: MinIO keeps and resends
-                log.warning("broker refused product.created for %s: %s", event["subject"], exc)
-                return jsonify(error=f"broker unavailable: {exc}"), 503
+                accepted += 1
+            except Exception as exc:  # noqa: BLE001 - either MinIO resends, or it is set aside
+                if events.is_transient(exc):
+                    log.warning("broker did not take product.created for %s: %s", event["subject"], exc)
+                    return jsonify(error=f"broker unavailable: {exc}"), 503
+                bad.append((f"product.created for {event['subject']!r} refused by the broker for good: "
+                            f"{type(exc).__name__}: {exc}", _event_json(event), events.PRODUCT_CREATED))
         # Dead letters are written only once the batch is acknowledged, so a batch that is
         # retried because of the broker does not leave the same dead letter twice.
         for reason, payload, event_type in bad:
             dead_letter(reason, payload, event_type)
-        return jsonify(accepted=len(ready), ignored=ignored, dead_lettered=len(bad))
+        return jsonify(accepted=accepted, ignored=ignored, dead_lettered=len(bad))
 
     return app
+
+
+def _event_json(event) -> str:
+    return json.dumps({"attributes": dict(event.get_attributes()), "data": event.get_data()}, default=str)
 
 
 def app_from_environment() -> Flask:

@@ -131,7 +131,35 @@ def is_cloudevent_response(headers: Mapping[str, str], body: bytes) -> bool:
 
 
 class DeliveryError(RuntimeError):
-    """The broker did not accept an event (network error or non-2xx answer)."""
+    """The broker did not accept an event: ``status`` is its HTTP answer, ``None`` when there
+    was none (network error, timeout)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class UnsendableEvent(DeliveryError):
+    """The event cannot be put on the wire at all (e.g. an attribute no encoding carries): no
+    retry can help."""
+
+
+#: Answers that a later try may change, as Knative judges them; any other refusal is final.
+RETRIABLE_STATUSES = frozenset({404, 408, 409, 429})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when sending again may succeed (no answer, 5xx, 404/408/409/429, the database or
+    store down); False for a refusal that repeats on every try (another 4xx, an event that
+    cannot be encoded or stored), which the sender sets aside instead of retrying."""
+    if isinstance(exc, UnsendableEvent):
+        return False
+    if isinstance(exc, DeliveryError):
+        return exc.status is None or exc.status >= 500 or exc.status in RETRIABLE_STATUSES
+    from eas_runtime.db.session import DatabaseUnavailable
+    from eas_runtime.store.base import StoreUnavailable
+    from sqlalchemy.exc import OperationalError
+    return isinstance(exc, (OSError, DatabaseUnavailable, StoreUnavailable, OperationalError))
 
 
 _client = None
@@ -149,7 +177,11 @@ def send(event: CloudEvent, url: str, *, timeout: float = 10.0, mode: str = "bin
     headers, body = to_http(event, mode)
     try:
         status, _, answer = _client.post(url, headers, body, timeout)
-    except (OSError, http.client.HTTPException, ValueError) as exc:
+    except (OSError, http.client.HTTPException) as exc:
         raise DeliveryError(f"cannot reach {url}: {exc!r}") from exc
+    except UnicodeError as exc:     # a header value HTTP cannot carry: the same on every try
+        raise UnsendableEvent(f"cannot send event {event['id']!r} to {url}: {exc}") from exc
+    except ValueError as exc:       # a malformed URL: configuration, kept for a later try
+        raise DeliveryError(f"cannot send to {url}: {exc}") from exc
     if not 200 <= status < 300:
-        raise DeliveryError(f"{url} answered {status}: {answer[:200].decode('utf-8', 'replace')}")
+        raise DeliveryError(f"{url} answered {status}: {answer[:200].decode('utf-8', 'replace')}", status)

@@ -34,8 +34,21 @@ class Resources:
     @property
     def store(self) -> ObjectStore:
         if self._store is None:
-            self._store = open_store(self.settings, notify=self.send)
+            self._store = open_store(self.settings, notify=self.send, on_refused=self._refused)
         return self._store
+
+    def _refused(self, event: CloudEvent | None, reason: str) -> None:
+        """Keep a store notification the broker refused for good as a dead letter."""
+        import json
+
+        from eas_runtime.db.models import DeadLetter
+        payload = "" if event is None else json.dumps(
+            {"attributes": dict(event.get_attributes()), "data": event.get_data()}, default=str)
+        with self.db.session() as s:
+            s.add(DeadLetter(component="store", reason=reason[:10_000],
+                             event_id="" if event is None else str(event["id"])[:200],
+                             event_type="" if event is None else str(event["type"])[:200],
+                             payload=payload[:100_000]))
 
     def send(self, event: CloudEvent) -> None:
         """Hand ``event`` to the broker; raises :class:`events.DeliveryError` on failure."""

@@ -7,25 +7,67 @@ one caller can win.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from eas_runtime import events
 from eas_runtime.control import flow, scheduler, watch
-from eas_runtime.db.models import DeadLetter, Job, ProcessedEvent, ProductVersion, Task, utcnow
+from eas_runtime.db.models import (A_FINISHED, A_RUNNING, Attempt, DeadLetter, Job, ProcessedEvent, ProductVersion,
+                                   Task, TaskInput, TaskOutput, utcnow)
 from eas_runtime.db.products import ensure_product_id
 from eas_runtime.jobs import JobError, compile_job, insert_job
 from eas_runtime.resources import Resources
+from eas_runtime.store.base import InvalidKey, check_key
 
 log = logging.getLogger("eas.control")
 _PE, _PV = ProcessedEvent.__table__, ProductVersion.__table__
+_TI, _T = TaskInput.__table__, Task.__table__
 _SEEN = select(_PE.c.handler).where(_PE.c.handler == bindparam("handler"), _PE.c.event_key == bindparam("event_key"))
 _REMEMBER = insert(_PE)
-_UPLOADED = insert(_PV)
+_UPLOADED = insert(_PV).returning(_PV.c.id)
+_PIN = (update(_TI).where(_TI.c.key == bindparam("pin_key"), _TI.c.version_id.is_(None),
+                          _TI.c.task_id.in_(select(_T.c.id).where(_T.c.job_id == bindparam("job_id"))))
+        .values(version_id=bindparam("version_id")))
+#: Largest object size a product.created event may state (S3's limit is 5 TiB).
+MAX_OBJECT_SIZE = 2 ** 62
+
+
+def _bounded(text: str, limit: int) -> str:
+    """``text`` when it fits a column of ``limit`` characters, else a stable digest of it (two
+    deliveries of the same event still give the same value)."""
+    return text if len(text) <= limit else "sha256:" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
+
+
+def product_fields(event, data: dict) -> tuple[str, int, str, str | None, dict]:
+    """Key, size, ETag, store version id and user metadata of a ``product.created`` event;
+    :class:`events.EventError` naming the field when one is missing or of the wrong kind."""
+    def bad(field: str, why: str) -> events.EventError:
+        return events.EventError(f"product.created event {event['id']!r}: data field {field!r} {why}")
+    key = data.get("key")
+    if not isinstance(key, str) or not key:
+        raise bad("key", "must be a non-empty string (the object key)")
+    try:
+        check_key(key)
+    except InvalidKey as exc:
+        raise bad("key", f"is not a usable object key: {exc}") from None
+    size = data.get("size", 0)
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_OBJECT_SIZE:
+        raise bad("size", f"must be an integer number of bytes in 0..{MAX_OBJECT_SIZE}, got {size!r:.60}")
+    etag = data.get("etag", "")
+    if not isinstance(etag, str) or len(etag) > 100:
+        raise bad("etag", "must be a string of at most 100 characters")
+    version = data.get("version_id")
+    if version is not None and (not isinstance(version, str) or len(version) > 200):
+        raise bad("version_id", "must be null or a string of at most 200 characters")
+    meta = data.get("metadata") or {}
+    if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
+        raise bad("metadata", "must map strings to strings (S3 user metadata)")
+    return key, size, etag, version or None, meta
 
 
 class Control:
@@ -87,23 +129,58 @@ class Control:
     # ------------------------------------------------------------------ product.created
     def on_product(self, event) -> dict:
         data = events.data_of(event)
-        key = data.get("key")
-        if not isinstance(key, str) or not key:
-            raise events.EventError(f"product.created event {event['id']!r} has no object key in its data")
-        meta = data.get("metadata") or {}
+        key, size, etag, version, meta = product_fields(event, data)
         jobs_created, recorded = 0, None
-        if "eas-attempt-id" not in meta:        # an upload from outside, not a pipeline output
-            jobs_created, recorded = self._record_upload(event, key, data)
+        if "eas-attempt-id" in meta:            # claims to be a pipeline output: check the claim
+            problem = self._output_claim_problem(key, meta)
+            if problem:
+                self.dead_letter("control", f"object {key!r} not processed: {problem}", event)
+                return {"key": key, "refused": problem}
+        else:                                   # an upload from outside, not a pipeline output
+            jobs_created, recorded = self._record_upload(event, key, size, etag, version)
         if recorded is None:                    # an output, or an upload recorded before
             claimed = scheduler.schedule(self.db, self.send, input_keys=[key])
         else:
             claimed = scheduler.send_claimed(self.db, self.send, *recorded)
         return {"key": key, "jobs": jobs_created, "claimed": len(claimed)}
 
-    def _record_upload(self, event, key: str, data: dict) -> tuple[int, tuple | None]:
-        """Record the upload and make its watch rules' jobs; claim what it made ready in the
-        same transaction. (jobs created, (claimed, ids left) or None for a repeated event)."""
-        event_key = f"{event['source']} {event['id']}"
+    def _output_claim_problem(self, key: str, meta: dict) -> str:
+        """Why an object whose metadata names an attempt (``eas-attempt-id``, as the function
+        wrapper writes its outputs) is not that attempt's output, or "" when it is: the attempt
+        exists, runs or ran, belongs to the task of ``eas-task-id``, and ``key`` is one of the
+        task's declared outputs or lies in its working directory. Anything else is an upload
+        dressed as an output, which would otherwise be neither processed nor an error."""
+        try:
+            attempt_id = int(meta["eas-attempt-id"])
+            task_id = int(meta.get("eas-task-id", "0") or 0)
+        except ValueError:
+            return "its metadata eas-attempt-id/eas-task-id are not integer ids"
+        if not 0 < attempt_id < 2 ** 63 or not 0 <= task_id < 2 ** 63:
+            return "its metadata eas-attempt-id/eas-task-id are out of range"
+        with self.db.read() as s:
+            attempt = s.get(Attempt, attempt_id)
+            if attempt is None:
+                return f"its metadata names attempt {attempt_id}, which does not exist"
+            if task_id and attempt.task_id != task_id:
+                return f"its metadata names attempt {attempt_id} of task {task_id}, but that attempt is of task " \
+                       f"{attempt.task_id}"
+            if attempt.state not in (A_RUNNING, A_FINISHED):
+                return f"its metadata names attempt {attempt_id}, which has not started"
+            task = s.get(Task, attempt.task_id)
+            declared = s.scalar(select(TaskOutput.id).where(TaskOutput.task_id == task.id, TaskOutput.key == key))
+            folder = task.working_directory.rstrip("/")
+            if declared is None and folder and not key.startswith(folder + "/"):
+                return (f"its metadata names attempt {attempt_id} of task {task.id}, which neither declares it "
+                        f"as an output nor works in its folder ({folder}/)")
+        return ""
+
+    def _record_upload(self, event, key: str, size: int, etag: str, version: str | None
+                       ) -> tuple[int, tuple | None]:
+        """Record the upload and make its watch rules' jobs, their inputs pinned to this very
+        version of the object (a later write to the key does not change what they read);
+        claim what it made ready in the same transaction. (jobs created, (claimed, ids left)
+        or None for a repeated event)."""
+        event_key = _bounded(f"{event['source']} {event['id']}", 300)
         created = 0
         with self.db.session() as s:
             conn = s.connection()       # prebuilt Core statements in the session's transaction
@@ -112,17 +189,21 @@ class Control:
             now = utcnow()
             conn.execute(_REMEMBER, {"handler": "product", "event_key": event_key, "time": now})
             product_id, _ = ensure_product_id(conn, key, semantic_type="upload")
-            conn.execute(_UPLOADED, {"product_id": product_id, "attempt_id": None, "event_id": event["id"],
-                                     "etag": str(data.get("etag", "")), "size": int(data.get("size") or 0),
-                                     "object_version": data.get("version_id"), "passed_qc": True,
-                                     "created_at": now})
+            version_row = conn.execute(_UPLOADED, {
+                "product_id": product_id, "attempt_id": None, "event_id": _bounded(str(event["id"]), 100),
+                "etag": etag, "size": size, "object_version": version, "passed_qc": True,
+                "created_at": now}).scalar_one()
             for rule in watch.matching_rules(conn, key):
                 try:
-                    compiled = watch.job_for_upload(rule, key, str(data.get("etag", "")))
+                    compiled = watch.job_for_upload(rule, key, etag)
                     with s.begin_nested():
-                        _, made = insert_job(s, compiled, source_event=f"watch:{rule.id}:{compiled.working_directory}",
-                                             spec={"watch_rule": rule.prefix, "object": key},
-                                             stat=self.res.store.stat)
+                        job, made = insert_job(s, compiled, source_event=_bounded(
+                            f"watch:{rule.id}:{compiled.working_directory}", 300),
+                            spec={"watch_rule": rule.prefix, "object": key, "etag": etag, "object_version": version},
+                            stat=self.res.store.stat)
+                        if made:
+                            s.flush()
+                            conn.execute(_PIN, {"pin_key": key, "job_id": job.id, "version_id": version_row})
                     created += int(made)
                 except (JobError, IntegrityError) as exc:
                     # Kept, not retried: the same upload would be refused again (e.g. a template

@@ -86,14 +86,19 @@ def compile_template(template: Any, prefix: str, key: str, etag: str) -> Compile
 
 
 def check_template(template: Any, prefix: str) -> CompiledJob:
-    """Compile ``template`` for two example uploads; JobError when it does not compile or when
-    both would work in the same folder."""
+    """Compile ``template`` for example uploads; JobError when it does not compile, or when two
+    uploads would work in the same folder: two objects, or two contents of one key (a job is
+    recognised by its folder, so a template whose folder ignores ``input_etag`` would process
+    only the first content ever uploaded to a key)."""
     base = prefix if prefix.endswith("/") or not prefix else prefix + "/"
     first = compile_template(template, prefix, f"{base}example_a.fits", "0123456789abcdef")
     second = compile_template(template, prefix, f"{base}example_b.fits", "fedcba9876543210")
-    if first.working_directory == second.working_directory:
-        raise JobError(f"working_directory: every upload's job needs its own folder, but this template "
-                       f"puts all of them in {first.working_directory or '(the store root)'!r}; use e.g. "
+    again = compile_template(template, prefix, f"{base}example_a.fits", "fedcba9876543210")
+    if first.working_directory in (second.working_directory, again.working_directory):
+        what = ("every upload's job" if first.working_directory == second.working_directory
+                else "each content uploaded to a key")
+        raise JobError(f"working_directory: {what} needs its own folder, but this template "
+                       f"puts them in {first.working_directory or '(the store root)'!r}; use e.g. "
                        "\"'processed/{input_stem}-{input_etag}'.format(**metadata)\"")
     if not first.tasks:
         raise JobError("task_list: the template has no task to run")

@@ -116,6 +116,22 @@ class TaskInput(Base):
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
     semantic_name: Mapped[str] = mapped_column(String(100))
     key: Mapped[str] = mapped_column(String(1000), index=True)
+    #: The version this input is pinned to: the upload that made the job (a watch rule's job
+    #: reads the content that triggered it, whatever was written to the key since). ``None``:
+    #: the latest QC-passed version when the attempt starts.
+    version_id: Mapped[Optional[int]] = mapped_column(ForeignKey("product_versions.id", ondelete="SET NULL"))
+
+
+class AttemptInput(Base):
+    """Provenance: the exact version of each input an attempt read."""
+    __tablename__ = "attempt_inputs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"), index=True)
+    semantic_name: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(1000))
+    version_id: Mapped[Optional[int]] = mapped_column(ForeignKey("product_versions.id", ondelete="SET NULL"))
+    etag: Mapped[str] = mapped_column(String(100), default="")
+    object_version: Mapped[Optional[str]] = mapped_column(String(200))
 
 
 class TaskOutput(Base):

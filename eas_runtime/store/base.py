@@ -1,8 +1,12 @@
 """The object-store interface shared by the MinIO and local-directory implementations.
 
 Keys are ``/``-separated paths inside one bucket, never starting with ``/`` and never holding
-``..``. Writes are atomic: an object appears whole or not at all. User metadata is a flat
-``str -> str`` map (S3 user metadata), stored with the object.
+``..``; any other UTF-8 is allowed, as in S3. Writes are atomic: an object appears whole or not
+at all. User metadata is a flat ``str -> str`` map (S3 user metadata), stored with the object.
+
+Every write makes a new, immutable version (S3 bucket versioning; the local store keeps each
+version's bytes), so a task can read exactly the content whose upload created its job, however
+often the key is overwritten meanwhile: ``get_file(key, dest, version_id=...)``.
 """
 from __future__ import annotations
 
@@ -48,9 +52,38 @@ class ObjectInfo:
                 "content_type": self.content_type, "metadata": dict(self.metadata)}
 
 
+#: S3's limit on a key's length, in UTF-8 bytes.
+MAX_KEY_BYTES = 1024
+#: The task database's key columns hold 1000 characters (VARCHAR(1000) on PostgreSQL).
+MAX_KEY_CHARS = 1000
+
+
+class InvalidKey(ValueError):
+    """An object key that no store accepts; the message names the key and the rule it breaks."""
+
+
 def check_key(key: str) -> str:
-    if not key or key.startswith("/") or "\\" in key or any(p in ("", ".", "..") for p in key.split("/")):
-        raise ValueError(f"invalid object key {key!r}: use a relative '/'-separated path without '..'")
+    """``key`` when it is a usable object key, else :class:`InvalidKey` naming the problem.
+
+    Allowed: any UTF-8 text of 1-1024 bytes (and at most 1000 characters), ``/``-separated,
+    relative (no leading ``/``), with no empty, ``.`` or ``..`` component (so a key can never
+    name a path outside the bucket, in the local store or anywhere a key becomes a file name),
+    no backslash and no control characters (NUL ends a C string; a newline breaks logs and
+    headers)."""
+    if not isinstance(key, str) or not key:
+        raise InvalidKey(f"invalid object key {key!r}: a key is a non-empty string")
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidKey(f"invalid object key {key!r}: not valid UTF-8 (lone surrogate)") from None
+    if size > MAX_KEY_BYTES or len(key) > MAX_KEY_CHARS:
+        raise InvalidKey(f"invalid object key {key[:80]!r}...: {len(key)} characters, {size} bytes of "
+                         f"UTF-8; at most {MAX_KEY_CHARS} characters and {MAX_KEY_BYTES} bytes")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
+        raise InvalidKey(f"invalid object key {key!r}: control characters are not allowed")
+    if key.startswith("/") or "\\" in key or any(p in ("", ".", "..") for p in key.split("/")):
+        raise InvalidKey(f"invalid object key {key!r}: use a relative '/'-separated path without "
+                         "empty, '.' or '..' parts or backslashes")
     return key
 
 
@@ -80,13 +113,15 @@ class ObjectStore(abc.ABC):
             return self.put_file(key, Path(tmp.name), metadata, content_type)
 
     @abc.abstractmethod
-    def get_file(self, key: str, dest: Path) -> ObjectInfo: ...
+    def get_file(self, key: str, dest: Path, version_id: str | None = None) -> ObjectInfo:
+        """Copy the object to ``dest``: the version ``version_id`` when given (ObjectNotFound
+        when the store no longer holds it), else the latest."""
 
-    def get_bytes(self, key: str) -> bytes:
+    def get_bytes(self, key: str, version_id: str | None = None) -> bytes:
         import tempfile
         with tempfile.TemporaryDirectory(prefix="eas-get-") as tmp:
             dest = Path(tmp) / "object"
-            self.get_file(key, dest)
+            self.get_file(key, dest, version_id)
             return dest.read_bytes()
 
     @abc.abstractmethod

@@ -24,8 +24,10 @@ from typing import Iterator, Mapping
 import urllib3
 from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
+from minio.commonconfig import ENABLED
 from minio.notificationconfig import (NotificationConfig, PrefixFilterRule, QueueConfig,
                                       SuffixFilterRule)
+from minio.versioningconfig import VersioningConfig
 
 from eas_runtime.store.base import (ObjectInfo, ObjectNotFound, ObjectStore, StoreError,
                                     StoreUnavailable, check_key)
@@ -94,15 +96,19 @@ class MinioStore(ObjectStore):
 
     # ------------------------------------------------------------------ set-up
     def ensure_bucket(self) -> None:
-        """Create the bucket unless it exists."""
+        """Create the bucket unless it exists, and turn on its versioning: every upload is then
+        an immutable version that the task of its job reads (``version_id``), even when the
+        key is overwritten before the task runs."""
         with self._errors("create bucket"):
-            if self.client.bucket_exists(self.bucket):
-                return
-            try:
-                self.client.make_bucket(self.bucket)
-            except S3Error as exc:
-                if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                    raise
+            if not self.client.bucket_exists(self.bucket):
+                try:
+                    self.client.make_bucket(self.bucket)
+                except S3Error as exc:
+                    if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise
+        with self._errors("enable bucket versioning"):
+            if self.client.get_bucket_versioning(self.bucket).status != ENABLED:
+                self.client.set_bucket_versioning(self.bucket, VersioningConfig(ENABLED))
 
     def enable_notifications(self, queue_arn: str = DEFAULT_QUEUE_ARN,
                              events=("s3:ObjectCreated:*",), prefix: str = "",
@@ -167,14 +173,15 @@ class MinioStore(ObjectStore):
             return None
         return self._info(obj, user_metadata(obj.metadata or {}))
 
-    def get_file(self, key: str, dest: Path) -> ObjectInfo:
+    def get_file(self, key: str, dest: Path, version_id: str | None = None) -> ObjectInfo:
         check_key(key)
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         part = dest.with_name(f".{dest.name}.part")
         try:
             with self._errors("get", key):
-                obj = self.client.fget_object(self.bucket, key, str(dest), tmp_file_path=str(part))
+                obj = self.client.fget_object(self.bucket, key, str(dest), tmp_file_path=str(part),
+                                              version_id=version_id or None)
         finally:
             part.unlink(missing_ok=True)
         return self._info(obj, user_metadata(obj.metadata or {}))

@@ -156,10 +156,18 @@ class TaskRunner:
             return self._conclude(snap, outcome, status)
 
     def _fetch_inputs(self, snap, workdir: Path) -> dict[str, Path]:
+        """Copy each input's recorded version (:attr:`TaskSnapshot.input_versions`) to the
+        scratch folder. Without a store version id (a file dropped into the store by hand) the
+        latest content is read, and its ETag must be the recorded one: content written to the
+        key since is another product, not this task's input."""
         out = {}
         for name, key in snap.inputs.items():
+            version, etag = snap.input_versions.get(name, (None, ""))
             dest = workdir / "inputs" / name / Path(key).name
-            self.resources.store.get_file(key, dest)
+            info = self.resources.store.get_file(key, dest, version_id=version)
+            if version is None and etag and info.etag.strip('"') != etag.strip('"'):
+                raise ObjectNotFound(f"{key!r} holds other content (ETag {info.etag}) than the version this "
+                                     f"task reads (ETag {etag}), and the store keeps no earlier versions")
             out[name] = dest
         return out
 

@@ -16,7 +16,7 @@ from sqlalchemy import (Integer, String, bindparam, cast, insert, literal_column
 
 from eas_runtime.db import metadata as md
 from eas_runtime.db.models import (A_FINISHED, A_QUEUED, A_RUNNING, CANCELLED, DONE, FAILED,
-                                   QUEUED, RUNNING, Attempt, Job, LogMessage, Product,
+                                   QUEUED, RUNNING, Attempt, AttemptInput, Job, LogMessage, Product,
                                    ProductVersion, Task, TaskInput, TaskMetadataInput, TaskOutput,
                                    utcnow)
 from eas_runtime.db.products import ensure_product_id
@@ -40,6 +40,8 @@ class TaskSnapshot:
     outputs: dict[str, str]                     # semantic name -> object key
     input_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
     requested_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: semantic name -> the version read: (the store's version id or None, ETag or "")
+    input_versions: dict[str, tuple[str | None, str]] = field(default_factory=dict)
 
 
 A, T, J = Attempt.__table__, Task.__table__, Job.__table__
@@ -54,22 +56,25 @@ _RUN = (update(A).where(A.c.id == bindparam("attempt_id"), A.c.state == A_QUEUED
         .values(state=A_RUNNING, started_at=bindparam("now"), heartbeat_at=bindparam("now"),
                 host=bindparam("host"), pid=bindparam("pid")))
 _TASK_RUNNING = update(T).where(T.c.id == bindparam("task_id"), T.c.state == QUEUED).values(state=RUNNING)
-# Inputs ("i", name, key), outputs ("o", name, key) and metadata sources ("m", name, id) at once.
+# Inputs ("i", name, key, pinned version id), outputs ("o", name, key) and metadata sources
+# ("m", name, source task id) at once.
 _I, _O, _M = TaskInput.__table__, TaskOutput.__table__, TaskMetadataInput.__table__
 _PARTS = union_all(
     select(literal_column("'i'", String).label("kind"), _I.c.semantic_name.label("name"), _I.c.key.label("key"),
-           cast(null(), Integer).label("source_id")).where(_I.c.task_id == bindparam("task_id")),
+           _I.c.version_id.label("source_id")).where(_I.c.task_id == bindparam("task_id")),
     select(literal_column("'o'", String), _O.c.semantic_name, _O.c.key, cast(null(), Integer))
     .where(_O.c.task_id == bindparam("task_id")),
     select(literal_column("'m'", String), T.c.name, cast(null(), String), T.c.id)
     .select_from(_M.join(T, T.c.id == _M.c.source_task_id)).where(_M.c.task_id == bindparam("task_id")))
 _MD = md.TABLE
 _P, _V = Product.__table__, ProductVersion.__table__
+_LATEST_VERSION = (select(_V.c.id, _V.c.etag, _V.c.object_version).join(_P, _P.c.id == _V.c.product_id)
+                   .where(_P.c.key == bindparam("key"), _V.c.passed_qc.is_(True))
+                   .order_by(_V.c.id.desc()).limit(1))
+_PINNED_VERSION = select(_V.c.id, _V.c.etag, _V.c.object_version).where(_V.c.id == bindparam("version_id"))
 _INPUT_METADATA = select(_MD.c.key, _MD.c.value).where(
-    _MD.c.owner_kind == "version",
-    _MD.c.owner_id == (select(_V.c.id).join(_P, _P.c.id == _V.c.product_id)
-                       .where(_P.c.key == bindparam("key"), _V.c.passed_qc.is_(True))
-                       .order_by(_V.c.id.desc()).limit(1).scalar_subquery()))
+    _MD.c.owner_kind == "version", _MD.c.owner_id == bindparam("version_id"))
+_READ = insert(AttemptInput.__table__)
 _SOURCE_METADATA = select(_MD.c.key, _MD.c.value).where(
     _MD.c.owner_kind == "attempt",
     _MD.c.owner_id == (select(A.c.id).where(A.c.task_id == bindparam("source_id"), A.c.state == A_FINISHED,
@@ -98,16 +103,36 @@ def start(db, task_id: int, attempt_id: int, host: str, pid: int) -> tuple[str, 
                             job_id=row.job_id, task_type=row.task_type, name=row.name,
                             working_directory=row.working_directory, params=dict(row.params or {}),
                             inputs={}, outputs={})
-        sources = []
+        sources, pinned = [], {}
         for kind, name, key, source_id in conn.execute(_PARTS, {"task_id": task_id}):
             if kind == "i":
                 snap.inputs[name] = key
+                pinned[name] = source_id
             elif kind == "o":
                 snap.outputs[name] = key
             else:
                 sources.append((source_id, name))
+        read = []
         for name, key in snap.inputs.items():
-            snap.input_metadata[name] = dict(conn.execute(_INPUT_METADATA, {"key": key}).all())
+            # The version read: the pinned one (the upload that made the job), else the latest
+            # that passed QC now. Its metadata, ETag and store version go with it, and the
+            # attempt records which it was (provenance).
+            version = (conn.execute(_PINNED_VERSION, {"version_id": pinned[name]}).first()
+                       if pinned.get(name) is not None else None)
+            if version is None:
+                version = conn.execute(_LATEST_VERSION, {"key": key}).first()
+            if version is None:
+                snap.input_metadata[name] = {}
+                snap.input_versions[name] = (None, "")
+                read.append({"attempt_id": attempt_id, "semantic_name": name, "key": key, "version_id": None,
+                             "etag": "", "object_version": None})
+                continue
+            snap.input_metadata[name] = dict(conn.execute(_INPUT_METADATA, {"version_id": version.id}).all())
+            snap.input_versions[name] = (version.object_version, version.etag or "")
+            read.append({"attempt_id": attempt_id, "semantic_name": name, "key": key, "version_id": version.id,
+                         "etag": version.etag or "", "object_version": version.object_version})
+        if read:
+            conn.execute(_READ, read)
         for source_id, name in sources:
             snap.requested_metadata[name or str(source_id)] = dict(
                 conn.execute(_SOURCE_METADATA, {"source_id": source_id}).all())
