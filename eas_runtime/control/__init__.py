@@ -55,7 +55,7 @@ def product_fields(event, data: dict) -> tuple[str, int, str, str | None, dict]:
         check_key(key)
     except InvalidKey as exc:
         raise bad("key", f"is not a usable object key: {exc}") from None
-    size = data.get("size", 0)
+    size = data.get("size") or 0          # absent or null: unknown, recorded as 0
     if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_OBJECT_SIZE:
         raise bad("size", f"must be an integer number of bytes in 0..{MAX_OBJECT_SIZE}, got {size!r:.60}")
     etag = data.get("etag", "")
