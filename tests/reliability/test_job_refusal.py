@@ -23,6 +23,7 @@ from eas_runtime.db.models import Delivery, Job
 from eas_runtime.embedded import EmbeddedRuntime
 from eas_runtime.settings import PROJECT_ROOT
 from tests.e2e.helpers import embedded_settings, wait_for
+from tests.integration.conftest import postgres_server, postgres_url  # noqa: F401 - fixtures
 
 TOKEN = "refusal-token"
 TYPO = {"job_name": "typo", "task_list": [{"task": "null"}, {"task": "verfy", "name": "v"}]}
@@ -166,3 +167,29 @@ def test_defect_10_refused_events_are_rejected_jobs_listed_once(runtime, tmp_pat
 def _job(runtime, source_event: str):
     with runtime.db.read() as s:
         return s.execute(select(Job.id, Job.rejection).where(Job.source_event == source_event)).first()
+
+
+@pytest.mark.postgres
+def test_defect_10_rejected_jobs_on_postgresql(settings, postgres_url, event_log, resources):  # noqa: F811
+    """The migration and the rejected rows on PostgreSQL, whose JSON refuses NaN: a refused
+    description that is not strict JSON is kept as a note instead."""
+    from eas_runtime.control import Control
+    from eas_runtime.db.session import Database
+    from eas_runtime.resources import Resources
+    db = Database(postgres_url)
+    db.create_schema()
+    try:
+        control = Control(Resources(settings, send=event_log, store=resources.store, db=db))
+        odd = {"job_name": "odd", "task_list": [{"task": "nope", "x": float("nan")}]}
+        for spec in (TYPO, odd):
+            event = events.make_event(events.JOB_SUBMITTED, "/test/pg", spec, id=uuid.uuid4().hex)
+            first, second = control.handle(event), control.handle(event)
+            assert first["rejected"] == second["rejected"] and first["job_id"] == second["job_id"]
+        with db.read() as s:
+            rows = s.execute(select(Job.name, Job.rejection, Job.spec).where(Job.rejection.is_not(None))
+                             .order_by(Job.id)).all()
+        assert [r.name for r in rows] == ["typo", "odd"]
+        assert "'verfy'" in rows[0].rejection and rows[0].spec == TYPO
+        assert "not a finite number" in rows[1].rejection and "not_kept" in rows[1].spec
+    finally:
+        db.dispose()
