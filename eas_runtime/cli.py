@@ -70,55 +70,47 @@ def cmd_upload(args) -> int:
 
 
 def cmd_submit(args) -> int:
-    """Compile a job file; --dry-run prints its tree and counts, otherwise it is posted to the
-    broker as ``job.submitted`` (eas-control checks it against the database and the store and
-    records a rejection as a dead letter; --check runs those checks here first)."""
-    from eas_runtime.jobs import JobError, compile_job, insert, tree
+    """Check a job file as eas-control will, post it to the broker as ``job.submitted`` and wait
+    for eas-control's verdict.
+
+    The checks are :func:`eas_runtime.jobs.admit`: the description compiles, every task type is
+    served, and, when the task database is reachable (its SQLite file exists or PostgreSQL
+    answers; ``--check``: always, creating the schema if need be), no output clashes with
+    another job's or an existing object and every input exists. ``--dry-run`` stops after them
+    and prints the tree and counts. After posting, the job row eas-control makes (or its
+    rejection) is awaited for ``--wait`` seconds. Exit 0: accepted (or sent, when no database
+    can be watched); 2: refused; 1: not sent; 3: sent, no verdict in time."""
+    from eas_runtime.db.session import DatabaseUnavailable
+    from eas_runtime.jobs import JobError, admit, served_task_types, tree
+    from eas_runtime.store import StoreError
     path = Path(args.file)
     try:
         spec = json.loads(path.read_text())
-        compiled = compile_job(spec)
-    except (OSError, json.JSONDecodeError, RecursionError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         print(f"eas submit: cannot read {path}: {exc}", file=sys.stderr)
         return 2
+    settings = _settings(args)
+    served = served_task_types(settings.broker_config_dir)
+    try:
+        db, unchecked = _live_database(settings, create=args.check)
+        if db is None:
+            compiled = admit(spec, served=served)
+        else:
+            from eas_runtime.resources import Resources
+            with db.read() as session:
+                compiled = admit(spec, served=served, session=session, stat=Resources(settings, db=db).store.stat)
     except JobError as exc:
         print(f"eas submit: {path}: {exc}", file=sys.stderr)
         return 2
+    except RecursionError:
+        print(f"eas submit: {path}: the job description is nested too deeply", file=sys.stderr)
+        return 2
+    except (DatabaseUnavailable, StoreError) as exc:
+        print(f"eas submit: {path}: cannot check the job: {exc}", file=sys.stderr)
+        return 1
     summary = tree.summary(compiled)
     if args.dry_run:
-        served = _served_task_types()
-        if served is not None:
-            summary["unserved_task_types"] = sorted(set(summary["task_counts"]) - served)
-        if args.json:
-            print(json.dumps(summary))
-            return 0
-        for line in tree.render(compiled, full=args.full):
-            print(line)
-        print(f"\n{summary['rows']} task rows at submission; tasks per type (certain to run):")
-        for task_type, n in {**summary["task_counts"], **summary["control_counts"]}.items():
-            print(f"{n:8d}  {task_type}")
-        for part in summary["deferred"]:
-            times = f" (x{part['count']})" if part["count"] > 1 else ""
-            print(f"evaluated at run time{times}: {part['path']} {part['task_type']} {part['note']}".rstrip())
-            for label, counts in part["branches"].items():
-                listed = ", ".join(f"{n} {t}" for t, n in {**counts["task_counts"], **counts["control_counts"]}.items())
-                print(f"    {label}: {listed or 'nothing'}")
-        for key in summary["external_inputs"]:
-            print(f"reads {key} (made by no task of this job)")
-        if summary.get("unserved_task_types"):
-            print("no function of this installation serves: " + ", ".join(summary["unserved_task_types"]))
-        return 0
-    if args.check:
-        res = _resources(args)
-        res.db.create_schema()
-        try:
-            outputs = {**compiled.outputs(), **compiled.deferred_outputs}
-            with res.db.read() as s:
-                insert.check(s, outputs, compiled.external_inputs, res.store.stat)
-        except JobError as exc:
-            print(f"eas submit: {path}: {exc}", file=sys.stderr)
-            return 2
-    settings = _settings(args)
+        return _print_dry_run(args, compiled, summary, unchecked)
     event = events.make_event(events.JOB_SUBMITTED, events.SOURCE_CLI, spec, id=uuid.uuid4().hex,
                               subject=compiled.job_name)
     try:
@@ -126,27 +118,88 @@ def cmd_submit(args) -> int:
     except events.DeliveryError as exc:
         print(f"eas submit: {exc}", file=sys.stderr)
         return 1
-    print(f"submitted {compiled.job_name!r} ({summary['rows']} task rows, {summary['tasks']} tasks to run) "
-          f"as event {event['id']}")
+    what = (f"submitted {compiled.job_name!r} ({summary['rows']} task rows, {summary['tasks']} tasks to run)")
+    if db is None or args.wait <= 0:
+        note = f"; {unchecked}, eas-control checks it" if unchecked else ""
+        print(f"{what} as event {event['id']}{note}")
+        return 0
+    try:
+        verdict = _await_job(db, f"{events.SOURCE_CLI} {event['id']}", args.wait)
+    except DatabaseUnavailable as exc:
+        verdict, unchecked = None, str(exc)
+    if verdict is None:
+        print(f"{what} as event {event['id']}")
+        print(f"eas submit: {path}: eas-control recorded no verdict within {args.wait:g} s"
+              f"{f' ({unchecked})' if unchecked else ''}; `eas jobs` will show it", file=sys.stderr)
+        return 3
+    job_id, rejection = verdict
+    if rejection is not None:
+        print(f"eas submit: {path}: refused by eas-control (job {job_id}): {rejection}", file=sys.stderr)
+        return 2
+    print(f"{what} as job {job_id} (event {event['id']})")
     return 0
 
 
-def _served_task_types() -> set[str] | None:
-    """Task types the function descriptors (``functions/*/func.yaml``) declare; None if unknown."""
-    import yaml
+def _live_database(settings: Settings, *, create: bool):
+    """(the task database, "") when it can be reached, else (None, why not). A SQLite file that
+    does not exist is not created (the runtime is not running here), unless ``create``."""
+    from eas_runtime.db.session import DatabaseUnavailable, database
+    if settings.db_url.startswith("sqlite") and not create:
+        file = settings.db_url.split("///", 1)[1] if "///" in settings.db_url else ""
+        if not file or file == ":memory:" or not Path(file).is_file():
+            return None, f"not checked against a task database (none at {file or settings.db_url})"
+    db = database(settings.db_url)
+    if create:
+        db.create_schema()
+        return db, ""
+    try:
+        db.ping()
+    except DatabaseUnavailable as exc:
+        return None, f"not checked against the task database ({exc})"
+    return db, ""
 
-    from eas_runtime.settings import PROJECT_ROOT
-    paths = sorted((PROJECT_ROOT / "functions").glob("*/func.yaml"))
-    if not paths:
-        return None
-    served: set[str] = set()
-    for path in paths:
-        try:
-            types = (yaml.safe_load(path.read_text()) or {}).get("task_types") or []
-            served.update("null" if t is None else str(t) for t in types)     # YAML reads `null` as None
-        except (OSError, yaml.YAMLError, AttributeError):
+
+def _await_job(db, source_event: str, wait_s: float):
+    """(job id, rejection or None) once eas-control recorded the submission; None after
+    ``wait_s`` seconds."""
+    import time
+
+    from sqlalchemy import select
+
+    from eas_runtime.db.models import Job
+    deadline, pause = time.monotonic() + wait_s, 0.05
+    while True:
+        with db.read() as s:
+            row = s.execute(select(Job.id, Job.rejection).where(Job.source_event == source_event)).first()
+        if row is not None:
+            return row.id, row.rejection
+        if time.monotonic() >= deadline:
             return None
-    return served
+        time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        pause = min(pause * 2, 0.5)
+
+
+def _print_dry_run(args, compiled, summary: dict, unchecked: str) -> int:
+    from eas_runtime.jobs import tree
+    summary["checked_against_database"] = not unchecked
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    for line in tree.render(compiled, full=args.full):
+        print(line)
+    print(f"\n{summary['rows']} task rows at submission; tasks per type (certain to run):")
+    for task_type, n in {**summary["task_counts"], **summary["control_counts"]}.items():
+        print(f"{n:8d}  {task_type}")
+    for part in summary["deferred"]:
+        times = f" (x{part['count']})" if part["count"] > 1 else ""
+        print(f"evaluated at run time{times}: {part['path']} {part['task_type']} {part['note']}".rstrip())
+        for label, counts in part["branches"].items():
+            listed = ", ".join(f"{n} {t}" for t, n in {**counts["task_counts"], **counts["control_counts"]}.items())
+            print(f"    {label}: {listed or 'nothing'}")
+    for key in summary["external_inputs"]:
+        print(f"reads {key} (made by no task of this job)")
+    print(unchecked or "checked against the task database: no clash")
+    return 0
 
 
 def cmd_watch(args) -> int:
@@ -330,7 +383,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", action="store_true", help="compile and print the task tree and counts only")
     s.add_argument("--full", action="store_true", help="dry run: every loop iteration, not the first two")
     s.add_argument("--check", action="store_true",
-                   help="check outputs and inputs against the task database and store before sending")
+                   help="check outputs and inputs against the task database and store even when it does not "
+                        "exist yet (it is checked whenever it is reachable)")
+    s.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+                   help="wait this long for eas-control to accept or refuse the job (0: do not wait)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_submit)
 

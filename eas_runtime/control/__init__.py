@@ -20,7 +20,7 @@ from eas_runtime.control import flow, scheduler, watch
 from eas_runtime.db.models import (A_FINISHED, A_RUNNING, Attempt, DeadLetter, Job, ProcessedEvent, ProductVersion,
                                    Task, TaskInput, TaskOutput, utcnow)
 from eas_runtime.db.products import ensure_product_id
-from eas_runtime.jobs import JobError, compile_job, insert_job
+from eas_runtime.jobs import JobError, admit, insert_job, reject_job, served_task_types
 from eas_runtime.resources import Resources
 from eas_runtime.store.base import InvalidKey, check_key
 
@@ -218,24 +218,40 @@ class Control:
 
     # ------------------------------------------------------------------ job.submitted
     def on_job(self, event) -> dict:
+        """Compile, check and insert a submitted job. A refused job (a task type no function
+        serves, outputs another job plans, a defective description) is kept as a rejected job
+        row with the reason, shown by ``eas jobs`` and ``/jobs``, and as a dead letter; a
+        duplicate delivery finds that row and adds nothing."""
         spec = events.data_of(event)
         source_event = f"{event['source']} {event['id']}"
         with self.db.read() as s:        # a duplicate delivery: schedule, but do not compile again
-            known = s.scalar(select(Job.id).where(Job.source_event == source_event))
+            known = s.execute(select(Job.id, Job.rejection).where(Job.source_event == source_event)).first()
         if known is not None:
-            claimed = scheduler.schedule(self.db, self.send, job_id=known)
-            return {"job_id": known, "created": False, "claimed": len(claimed)}
+            if known.rejection is not None:
+                return {"job_id": known.id, "created": False, "rejected": known.rejection}
+            claimed = scheduler.schedule(self.db, self.send, job_id=known.id)
+            return {"job_id": known.id, "created": False, "claimed": len(claimed)}
         try:
-            compiled = compile_job(spec)
+            compiled = admit(spec, served=served_task_types(self.res.settings.broker_config_dir))
             with self.db.session() as s:
                 job, created = insert_job(s, compiled, source_event=source_event, spec=spec,
                                           stat=self.res.store.stat)
-                job_id = job.id
+                job_id, rejection = job.id, job.rejection
         except JobError as exc:
-            self.dead_letter("control", f"job rejected: {exc}", event)
-            return {"rejected": str(exc)}
+            return self._reject(event, spec, source_event, str(exc))
+        if rejection is not None:        # a concurrent duplicate delivery was refused first
+            return {"job_id": job_id, "created": False, "rejected": rejection}
         claimed = scheduler.schedule(self.db, self.send, job_id=job_id)
         return {"job_id": job_id, "created": created, "tasks": len(compiled.tasks), "claimed": len(claimed)}
+
+    def _reject(self, event, spec, source_event: str, reason: str) -> dict:
+        with self.db.session() as s:
+            job, created = reject_job(s, spec, source_event=source_event, reason=reason)
+            job_id, reason = job.id, job.rejection or reason
+        if created:
+            log.info("job.submitted %s rejected as job %s: %s", event["id"], job_id, reason)
+            self.dead_letter("control", f"job {job_id} rejected: {reason}", event)
+        return {"job_id": job_id, "created": False, "rejected": reason}
 
     # ------------------------------------------------------------------ task.finished / failed
     def on_task_end(self, event) -> dict:

@@ -77,6 +77,10 @@ class Job(Base):
     source_event: Mapped[Optional[str]] = mapped_column(String(300), unique=True)
     spec: Mapped[Any] = mapped_column(JSON, default=dict)
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Why the job was refused at submission (an unserved task type, outputs another job plans);
+    #: NULL for an accepted job. A refused job has no tasks; its row keeps the refusal visible
+    #: and makes a duplicate delivery of the same event a no-op.
+    rejection: Mapped[Optional[str]] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     tasks: Mapped[list["Task"]] = relationship(back_populates="job", cascade="all, delete-orphan")
 

@@ -171,7 +171,11 @@ def task(data: dict) -> list[str]:
 
 
 def jobs(data: dict) -> list[str]:
+    """The table, then one line per refused job with its reason in full (a table cell would
+    cut it)."""
     states = data["states"]
-    rows = [[j["job_id"], j["name"] + (" (cancelled)" if j["cancelled"] else ""), j["total"]]
+    rows = [[j["job_id"], j["name"] + (" (cancelled)" if j["cancelled"] else "")
+             + (" (rejected)" if j.get("rejected") is not None else ""), j["total"]]
             + [j["counts"][st] for st in states] for j in data["items"]]
-    return table(["job", "name", "tasks"] + states, rows) + footer(data, "jobs")
+    refused = [f"job {j['job_id']} rejected: {j['rejected']}" for j in data["items"] if j.get("rejected") is not None]
+    return table(["job", "name", "tasks"] + states, rows) + refused + footer(data, "jobs")

@@ -47,11 +47,13 @@ def progress(db, *, job_id: int | None = None, stall_s: float = 300.0,
 
 def jobs(db, *, page: int = 0, page_size: int = DEFAULT_PAGE_SIZE, stall_s: float = 300.0,
          now: dt.datetime | None = None) -> dict:
-    """Jobs, newest first, each with its task counts per display state."""
+    """Jobs, newest first, each with its task counts per display state; a job refused at
+    submission has no tasks and says why in ``rejected`` (None for an accepted job)."""
     offset, limit = check_page(page, page_size)
     with db.read() as s:
         total = s.scalar(select(func.count()).select_from(Job))
-        page_jobs = s.execute(select(Job.id, Job.name, Job.working_directory, Job.cancelled, Job.created_at)
+        page_jobs = s.execute(select(Job.id, Job.name, Job.working_directory, Job.cancelled, Job.created_at,
+                                     Job.rejection)
                               .order_by(Job.id.desc()).offset(offset).limit(limit)).all()
         ids = [j.id for j in page_jobs]
         inner = select(Task.job_id.label("job_id"),
@@ -62,7 +64,8 @@ def jobs(db, *, page: int = 0, page_size: int = DEFAULT_PAGE_SIZE, stall_s: floa
                                        .group_by(inner.c.job_id, inner.c.state)):
             per_job[job_id].append((st, n))
     items = [{"job_id": j.id, "name": j.name, "working_directory": j.working_directory,
-              "cancelled": j.cancelled, "created": iso(j.created_at), **_counts(per_job[j.id])}
+              "cancelled": j.cancelled, "rejected": j.rejection, "created": iso(j.created_at),
+              **_counts(per_job[j.id])}
              for j in page_jobs]
     return paged(items, total, page, page_size, states=list(DISPLAY_STATES))
 

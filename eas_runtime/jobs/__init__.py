@@ -6,6 +6,8 @@
   depend on run-time results deferred;
 * :mod:`.runtime`: those deferred parts evaluated at run time (:func:`expand`);
 * :mod:`.insert`: checks against the database and the store, and bulk insertion;
+* :mod:`.served`: the task types this installation serves (its ``task.ready`` Triggers);
+* :mod:`.admission`: every check a job passes before it exists, shared by all fronts;
 * :mod:`.tree`: the dry run's task tree and counts.
 
 Where things are kept, for readers of the task table: every task row's ``params`` holds its
@@ -17,11 +19,22 @@ at ``task_list[0]``), ``Task.parent_id`` its control-flow parent.
 """
 from __future__ import annotations
 
+from eas_runtime.jobs.admission import admit
 from eas_runtime.jobs.compiler import compile_job
 from eas_runtime.jobs.expressions import ExpressionError
-from eas_runtime.jobs.insert import insert_job, insert_tree
-from eas_runtime.jobs.plan import CONTROL_FLOW, CompiledJob, JobError, PlannedTask, object_key
+from eas_runtime.jobs.insert import insert_job, insert_tree, reject_job
+from eas_runtime.jobs.plan import (
+    CONTROL_FLOW,
+    CompiledJob,
+    JobConflict,
+    JobError,
+    PlannedTask,
+    UnservedTaskType,
+    object_key,
+)
 from eas_runtime.jobs.runtime import Expansion, bind_parameters, expand
+from eas_runtime.jobs.served import check_served, served_task_types
 
-__all__ = ["CONTROL_FLOW", "CompiledJob", "Expansion", "ExpressionError", "JobError", "PlannedTask",
-           "bind_parameters", "compile_job", "expand", "insert_job", "insert_tree", "object_key"]
+__all__ = ["CONTROL_FLOW", "CompiledJob", "Expansion", "ExpressionError", "JobConflict", "JobError", "PlannedTask",
+           "UnservedTaskType", "admit", "bind_parameters", "check_served", "compile_job", "expand", "insert_job",
+           "insert_tree", "object_key", "reject_job", "served_task_types"]

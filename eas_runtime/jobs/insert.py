@@ -9,13 +9,17 @@ Checks at submission (each problem names the task's path):
   so that readiness sees it); otherwise the job is rejected, unless the task may wait for the
   upload (``wait_for_upload``), in which case the task waits until the object lands.
 
+A refused job is kept as a job row without tasks (:func:`reject_job`), with the reason.
+
 Task ids are reserved first (:func:`reserve_task_ids`), so parents, children and metadata
 inputs can be linked before anything is written; then every table is written with one
 executemany per 2,000 tasks, instead of a round trip per row for its id.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
@@ -34,11 +38,12 @@ from eas_runtime.db.models import (
     utcnow,
 )
 from eas_runtime.db.products import ensure_product
-from eas_runtime.jobs.plan import CompiledJob, JobError, PlannedTask
+from eas_runtime.jobs.plan import CompiledJob, JobConflict, JobError, PlannedTask
 
 Stat = Callable[[str], object]          # the store's stat(): ObjectInfo or None
 CHUNK = 500                             # keys per IN (...) query
 ROWS_PER_STATEMENT = 2000
+MAX_KEPT_SPEC = 1_000_000               # characters of a refused job's description kept in its row
 
 
 def _chunks(items: list, n: int = CHUNK) -> Iterable[list]:
@@ -48,20 +53,21 @@ def _chunks(items: list, n: int = CHUNK) -> Iterable[list]:
 
 def check(session: Session, outputs: dict[str, str], external: dict[str, list[tuple[str, bool]]],
           stat: Stat | None = None) -> list[tuple[str, object]]:
-    """Raise JobError for outputs that exist and inputs nobody makes; return the objects found
-    only in the store as (key, ObjectInfo), to be recorded as uploads."""
+    """Raise JobConflict for outputs that another job plans or that exist, JobError for inputs
+    nobody makes; return the objects found only in the store as (key, ObjectInfo), to be
+    recorded as uploads."""
     keys = list(outputs)
     for part in _chunks(keys):
-        planned = session.execute(select(TaskOutput.key, TaskOutput.task_id, Task.job_id, Task.path)
-                                  .join(Task, Task.id == TaskOutput.task_id)
+        planned = session.execute(select(TaskOutput.key, TaskOutput.task_id, Task.job_id, Task.path, Job.name)
+                                  .join(Task, Task.id == TaskOutput.task_id).join(Job, Job.id == Task.job_id)
                                   .where(TaskOutput.key.in_(part))).first()
         if planned is not None:
-            key, task_id, job_id, path = planned
-            raise JobError(f"{outputs[key]}: output {key!r} is already planned by task {task_id} "
-                           f"({path}) of job {job_id}")
+            key, task_id, job_id, path, name = planned
+            raise JobConflict(f"{outputs[key]}: output {key!r} is already planned by task {task_id} "
+                              f"({path}) of job {job_id} ({name!r})")
         existing = session.scalar(select(Product.key).where(Product.key.in_(part)).limit(1))
         if existing is not None:
-            raise JobError(f"{outputs[existing]}: output {existing!r} already exists in the store")
+            raise JobConflict(f"{outputs[existing]}: output {existing!r} already exists in the store")
     wanted = list(external)
     found: set[str] = set()
     for part in _chunks(wanted):
@@ -104,9 +110,7 @@ def insert_job(session: Session, compiled: CompiledJob, *, source_event: str | N
         existing = session.scalar(select(Job).where(Job.source_event == source_event))
         if existing is not None:
             return existing, False
-    outputs = compiled.outputs()
-    outputs.update(compiled.deferred_outputs)
-    uploads = check(session, outputs, compiled.external_inputs, stat)
+    uploads = check_compiled(session, compiled, stat)
     job = Job(name=compiled.job_name, working_directory=compiled.working_directory,
               source_event=source_event, spec=spec if spec is not None else {})
     try:
@@ -118,6 +122,44 @@ def insert_job(session: Session, compiled: CompiledJob, *, source_event: str | N
     record_uploads(session, uploads)
     insert_tree(session, job.id, job.name, compiled.roots)
     return job, True
+
+
+def check_compiled(session: Session, compiled: CompiledJob, stat: Stat | None = None) -> list[tuple[str, object]]:
+    """:func:`check` for every output (deferred parts too) and external input of ``compiled``."""
+    outputs = compiled.outputs()
+    outputs.update(compiled.deferred_outputs)
+    return check(session, outputs, compiled.external_inputs, stat)
+
+
+def reject_job(session: Session, spec: Any, *, source_event: str | None, reason: str) -> tuple[Job, bool]:
+    """Record a refused job: a row without tasks, with the reason. (job, created); a repeated
+    ``source_event`` returns the row recorded before, so a duplicate delivery adds nothing."""
+    if source_event:
+        existing = session.scalar(select(Job).where(Job.source_event == source_event))
+        if existing is not None:
+            return existing, False
+    name = spec.get("job_name") if isinstance(spec, dict) else None
+    job = Job(name=name[:200] if isinstance(name, str) else "", working_directory="",
+              source_event=source_event, spec=_kept_spec(spec), rejection=reason[:10_000])
+    try:
+        with session.begin_nested():
+            session.add(job)
+            session.flush()
+    except IntegrityError:
+        return session.scalar(select(Job).where(Job.source_event == source_event)), False
+    return job, True
+
+
+def _kept_spec(spec: Any) -> Any:
+    """The refused description as it can be stored: strict JSON (PostgreSQL refuses NaN) of a
+    bounded size, else a note saying why it was left out."""
+    try:
+        text = json.dumps(spec, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        return {"not_kept": f"the description is not storable JSON: {exc}"[:500]}
+    if len(text) > MAX_KEPT_SPEC:
+        return {"not_kept": f"the description is {len(text)} characters long (kept up to {MAX_KEPT_SPEC})"}
+    return spec
 
 
 def task_row(node: PlannedTask, job_id: int, job_name: str, parent_id: int | None, now) -> dict:

@@ -43,6 +43,16 @@ class JobError(ValueError):
     """A job description that cannot be run; the message names the task's path and the defect."""
 
 
+class UnservedTaskType(JobError):
+    """A task names a type that no function of this installation serves (its tasks would stay
+    queued forever)."""
+
+
+class JobConflict(JobError):
+    """The job clashes with the database: an output another job plans, or an object that
+    already exists. An HTTP front answers 409."""
+
+
 @dataclass(slots=True, eq=False)
 class PlannedTask:
     """One task row to create (or, inside a deferred part, to check only)."""

@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from eas_runtime import events
 from eas_runtime.db.session import DatabaseUnavailable
+from eas_runtime.store import StoreUnavailable
 
 bp = Blueprint("actions", __name__)
 
@@ -35,18 +36,29 @@ def _authenticate():
 
 @bp.post("/api/jobs")
 def submit_job():
-    from eas_runtime.jobs import JobError, compile_job
+    """Check the job as eas-control will (:func:`eas_runtime.jobs.admit`: the description, the
+    task types served, its outputs and inputs against the database and the store), then post
+    it as ``job.submitted``: 202. A clash with another job's outputs or an existing object is
+    409, any other refusal 400, each naming the task."""
+    from eas_runtime.jobs import JobConflict, JobError, admit, served_task_types
     spec = request.get_json(silent=True)
     if spec is None:
         return jsonify(error="the body must be a job description in JSON (content-type application/json)"), 400
+    res = _resources()
     try:
-        compiled = compile_job(spec)
+        with res.db.read() as session:
+            compiled = admit(spec, served=served_task_types(res.settings.broker_config_dir), session=session,
+                             stat=res.store.stat)
+    except JobConflict as exc:
+        return jsonify(error=str(exc)), 409
     except JobError as exc:
         return jsonify(error=str(exc)), 400
+    except (DatabaseUnavailable, StoreUnavailable) as exc:
+        return jsonify(error=f"the job could not be checked: {exc}"), 503
     event = events.make_event(events.JOB_SUBMITTED, "/eas/index", spec, id=uuid.uuid4().hex,
                               subject=compiled.job_name)
     try:
-        _resources().send(event)
+        res.send(event)
     except events.DeliveryError as exc:
         return jsonify(error=f"the broker did not accept the job: {exc}"), 503
     return jsonify(event_id=event["id"], job_name=compiled.job_name,

@@ -22,15 +22,16 @@ def jobs_data() -> dict:
 
 
 def job_data(job_id: int) -> dict:
-    """One job: name, folder, creation time, cancelled flag, its description, and progress
-    per task type."""
+    """One job: name, folder, creation time, cancelled flag, why it was refused (``rejected``,
+    None when accepted), its description, and progress per task type."""
     with db().read() as s:
         job = s.execute(select(Job.id, Job.name, Job.working_directory, Job.cancelled,
-                               Job.created_at, Job.spec).where(Job.id == job_id)).first()
+                               Job.created_at, Job.spec, Job.rejection).where(Job.id == job_id)).first()
     if job is None:
         raise NotFound(f"no job {job_id}")
     return {"job_id": job.id, "name": job.name, "working_directory": job.working_directory,
-            "cancelled": job.cancelled, "created": job.created_at.isoformat(), "spec": job.spec,
+            "cancelled": job.cancelled, "rejected": job.rejection, "created": job.created_at.isoformat(),
+            "spec": job.spec,
             "progress": diagnostics.progress(db(), job_id=job_id, stall_s=stall_s())}
 
 

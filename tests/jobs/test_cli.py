@@ -100,9 +100,11 @@ def test_watch_rules_with_templates(capsys, tmp_path):
     assert "removed 1 rule(s)" in run(capsys, "watch", "remove", "--prefix", "inbox/tess/")[1]
 
 
-def test_dry_run_names_task_types_no_function_serves(capsys, tmp_path):
+def test_dry_run_refuses_task_types_no_function_serves(capsys, tmp_path):
+    # It used to list them and exit 0; such a job's tasks stay queued forever (issue 11, defect 10).
     job = tmp_path / "job.json"
     job.write_text(json.dumps({"task_list": [{"task": "null"}, {"task": "made_up_search"}]}))
-    code, out, _ = run(capsys, "submit", "--dry-run", "--json", str(job))
-    assert code == 0 and json.loads(out)["unserved_task_types"] == ["made_up_search"]
-    assert "no function of this installation serves: made_up_search" in run(capsys, "submit", "--dry-run", str(job))[1]
+    for argv in (("submit", "--dry-run", "--json", str(job)), ("submit", "--dry-run", str(job))):
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and out == ""
+        assert "task_list[1].task: no function serves task type 'made_up_search'" in err and "verify" in err
