@@ -4,14 +4,14 @@ A job that arrives as an event and is refused (a task type no function serves, o
 another job plans) is kept as a job row without tasks, so that ``eas jobs`` and ``/jobs`` show
 it with the reason and a duplicate delivery of the event finds it.
 
-Revision ID: 0006_job_rejection
-Revises: 0005_products_directory_filename
+Revision ID: 0007_job_rejection
+Revises: 0006_pinned_inputs
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0006_job_rejection"
-down_revision = "0005_products_directory_filename"
+revision = "0007_job_rejection"
+down_revision = "0006_pinned_inputs"
 branch_labels = None
 depends_on = None
 
