@@ -228,6 +228,20 @@ def cmd_watch(args) -> int:
             if template is None and not tasks:
                 print("eas watch add: --tasks needs at least one task type", file=sys.stderr)
                 return 2
+            # A rule whose jobs name a type no function serves would make jobs that never end.
+            from eas_runtime.jobs.plan import UnservedTaskType
+            from eas_runtime.jobs.served import check_served, served_task_types, unserved_message
+            served = served_task_types(res.settings.broker_config_dir)
+            unserved = [t for t in tasks if served is not None and t not in served]
+            try:
+                if unserved:
+                    raise UnservedTaskType(unserved_message("--tasks", unserved[0], served)
+                                           .replace("--tasks.task:", "--tasks:", 1))
+                if template is not None:
+                    check_served(checked, served)
+            except UnservedTaskType as exc:
+                print(f"eas watch add: {exc}", file=sys.stderr)
+                return 2
             rule = s.scalar(select(WatchRule).where(WatchRule.prefix == args.prefix))
             if rule is None:
                 rule = WatchRule(prefix=args.prefix)

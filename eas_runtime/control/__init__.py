@@ -21,6 +21,7 @@ from eas_runtime.db.models import (A_FINISHED, A_RUNNING, Attempt, DeadLetter, J
                                    Task, TaskInput, TaskOutput, utcnow)
 from eas_runtime.db.products import ensure_product_id
 from eas_runtime.jobs import JobError, admit, insert_job, reject_job, served_task_types
+from eas_runtime.jobs.served import check_served
 from eas_runtime.resources import Resources
 from eas_runtime.store.base import InvalidKey, check_key
 
@@ -196,6 +197,7 @@ class Control:
             for rule in watch.matching_rules(conn, key):
                 try:
                     compiled = watch.job_for_upload(rule, key, etag)
+                    check_served(compiled, served_task_types(self.res.settings.broker_config_dir))
                     with s.begin_nested():
                         job, made = insert_job(s, compiled, source_event=_bounded(
                             f"watch:{rule.id}:{compiled.working_directory}", 300),

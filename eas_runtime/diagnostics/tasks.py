@@ -6,7 +6,7 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from eas_runtime.db import metadata as md
-from eas_runtime.db.models import (Attempt, Job, LogMessage, Product, ProductVersion, Task,
+from eas_runtime.db.models import (Attempt, AttemptInput, Job, LogMessage, Product, ProductVersion, Task,
                                    TaskInput, TaskMetadataInput, TaskOutput, utcnow)
 from eas_runtime.diagnostics._common import DEFAULT_PAGE_SIZE, NotFound, age_s, check_page, iso, paged
 from eas_runtime.diagnostics.states import DISPLAY_STATES, display_state
@@ -82,11 +82,11 @@ def task_detail(db, task_id: int, *, stall_s: float = 300.0, now: dt.datetime | 
             raise NotFound(f"no task {task_id}")
         task = row.Task
         children = s.scalar(select(func.count()).select_from(Task).where(Task.parent_id == task_id))
-        inputs = s.execute(select(TaskInput.semantic_name, TaskInput.key)
+        inputs = s.execute(select(TaskInput.semantic_name, TaskInput.key, TaskInput.version_id)
                            .where(TaskInput.task_id == task_id).order_by(TaskInput.id)).all()
         outputs = s.execute(select(TaskOutput.semantic_name, TaskOutput.key)
                             .where(TaskOutput.task_id == task_id).order_by(TaskOutput.id)).all()
-        keys = [k for _, k in inputs] + [k for _, k in outputs]
+        keys = [k for _, k, _ in inputs] + [k for _, k in outputs]
         versions: dict[str, list] = {k: [] for k in keys}
         for key, v in s.execute(select(Product.key, ProductVersion)
                                 .join(ProductVersion, ProductVersion.product_id == Product.id)
@@ -98,6 +98,11 @@ def task_detail(db, task_id: int, *, stall_s: float = 300.0, now: dt.datetime | 
                             .where(TaskMetadataInput.task_id == task_id).order_by(Task.id)).all()
         attempts = s.scalars(select(Attempt).where(Attempt.task_id == task_id).order_by(Attempt.number)).all()
         attempt_meta = md.get_metadata_many(s, "attempt", [a.id for a in attempts])
+        read: dict[int, list] = {a.id: [] for a in attempts}
+        for r in s.scalars(select(AttemptInput).where(AttemptInput.attempt_id.in_(list(read)))
+                           .order_by(AttemptInput.id)):
+            read[r.attempt_id].append({"name": r.semantic_name, "key": r.key, "version_id": r.version_id,
+                                       "md5": r.etag, "object_version": r.object_version})
         log_counts = dict(s.execute(select(LogMessage.attempt_id, func.count())
                                     .where(LogMessage.attempt_id.in_([a.id for a in attempts]))
                                     .group_by(LogMessage.attempt_id)).all())
@@ -109,10 +114,11 @@ def task_detail(db, task_id: int, *, stall_s: float = 300.0, now: dt.datetime | 
         "fully_configured": task.fully_configured, "params": task.params or {},
         "metadata": task_meta, "attempts_count": task.attempt_count,
         "retry_at": iso(task.retry_at), "created": iso(task.created_at), "children": children,
-        "inputs": [{"name": n, "key": k, "versions": versions[k]} for n, k in inputs],
+        "inputs": [{"name": n, "key": k, "pinned_version": pin, "versions": versions[k]} for n, k, pin in inputs],
         "outputs": [{"name": n, "key": k, "versions": versions[k]} for n, k in outputs],
         "metadata_from": [{"task_id": i, "name": n, "task_type": tt} for i, n, tt in sources],
-        "attempts": [attempt_dict(a, now, attempt_meta[a.id], log_counts.get(a.id, 0)) for a in attempts],
+        "attempts": [{**attempt_dict(a, now, attempt_meta[a.id], log_counts.get(a.id, 0)), "read": read[a.id]}
+                     for a in attempts],
     }
 
 

@@ -193,3 +193,13 @@ def test_defect_10_rejected_jobs_on_postgresql(settings, postgres_url, event_log
         assert "not a finite number" in rows[1].rejection and "not_kept" in rows[1].spec
     finally:
         db.dispose()
+
+
+def test_defect_10_watch_rule_naming_an_unserved_type_is_refused(tmp_path):
+    """`eas watch add --tasks` with a type no function serves is refused (exit 2, one line)."""
+    env = {**os.environ, "EAS_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-m", "eas_runtime.cli", "watch", "add", "--prefix", "inbox/",
+                           "--tasks", "ingest_external_lcs,verfy"], capture_output=True, text=True, env=env)
+    assert done.returncode == 2, done
+    assert "no function serves task type 'verfy'" in done.stderr and "did you mean 'verify'" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
