@@ -16,12 +16,21 @@ import datetime as dt
 import re
 from typing import Any, Mapping
 
+from eas_runtime._event_codec import encode_value
+
 REQUIRED = ("specversion", "id", "source", "type")
 OPTIONAL = ("datacontenttype", "dataschema", "subject", "time")
 #: Attribute names: lowercase ASCII letters and digits. The specification says names SHOULD
 #: NOT exceed 20 characters; this contract makes it a rule (every name in use fits).
 _NAME = re.compile(r"[a-z0-9]{1,20}")
 INT_MIN, INT_MAX = -2 ** 31, 2 ** 31 - 1
+#: Every event must be deliverable in binary mode, one ``ce-*`` header per attribute, to any
+#: subscriber: common servers take header fields of 8 KiB (gunicorn's limit_request_field_size
+#: is 8190 bytes) and 100 header fields (gunicorn, Python's http.server). So an attribute's
+#: percent-encoded value is at most 4 KiB (an S3 key, 1024 bytes of UTF-8, needs at most 3 KiB)
+#: and an event has at most 64 attributes.
+MAX_VALUE_BYTES = 4096
+MAX_ATTRIBUTES = 64
 #: Characters a CloudEvents String must not hold: controls, surrogates, noncharacters.
 _BAD_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
                        + "".join(f"{chr(p + 0xFFFE)}{chr(p + 0xFFFF)}" for p in range(0, 0x110000, 0x10000))
@@ -48,6 +57,8 @@ def normalize(attributes: Mapping[str, Any], *, binary: bool = False) -> dict[st
     for name in REQUIRED:
         if attributes.get(name) is None:
             raise AttributeProblem(f"{label(name)} is missing")
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise AttributeProblem(f"CloudEvent has {len(attributes)} attributes, more than the limit of {MAX_ATTRIBUTES}")
     out: dict[str, str] = {}
     for name, value in attributes.items():
         if not isinstance(name, str) or not _NAME.fullmatch(name):
@@ -78,6 +89,9 @@ def normalize(attributes: Mapping[str, Any], *, binary: bool = False) -> dict[st
             raise AttributeProblem(f"{label(name)} holds the character U+{ord(bad.group()):04X} at "
                                   f"{bad.start()}, which CloudEvents strings do not allow")
         _check_form(name, text, label(name))
+        if len(text) * 12 > MAX_VALUE_BYTES and len(encode_value(text)) > MAX_VALUE_BYTES:
+            raise AttributeProblem(f"{label(name)} is longer than {MAX_VALUE_BYTES} bytes as an HTTP header "
+                                   f"(percent-encoded); put large values in the data")
         out[name] = text
     if out.get("specversion") != "1.0":
         raise AttributeProblem(f"{label('specversion')} is {out.get('specversion')!r}: only '1.0' is supported")

@@ -106,7 +106,7 @@ def _binary_problem(lowered: Mapping[str, str]) -> str:
         return ("not a CloudEvent: binary mode needs the headers ce-specversion, ce-id, ce-source "
                 "and ce-type; structured mode needs Content-Type: application/cloudevents+json")
     missing = [n for n in ("ce-specversion", "ce-id", "ce-source", "ce-type") if n not in lowered]
-    return f"binary-mode CloudEvent lacks the required header(s) {', '.join(missing)}"
+    return f"not a CloudEvent: the binary-mode request lacks the required header(s) {', '.join(missing)}"
 
 
 def int_attribute(event: CloudEvent, name: str) -> int:
