@@ -121,10 +121,7 @@ class Control:
         return self.res.try_send(event)
 
     def _run_control(self, event) -> list:
-        try:
-            task_id, attempt_id = int(event["taskid"]), int(event["attemptid"])
-        except (KeyError, TypeError, ValueError):
-            raise events.EventError(f"task.ready event {event['id']!r} needs integer taskid and attemptid") from None
+        task_id, attempt_id = events.int_attribute(event, "taskid"), events.int_attribute(event, "attemptid")
         return flow.execute(self.db, self.send, task_id, attempt_id, stat=self.res.store.stat)
 
     # ------------------------------------------------------------------ product.created
@@ -257,11 +254,7 @@ class Control:
 
     # ------------------------------------------------------------------ task.finished / failed
     def on_task_end(self, event) -> dict:
-        task_id = event.get("taskid")
-        try:
-            task_id = int(task_id)
-        except (TypeError, ValueError):
-            raise events.EventError(f"{event['type']} event {event['id']!r} needs an integer 'taskid'") from None
+        task_id = events.int_attribute(event, "taskid")
         retried = False
         if event["type"] == events.TASK_FAILED:
             retried = self._retry_science_failure(task_id, event)

@@ -244,11 +244,7 @@ class TaskRunner:
 
 
 def _int_attr(event, name: str) -> int:
-    value = events.require(event, name)
-    try:
-        return int(value)
-    except ValueError:
-        raise events.EventError(f"attribute {name!r} must be an integer id, got {value!r}") from None
+    return events.int_attribute(event, name)
 
 
 def _default_key(snap, name: str, path: Path) -> str:
