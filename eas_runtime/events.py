@@ -223,7 +223,10 @@ def send(event: CloudEvent, url: str, *, timeout: float = 10.0, mode: str = "bin
     if _client is None:
         from eas_runtime.serving.http import KeepAliveClient
         _client = KeepAliveClient()
-    headers, body = to_http(event, mode)
+    try:
+        headers, body = to_http(event, mode)
+    except (ValueError, TypeError) as exc:     # e.g. a lone surrogate: no encoding carries it
+        raise UnsendableEvent(f"cannot encode event {event['id']!r}: {exc}") from exc
     try:
         status, _, answer = _client.post(url, headers, body, timeout)
     except (OSError, http.client.HTTPException) as exc:
