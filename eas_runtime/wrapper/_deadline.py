@@ -22,7 +22,9 @@ import time
 #: Time [s] kept free before the request limit to record the result and answer: a tenth of
 #: the limit, at least 0.5 s and at most 30 s.
 MARGIN_FRACTION, MARGIN_MIN_S, MARGIN_MAX_S = 0.1, 0.5, 30.0
-REPEAT_S = 1.0
+#: Seconds between repeated raises; long enough for the cleanup a raise starts (a pool
+#: terminating its workers in a ``finally``) not to be cut short by the next one.
+REPEAT_S = 5.0
 
 
 class TaskTimeout(BaseException):
