@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
+from eas_runtime._serving import TIMEOUT_SECONDS_DEFAULT
 from eas_runtime.settings import Settings
 
 from . import process
@@ -354,6 +355,9 @@ class LocalServing:
         try:
             argv = process.resolve_command(spec.argv)
             env = process.replica_env(spec, self.settings, self.broker_url, replica.port)
+            # The wrapper ends a science run before the request limit and records a timeout;
+            # without timeoutSeconds, Knative's default limit applies.
+            env["EAS_TIMEOUT_S"] = f"{spec.timeout_s or TIMEOUT_SECONDS_DEFAULT:g}"
             spawner = self._spawner
             if spawner is None:
                 raise ServingStopped("serving is not running")
