@@ -3,12 +3,14 @@
 A function declares its memory in ``func.yaml`` (``resources.limits.memory``). The process learns
 it from, smallest first:
 
-- ``EAS_MEMORY_LIMIT_BYTES``: set for every replica to its Service's ``limits.memory``, by the
-  embedded runtime (:mod:`eas_runtime.serving.process`) and, in a cluster, by the Downward API
-  (``resourceFieldRef: limits.memory`` in the generated Knative Services);
+- ``EAS_MEMORY_LIMIT_BYTES``: set by the embedded runtime for every replica to its Service's
+  ``limits.memory`` (:mod:`eas_runtime.serving.process`);
 - the soft ``RLIMIT_DATA`` and ``RLIMIT_AS`` of the process (the embedded runtime sets
   ``RLIMIT_DATA`` on each replica);
-- the cgroup limit: ``memory.max`` (cgroup v2) or ``memory.limit_in_bytes`` (v1);
+- the cgroup limit: ``memory.max`` (cgroup v2) or ``memory.limit_in_bytes`` (v1). In a cluster
+  this is the container's ``limits.memory``, so the generated Knative Services need no variable:
+  the Downward API (``resourceFieldRef``) would say the same, and Knative refuses it unless
+  the ``kubernetes.podspec-fieldref`` feature flag is enabled;
 
 and :data:`DEFAULT_LIMIT_BYTES` when none is set (a science module used as a library on a
 workstation). The variable is platform-provided, like ``K_SERVICE``, not a setting of
