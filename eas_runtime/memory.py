@@ -53,9 +53,6 @@ class MemoryLimit:
         """The most one input file may take once decompressed."""
         return self.bytes // INPUT_FRACTION
 
-    def describe(self) -> str:
-        return f"{format_bytes(self.bytes)} ({self.source})"
-
 
 def format_bytes(n: int) -> str:
     """``n`` bytes in binary units, e.g. ``'512 MiB'``, ``'388 KiB'``, ``'7 bytes'``."""

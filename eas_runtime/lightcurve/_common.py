@@ -74,8 +74,8 @@ def load_bytes(path: Path, limit: MemoryLimit | None = None) -> tuple[bytes, boo
 
 def _why_limit(limit: MemoryLimit) -> str:
     return (f"limit of {format_bytes(limit.input_bytes)} for one input (1/{INPUT_FRACTION} of the "
-            f"memory this function may use, {limit.describe()}); refused so that reading it cannot "
-            f"exhaust the memory")
+            f"{format_bytes(limit.bytes)} this function may use, from {limit.source}); refused so "
+            f"that reading it cannot exhaust the memory")
 
 
 def _gunzip(path: Path, raw: bytes, limit: MemoryLimit) -> bytes:
