@@ -17,7 +17,8 @@ Measured on the gunicorn worker of a replica serving its sample task (``eas invo
 ``null`` peaks at 282 MiB of address space (VmPeak) for 57 MiB resident (VmHWM) and 74 MiB of
 data (VmData): ``RLIMIT_AS`` at its 256 MiB limit would fail every task;
 ``transit_search_tls`` (2 threads) 1005 MiB address space, 339 MiB data, 222 MiB resident;
-``transit_search_bls_kovacs`` (numba) 763 MiB, 284 MiB, 212 MiB. ``RLIMIT_DATA`` (Linux >= 4.7)
+``transit_search_bls_kovacs`` (numba) 763 MiB, 284 MiB, 212 MiB; during ``eas demo``,
+eas-control 543 MiB, 166 MiB, 79 MiB (limit 512 MiB). ``RLIMIT_DATA`` (Linux >= 4.7)
 counts the heap and private writable mappings (numpy arrays, thread stacks), close to what a
 cgroup would charge. It is per process: TLS's forked pool workers each get the same limit, where
 a cgroup (the cluster) bounds their sum.
