@@ -211,3 +211,26 @@ def test_defect_4_replica_runs_under_its_descriptor_memory_limit(tmp_path):
         assert after["outcome"] == f"allocated {16 * MiB} bytes" and after["pid"] == small["pid"]
     finally:
         serving.stop()
+
+
+def test_defect_4_nested_compression_is_not_left_to_astropy(tmp_path):
+    """astropy decompresses a gzip stream it is handed, unbounded: with a FITS format forced, a
+    file gzipped twice must be refused, not passed on after the first decompression."""
+    inner = tmp_path / "lc.fits.gz"
+    lc = LightCurve(np.arange(10.0), np.ones(10), None, np.zeros(10, np.uint8), {})
+    write_lightcurve(lc, inner)
+    twice = tmp_path / "lc.fits.gz.gz"
+    twice.write_bytes(gzip.compress(inner.read_bytes()))
+    for fmt in ("product", "mission"):
+        with pytest.raises(ValueError, match=r"lc\.fits\.gz\.gz: not a FITS file: the first card"):
+            read_lightcurve(twice, fmt=fmt)
+
+
+def test_defect_4_service_memory_limit_is_parsed_or_refused_by_name():
+    from eas_runtime.serving.spec import ServiceSpecError, spec_from_document
+
+    settings = Settings.load(environ={})
+    assert spec_from_document(_allocate_service("1536Mi"), settings).memory_limit_bytes == 1536 * MiB
+    assert spec_from_document(_allocate_service("2G"), settings).memory_limit_bytes == 2 * 10 ** 9
+    with pytest.raises(ServiceSpecError, match="Service allocate: resources.limits.memory: 'lots'"):
+        spec_from_document(_allocate_service("lots"), settings)
