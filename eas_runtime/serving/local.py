@@ -373,7 +373,8 @@ class LocalServing:
     def _spawn(self, svc: _Service, replica: Replica, argv: list[str], env: dict) -> None:
         # Runs in the spawner thread, so stop() (which waits for that thread) cannot return
         # while a process it did not see is still being launched.
-        proc, log_path = process.spawn(argv, env, self.log_dir, svc.spec.name)
+        proc, log_path = process.spawn(argv, env, self.log_dir, svc.spec.name,
+                                       memory_limit_bytes=svc.spec.memory_limit_bytes)
         with self._lock:
             replica.proc, replica.log_path = proc, log_path
             stopped = self._stopped.is_set() or replica.dead
