@@ -171,7 +171,8 @@ def evaluate(value: Any, env: Env | None = None) -> Any:
         return env.memo[text]
     deterministic = _parse(value)[1]
     try:
-        result = check_data(_compiled(value)(Ctx(env, time.monotonic() + MAX_SECONDS)), depth=0)
+        ctx = Ctx(env, time.monotonic() + MAX_SECONDS)
+        result = check_data(_compiled(value)(ctx), 0, ctx)
         if deterministic:
             env.memo[text] = result
         return result
