@@ -29,6 +29,7 @@ import functools
 import time
 from typing import Any
 
+from eas_runtime.jobs._bounds import MAX_EVALUATION_ITEMS, Budget
 from eas_runtime.jobs._interpreter import (
     BINARY,
     BUILTINS,
@@ -52,12 +53,15 @@ from eas_runtime.jobs._interpreter import (
     random_namespace,
 )
 
-__all__ = ["CONSTANTS", "MAX_CHARS", "MAX_DEPTH", "MAX_FORMAT_WIDTH", "MAX_INT_BITS", "MAX_ITEMS", "MAX_NODES",
-           "MAX_SECONDS", "PENDING", "Env", "ExpressionError", "Namespace", "NotYetKnown", "check", "evaluate",
-           "evaluate_structure", "is_expression", "parse", "random_namespace", "uses_requested_metadata"]
+__all__ = ["CONSTANTS", "MAX_CHARS", "MAX_DEPTH", "MAX_EVALUATION_ITEMS", "MAX_FORMAT_WIDTH", "MAX_INT_BITS",
+           "MAX_ITEMS", "MAX_NODES", "MAX_SECONDS", "MAX_STRUCTURE_ITEMS", "PENDING", "Env", "ExpressionError",
+           "Namespace", "NotYetKnown", "check", "evaluate", "evaluate_structure", "is_expression", "parse",
+           "random_namespace", "uses_requested_metadata"]
 
 MAX_CHARS = 2_000
 MAX_NODES = 300
+#: Items of a structure evaluated together (the parameters of one task, a loop's values).
+MAX_STRUCTURE_ITEMS = 300_000
 
 
 class ExpressionError(ValueError):
@@ -193,8 +197,16 @@ def _compiled(expression: str) -> Compiled:
     return build(_parse(expression)[0].body)
 
 
-def evaluate_structure(value: Any, env: Env | None = None, *, depth: int = 0) -> Any:
-    """Evaluate every item of nested lists and dicts (dict keys too, as the prototype did)."""
+def evaluate_structure(value: Any, env: Env | None = None, *, depth: int = 0,
+                       limit: int = MAX_STRUCTURE_ITEMS) -> Any:
+    """Evaluate every item of nested lists and dicts (dict keys too, as the prototype did).
+    The result is sized as it is made: ExpressionError once it passes ``limit`` items."""
+    budget = Budget(deadline=float("inf"))
+    return _evaluate_structure(value, env, depth, limit, budget, [0])
+
+
+def _evaluate_structure(value: Any, env: Env | None, depth: int, limit: int, budget: Budget,
+                        used: list[int]) -> Any:
     if depth > MAX_DEPTH:
         raise ExpressionError(f"parameters nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, dict):
@@ -203,11 +215,23 @@ def evaluate_structure(value: Any, env: Env | None = None, *, depth: int = 0) ->
             k = evaluate(key, env)
             if not isinstance(k, str):
                 raise ExpressionError(f"key {key!r} evaluates to {k!r}, which is not a string")
-            out[k] = evaluate_structure(item, env, depth=depth + 1)
+            _count(1 + len(k), used, limit)
+            out[k] = _evaluate_structure(item, env, depth + 1, limit, budget, used)
         return out
     if isinstance(value, (list, tuple)):
-        return [evaluate_structure(item, env, depth=depth + 1) for item in value]
-    return evaluate(value, env)
+        _count(len(value), used, limit)
+        return [_evaluate_structure(item, env, depth + 1, limit, budget, used) for item in value]
+    result = evaluate(value, env)
+    _count(budget.size(result, limit - used[0]), used, limit)
+    return result
+
+
+def _count(items: int, used: list[int], limit: int) -> None:
+    used[0] += items
+    if used[0] > limit:
+        raise ExpressionError(f"the evaluated values pass {limit} items, the limit for one task's parameters "
+                              "(characters and list or dict members, nested ones counted each time they are "
+                              "reached)")
 
 
 def uses_requested_metadata(value: Any, depth: int = 0) -> bool:

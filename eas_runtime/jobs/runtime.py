@@ -26,6 +26,7 @@ from eas_runtime.jobs.plan import (
     DO_WHILE,
     FOR_LOOP,
     MAX_DO_WHILE_ITERATIONS,
+    MAX_TASK_ITEMS,
     JobError,
     PlannedTask,
 )
@@ -118,7 +119,7 @@ def bind_parameters(params: dict, requested: dict, where: str) -> dict:
     metadata = params.get("metadata") or {}
     raw = {k: v for k, v in params.items() if k != "metadata"}
     try:
-        bound = ex.evaluate_structure(raw, Env(metadata, requested))
+        bound = ex.evaluate_structure(raw, Env(metadata, requested), limit=MAX_TASK_ITEMS)
     except ExpressionError as exc:
         raise JobError(f"{where}: {exc}") from None
     _finite(bound, where)
