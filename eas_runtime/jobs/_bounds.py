@@ -31,6 +31,7 @@ _TICK = 4096                     # items walked between two looks at the clock
 _CONTAINERS = (list, tuple, dict)
 _SCALARS = (float, bool, type(None))
 _INTS = {int, bool}
+_DATA = {str, int, float, bool, type(None)}
 _ITEMS = "characters and list or dict members, nested ones counted each time they are reached"
 
 
@@ -168,10 +169,13 @@ class Budget:
             members = [m for pair in v.items() for m in pair] if type(v) is dict else v
             if 3 * len(members) > limit + 2:          # a member and its separator: 3 characters at least
                 raise too_long
-            if set(map(type, members)).isdisjoint(_CONTAINERS):
-                if sum(map(len, [m for m in members if type(m) is str])) > limit:
+            kinds = set(map(type, members))
+            if kinds.isdisjoint(_CONTAINERS):        # flat: printed at C speed
+                if data_only and not kinds <= _DATA:
+                    scalar(next(m for m in members if type(m) not in _DATA))      # raises: not data
+                if str in kinds and sum(map(len, [m for m in members if type(m) is str])) > limit:
                     raise too_long
-                pieces = list(map(scalar, members))   # flat: printed at C speed
+                pieces = list(map(repr, members))
             else:
                 pieces, used = [], 0
                 for member in members:

@@ -47,6 +47,7 @@ from eas_runtime.jobs.plan import (
     JOB_KEYS,
     LEAF_FORBIDDEN,
     MAX_DESCRIPTION_ITEMS,
+    MAX_JOB_EVALUATION_ITEMS,
     MAX_JOB_ITEMS,
     MAX_NESTING,
     MAX_PATH,
@@ -454,18 +455,24 @@ def compile_job(spec: Any, *, metadata: dict | None = None, default_working_dire
     """Compile a job description; raises JobError naming the path of the first defect.
 
     ``metadata`` is visible to every expression (watch rules put the uploaded object's names
-    there); ``default_working_directory`` applies when the job names none.
+    there); ``default_working_directory`` applies when the job names none. The size limits
+    (``MAX_*_ITEMS`` in :mod:`eas_runtime.jobs.plan`) hold here, whichever route the job came by.
     """
+    with ex.shared_budget(MAX_JOB_EVALUATION_ITEMS, "the job"):
+        return _compile_job(spec, metadata, default_working_directory, default_job_name)
+
+
+def _compile_job(spec: Any, metadata: dict | None, default_working_directory: str,
+                 default_job_name: str) -> CompiledJob:
     if not isinstance(spec, dict):
         raise JobError(f"a job description is a JSON object, got {_kind(spec)}")
-    size = Budget(deadline=math.inf).size(spec, MAX_DESCRIPTION_ITEMS)
-    if size > MAX_DESCRIPTION_ITEMS:
-        raise JobError(f"the job description has more than {MAX_DESCRIPTION_ITEMS} items, the limit per job "
-                       "(characters and list or dict members, nested ones counted each time they are reached)")
     unknown = set(spec) - set(JOB_KEYS)
     if unknown:
         raise JobError(f"unknown top-level keys {sorted(map(str, unknown))}; allowed: {', '.join(JOB_KEYS)}")
-    _finite(spec, "job")
+    _finite(spec, "job")                # also refuses nesting deeper than MAX_DEPTH
+    if Budget(deadline=math.inf).size(spec, MAX_DESCRIPTION_ITEMS) > MAX_DESCRIPTION_ITEMS:
+        raise JobError(f"the job description has more than {MAX_DESCRIPTION_ITEMS} items, the limit per job "
+                       "(characters and list or dict members, nested ones counted each time they are reached)")
     metadata = dict(metadata or {})
     env = Env(metadata, {})
     compiler = _Compiler()

@@ -41,6 +41,10 @@ MAX_TASKS = 500_000
 MAX_DESCRIPTION_ITEMS = 200_000
 MAX_TASK_ITEMS = 300_000
 MAX_JOB_ITEMS = 50_000_000
+#: Items made by all the expressions evaluated while compiling one job (or expanding one
+#: control-flow task) together: each evaluation is bounded, thousands of them add up. The
+#: expressions of detection_grid_2d.json make 1.9 million.
+MAX_JOB_EVALUATION_ITEMS = 50_000_000
 MAX_NESTING = 64
 MAX_PATH = 480
 MAX_DO_WHILE_ITERATIONS = 10_000
