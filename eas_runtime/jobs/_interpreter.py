@@ -20,16 +20,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from eas_runtime.jobs._bounds import (
-    MAX_EVALUATION_ITEMS,
-    MAX_INT_BITS,
-    MAX_ITEMS,
-    MAX_SECONDS,
-    Budget,
-    Fail,
-)
-
-__all__ = ["MAX_EVALUATION_ITEMS", "MAX_INT_BITS", "MAX_ITEMS", "MAX_SECONDS", "Fail"]  # re-exported
+from eas_runtime.jobs._bounds import MAX_INT_BITS, MAX_ITEMS, Budget, Fail
 
 MAX_FORMAT_WIDTH = 1_000
 MAX_DEPTH = 64

@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
-from eas_runtime.jobs._bounds import MAX_EVALUATION_ITEMS, Budget
+from eas_runtime.jobs._bounds import MAX_EVALUATION_ITEMS, MAX_INT_BITS, MAX_ITEMS, MAX_SECONDS, Budget, Fail
 from eas_runtime.jobs._interpreter import (
     BINARY,
     BUILTINS,
@@ -49,13 +49,9 @@ from eas_runtime.jobs._interpreter import (
     DEFAULT_RANDOM,
     MAX_DEPTH,
     MAX_FORMAT_WIDTH,
-    MAX_INT_BITS,
-    MAX_ITEMS,
-    MAX_SECONDS,
     PENDING,
     Compiled,
     Ctx,
-    Fail,
     Namespace,
     NotYetKnown,
     _Pending,
