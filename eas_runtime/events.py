@@ -14,10 +14,9 @@ import re
 from typing import Any, Mapping
 
 from cloudevents.conversion import to_binary, to_structured
-from cloudevents.http import CloudEvent, from_http
-from cloudevents import exceptions as ce_exceptions
+from cloudevents.http import CloudEvent
 
-from eas_runtime import _event_codec
+from eas_runtime import _event_attributes, _event_codec
 
 PREFIX = "org.plato.eas."
 PRODUCT_CREATED = PREFIX + "product.created"
@@ -36,6 +35,14 @@ _EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
 SOURCE_STORE = "/eas/store"
 SOURCE_CONTROL = "/eas/control"
 SOURCE_CLI = "/eas/cli"
+
+#: Largest event accepted [bytes of body and ``ce-*`` header values]. CloudEvents asks every
+#: hop to carry at least 64 KB; Knative's Kafka-backed Broker carries up to Kafka's default
+#: message size, about 1 MB. The pipeline's events name objects in the store and are a few
+#: kilobytes at most, so 1 MiB leaves room without letting one request fill the memory.
+MAX_EVENT_BYTES = 1024 * 1024
+#: Largest integer id (``taskid``, ``attemptid``): the databases store signed 64-bit integers.
+MAX_ID = 2 ** 63 - 1
 
 
 class EventError(ValueError):
@@ -64,19 +71,53 @@ def make_event(type_: str, source: str, data: Any, *, id: str, subject: str | No
 
 
 def parse(headers: Mapping[str, str], body: bytes) -> CloudEvent:
-    """Parse an HTTP request in binary or structured mode; raise :class:`EventError` if invalid."""
+    """Parse an HTTP request in binary or structured (JSON) mode; raise :class:`EventError`
+    naming the attribute when it is no valid CloudEvent 1.0 (see :mod:`._event_attributes`).
+
+    Binary-mode ``ce-*`` values are percent-decoded (HTTP binding 1.0.2, section 3.1.3.2);
+    values of the JSON format's boolean and integer extensions become canonical strings."""
+    lowered = {str(k).lower(): v for k, v in headers.items()}
+    body = body or b""
+    size = len(body) + sum(len(str(v)) for k, v in lowered.items() if k.startswith("ce-"))
+    if size > MAX_EVENT_BYTES:
+        raise EventError(f"event of {size} bytes is larger than the limit of {MAX_EVENT_BYTES} bytes")
+    media = str(lowered.get("content-type", "")).split(";", 1)[0].strip().lower()
+    binary = not media.startswith("application/cloudevents")
     try:
-        event = _event_codec.parse_binary(headers, body) or from_http(dict(headers), body)
-    except ce_exceptions.MissingRequiredFields as exc:
-        raise EventError(f"not a CloudEvent: {exc}") from None
-    except ce_exceptions.GenericException as exc:
-        raise EventError(f"malformed CloudEvent: {exc}") from None
-    except (ValueError, TypeError, AttributeError, KeyError) as exc:
-        raise EventError(f"malformed CloudEvent: {exc}") from None
-    for required in ("id", "source", "type", "specversion"):
-        if not event.get(required):
-            raise EventError(f"CloudEvent attribute {required!r} is empty")
-    return event
+        if media.startswith("application/cloudevents-batch"):
+            raise EventError(f"batched CloudEvents ({media}) are not accepted: send one event per request")
+        if not binary:
+            if media != "application/cloudevents+json":
+                raise EventError(f"event format {media!r} is not supported: structured mode takes "
+                                 "application/cloudevents+json")
+            attributes, data = _event_codec.structured_parts(body)
+        else:
+            parts = _event_codec.binary_parts(lowered, body)
+            if parts is None:
+                raise EventError(_binary_problem(lowered))
+            attributes, data = parts
+        return CloudEvent(_event_attributes.normalize(attributes, binary=binary), data)
+    except (_event_codec.CodecError, _event_attributes.AttributeProblem) as exc:
+        raise EventError(str(exc)) from None
+
+
+def _binary_problem(lowered: Mapping[str, str]) -> str:
+    if not any(k.startswith("ce-") for k in lowered):
+        return ("not a CloudEvent: binary mode needs the headers ce-specversion, ce-id, ce-source "
+                "and ce-type; structured mode needs Content-Type: application/cloudevents+json")
+    missing = [n for n in ("ce-specversion", "ce-id", "ce-source", "ce-type") if n not in lowered]
+    return f"not a CloudEvent: the binary-mode request lacks the required header(s) {', '.join(missing)}"
+
+
+def int_attribute(event: CloudEvent, name: str) -> int:
+    """A required integer id attribute (``taskid``, ``attemptid``): a positive integer that fits
+    a signed 64-bit database column; :class:`EventError` naming it otherwise (a 30-digit id
+    would overflow SQLite's INTEGER and fail as a server error further on)."""
+    value = require(event, name)
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_ID:
+        raise EventError(f"attribute {name!r} must be an integer id from 1 to {MAX_ID}, got {value[:40]!r}")
+    return int(text)
 
 
 def data_of(event: CloudEvent) -> dict:
@@ -93,6 +134,8 @@ def data_of(event: CloudEvent) -> dict:
             data = json.loads(data)
         except json.JSONDecodeError as exc:
             raise EventError(f"event {event['id']!r}: data is not JSON ({exc.msg} at {exc.pos})") from None
+        except RecursionError:
+            raise EventError(f"event {event['id']!r}: data is JSON nested too deeply to be read") from None
     if not isinstance(data, dict):
         raise EventError(f"event {event['id']!r}: data must be a JSON object, got {type(data).__name__}")
     return data
@@ -107,10 +150,16 @@ def require(event: CloudEvent, name: str) -> str:
 
 
 def to_http(event: CloudEvent, mode: str = "binary") -> tuple[dict[str, str], bytes]:
+    """HTTP headers and body of ``event``: ``binary`` (``ce-*`` values percent-encoded, so any
+    UTF-8 subject travels) or ``structured`` (JSON carries UTF-8 as it is)."""
     if mode == "structured":
         headers, body = to_structured(event)
     else:
-        headers, body = _event_codec.binary(event) or to_binary(event)
+        encoded = _event_codec.binary(event)
+        if encoded is None:             # an attribute that is not a string: the SDK, then encode
+            sdk_headers, sdk_body = to_binary(event)
+            encoded = _event_codec.encode_headers(sdk_headers), sdk_body
+        headers, body = encoded
     return dict(headers), body if isinstance(body, bytes) else (body or b"")
 
 
@@ -174,7 +223,10 @@ def send(event: CloudEvent, url: str, *, timeout: float = 10.0, mode: str = "bin
     if _client is None:
         from eas_runtime.serving.http import KeepAliveClient
         _client = KeepAliveClient()
-    headers, body = to_http(event, mode)
+    try:
+        headers, body = to_http(event, mode)
+    except (ValueError, TypeError) as exc:     # e.g. a lone surrogate: no encoding carries it
+        raise UnsendableEvent(f"cannot encode event {event['id']!r}: {exc}") from exc
     try:
         status, _, answer = _client.post(url, headers, body, timeout)
     except (OSError, http.client.HTTPException) as exc:

@@ -69,6 +69,12 @@ class Settings:
     #: the backoff before retry n (``retry_backoff_s * 2**(n-1)``).
     max_attempts: int = 3
     retry_backoff_s: float = 30.0
+    #: The request limit of the function's Knative Service (``timeoutSeconds``; local serving
+    #: and the generated Services set ``EAS_TIMEOUT_S`` to it): the wrapper ends a science run
+    #: before it and records a timeout. 0 = no limit known (a function run outside a Service).
+    #: eas-control judges an attempt that ran past it as timed out, not stalled; there 0 means
+    #: Knative's largest default limit (600 s) for task types whose descriptor it cannot read.
+    timeout_s: float = 0.0
     #: Reconcile tick of the embedded runtime (a PingSource does it in a cluster; 0 = off).
     reconcile_s: float = 60.0
     #: Embedded serving: replicas per service at most (0 = number of cores), idle time
@@ -133,6 +139,8 @@ class Settings:
         if self.stall_s <= self.heartbeat_s:
             raise SettingsError(
                 f"EAS_STALL_S ({self.stall_s}) must exceed EAS_HEARTBEAT_S ({self.heartbeat_s})")
+        if self.timeout_s < 0:
+            raise SettingsError(f"EAS_TIMEOUT_S must be 0 (no limit) or positive, got {self.timeout_s!r}")
         if self.max_attempts < 1:
             raise SettingsError(f"EAS_MAX_ATTEMPTS must be at least 1, got {self.max_attempts}")
 

@@ -20,7 +20,21 @@ the row becomes ``dead``. Without a dead-letter sink, or when the sink fails too
 ``dead_letters`` row (component ``broker``) keeps the event and the reason.
 
 Rows are durable: ``pending`` rows left by a stopped broker are delivered by the next one. Within
-one broker a row is never handed to two workers. The broker keeps an in-memory index of its
+one broker a row is never handed to two workers.
+
+Every attempt counts against the Trigger's budget (``1 + delivery.retry``), also one that fails
+inside the broker before or after the HTTP request (an event that cannot be encoded, a reply
+that cannot be stored, any bug): it is recorded as a failed attempt (``[500] attempt n failed in
+the broker: ...``) and retried after the backoff; when the budget is spent the row is ``dead``
+and ``dead_letters`` keeps the stored event and the reason. A row read back from the table (after
+a restart) has its attempt recorded before it is made, so an event that kills the process cannot
+be retried without bound either, and a restart does not reset the count. Only an unavailable
+database (:class:`DatabaseUnavailable`) leaves a row pending without counting: nothing can be
+recorded, and the row is retried when the database is back.
+
+Each Trigger has its own lane of at most ``workers`` rows in flight (:class:`._queue.DueQueue`),
+and the broker keeps one worker thread spare (up to ``workers`` per Trigger), so a subscriber
+that holds its requests for minutes delays only its own Trigger's deliveries. The broker keeps an in-memory index of its
 pending rows (:class:`._queue.DueQueue`, rebuilt from the table at start) with the events it
 stored itself, so a worker neither queries for the next row nor decodes the stored JSON again.
 Workers sleep on a condition variable: an insert wakes them at once; otherwise they sleep until
@@ -42,7 +56,6 @@ from typing import Any, Mapping, NamedTuple, Optional, Protocol
 
 from cloudevents.http import CloudEvent
 from sqlalchemy import bindparam, case, delete, func, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from eas_runtime.db.models import DeadLetter, Delivery, utcnow
 from eas_runtime.db.session import Database, DatabaseUnavailable, database
@@ -67,13 +80,15 @@ HOLD_OFF_S = 1.0
 _D, _DL = Delivery.__table__, DeadLetter.__table__
 _INSERT = insert(_D).returning(_D.c.id, sort_by_parameter_order=True)
 _LETTER = insert(_DL)
-_PENDING = select(_D.c.id, _D.c.due_at).where(_D.c.state == PENDING)
+_PENDING = select(_D.c.id, _D.c.due_at, _D.c.trigger).where(_D.c.state == PENDING)
 _ROW = select(_D.c.id, _D.c.trigger, _D.c.tries, _D.c.last_error, _D.c.event_type, _D.c.payload,
               _D.c.state).where(_D.c.id == bindparam("row_id"))
 _DELIVERED = update(_D).where(_D.c.id == bindparam("row_id")).values(
     state=DELIVERED, tries=bindparam("tries"), last_error="", due_at=bindparam("now"))
 _FAILED = update(_D).where(_D.c.id == bindparam("row_id")).values(
     tries=bindparam("tries"), last_error=bindparam("error"), due_at=bindparam("due"))
+_STARTED = update(_D).where(_D.c.id == bindparam("row_id"), _D.c.state == PENDING).values(
+    tries=bindparam("tries"), last_error=bindparam("error"))
 _FAILED_FINALLY = update(_D).where(_D.c.id == bindparam("row_id")).values(
     tries=bindparam("tries"), last_error=bindparam("error"))
 _DEAD = update(_D).where(_D.c.id == bindparam("row_id")).values(
@@ -105,8 +120,10 @@ class Broker:
     """A Knative-like Broker over the task database's ``deliveries`` table.
 
     ``config`` defaults to :func:`.config.load_config` of ``settings.broker_config_dir``;
-    ``dispatcher`` to :class:`.dispatch.HttpDispatcher`; ``workers`` to 4 x cores (deliveries
-    mostly wait on functions). The schema must exist (``Database.create_schema``).
+    ``dispatcher`` to :class:`.dispatch.HttpDispatcher`; ``workers``, the rows each Trigger may
+    have in flight at once, to 4 x cores (deliveries mostly wait on functions). Worker threads
+    are started as needed, one kept spare, up to ``workers`` per Trigger. The schema must exist
+    (``Database.create_schema``).
     """
 
     def __init__(self, settings: Settings, db: Database | None = None, config: Config | None = None,
@@ -120,9 +137,10 @@ class Broker:
         self.default_timeout_s = default_timeout_s
         #: Recent attempts to subscribers, oldest first (bounded).
         self.attempts: collections.deque[Attempt] = collections.deque(maxlen=history)
-        self._queue = DueQueue()
+        self._queue = DueQueue(self.workers)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._threads_lock = threading.Lock()
 
     # ------------------------------------------------------------------ brokers
     @property
@@ -147,7 +165,7 @@ class Broker:
             raise KeyError(f"no Broker {key!r} (known: {', '.join(self.config.brokers) or 'none'})")
         with self.db.begin() as conn:
             rows = self._ingest_in(conn, event, key)
-        self._queue.push(((r.id, time.time()) for r in rows), rows)
+        self._queue.push(((r.id, time.time(), r.trigger) for r in rows), rows)
         return len(rows)
 
     def _ingest_in(self, conn, event: CloudEvent, broker_key: str) -> list[Row]:
@@ -191,14 +209,33 @@ class Broker:
             raise RuntimeError("broker already running (or its workers have not stopped yet)")
         self._stop.clear()
         with self.db.connect() as conn:
-            self._queue.push((row_id, _epoch(due)) for row_id, due in conn.execute(_PENDING))
-        self._threads = [threading.Thread(target=self._work, name=f"broker-worker-{i}", daemon=True)
-                         for i in range(self.workers)]
-        for thread in self._threads:
-            thread.start()
-        log.info("broker started: %d workers, brokers %s, %d triggers", self.workers,
+            self._queue.push((row_id, _epoch(due), trigger) for row_id, due, trigger in conn.execute(_PENDING))
+        with self._threads_lock:
+            self._threads = []
+        for _ in range(min(self.workers, self._max_threads())):
+            self._add_worker()
+        log.info("broker started: %d workers per Trigger, brokers %s, %d triggers", self.workers,
                  ", ".join(self.config.brokers), len(self.config.triggers))
         return self
+
+    def _max_threads(self) -> int:
+        # Enough that every Trigger can fill its lane while the others fill theirs (+1: rows of
+        # a Trigger no longer configured, which are dead-lettered).
+        return self.workers * max(1, len(self.config.triggers)) + 1
+
+    def _add_worker(self) -> None:
+        with self._threads_lock:
+            if self._stop.is_set() or len(self._threads) >= self._max_threads():
+                return
+            thread = threading.Thread(target=self._work, name=f"broker-worker-{len(self._threads)}",
+                                      daemon=True)
+            self._threads.append(thread)
+        thread.start()
+
+    def _keep_one_spare(self) -> None:
+        """Start a worker when none is waiting: a row of another Trigger never waits for one."""
+        if self._queue.waiting() == 0:
+            self._add_worker()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the workers. A worker busy with a request finishes it (up to ``timeout`` in
@@ -206,9 +243,11 @@ class Broker:
         self._stop.set()
         self._queue.wake_all()
         deadline = time.monotonic() + timeout
-        for thread in self._threads:
+        with self._threads_lock:
+            threads = list(self._threads)
+        for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        alive = [t.name for t in self._threads if t.is_alive()]
+        alive = [t.name for t in threads if t.is_alive()]
         if alive:
             log.warning("broker stopped with %d worker(s) still waiting on a subscriber", len(alive))
 
@@ -263,19 +302,63 @@ class Broker:
             row_id = self._queue.take(self._stop)
             if row_id is None:
                 continue
+            self._keep_one_spare()
             again_at, row = None, None
             try:
                 again_at, row = self._process(row_id)
-            except (SQLAlchemyError, DatabaseUnavailable) as exc:
+            except DatabaseUnavailable as exc:
                 log.warning("delivery %d could not be recorded (%s); it stays pending", row_id, exc)
-                again_at = time.time() + HOLD_OFF_S
+                again_at, row = time.time() + HOLD_OFF_S, self._queue.row(row_id)
                 self._stop.wait(HOLD_OFF_S)
-            except Exception:  # noqa: BLE001 - a worker must survive anything
-                log.exception("delivery %d could not be processed; it stays pending", row_id)
-                again_at = time.time() + HOLD_OFF_S
-                self._stop.wait(HOLD_OFF_S)
+            except Exception as exc:  # noqa: BLE001 - a worker must survive anything
+                log.exception("delivery %d failed in the broker", row_id)
+                again_at, row = self._crashed(row_id, exc)
             finally:
                 self._queue.done(row_id, again_at=again_at, row=row)
+
+    def _crashed(self, row_id: int, exc: Exception) -> tuple[float | None, Row | None]:
+        """Count an attempt that raised inside the broker against the Trigger's budget: retry
+        it after the backoff, or give the row up once the budget is spent. The count is kept
+        in memory too, so the budget holds while the table cannot be written."""
+        row = self._queue.row(row_id)
+        try:
+            row = row or self._load(row_id)
+            if row is None:
+                return None, None
+            number = row.attempt or row.tries + 1
+            trigger = self.config.triggers.get(row.trigger)
+            budget = trigger.delivery.attempts if trigger is not None else 1
+            error = f"[{NO_RESPONSE}] attempt {number} failed in the broker: {type(exc).__name__}: {exc}"[:2000]
+            row.tries, row.attempt, row.last_error = number, 0, error
+            event_id = str(row.event["id"]) if row.event is not None else ""
+            if number >= budget:
+                self.attempts.append(Attempt(row.id, row.trigger, event_id, number, NO_RESPONSE, "fail", None))
+                self._give_up(row, f"{error} (attempt {number} of {budget}: the retry budget is spent)")
+                return None, None
+            delay = trigger.delivery.backoff_s(number - 1)
+            self.attempts.append(Attempt(row.id, row.trigger, event_id, number, NO_RESPONSE, "retry", delay))
+            with self.db.begin() as conn:
+                conn.execute(_FAILED, {"row_id": row.id, "tries": number, "error": error,
+                                       "due": utcnow() + dt.timedelta(seconds=delay)})
+            return time.time() + delay, row
+        except Exception as again:  # noqa: BLE001 - e.g. the database went away meanwhile
+            log.error("delivery %d: the failed attempt could not be recorded (%s); it stays pending",
+                      row_id, again)
+            self._stop.wait(HOLD_OFF_S)
+            return time.time() + HOLD_OFF_S, row
+
+    def _give_up(self, row: Row, reason: str) -> None:
+        """Mark a row dead and keep its stored event in ``dead_letters`` as it is (not encoded
+        again: encoding may be what failed)."""
+        event_id = event_type = ""
+        if row.event is not None:
+            event_id, event_type = str(row.event.get("id"))[:200], str(row.event.get("type"))[:200]
+        log.error("delivery %d (%s -> %s) given up: %s", row.id, event_type or row.event_type, row.trigger, reason)
+        with self.db.begin() as conn:
+            conn.execute(_DEAD, {"row_id": row.id, "error": reason, "now": utcnow(), "tries": row.tries})
+            conn.execute(_LETTER, {"time": utcnow(), "component": "broker",
+                                   "reason": f"Trigger {row.trigger}: {reason}", "event_id": event_id,
+                                   "event_type": event_type or row.event_type, "payload": row.payload})
 
     def _load(self, row_id: int) -> Row | None:
         """The row as the table has it, when still pending (after a restart)."""
@@ -287,9 +370,14 @@ class Broker:
 
     def _process(self, row_id: int) -> tuple[float | None, Row | None]:
         """Make one attempt; returns when to try again (``None``: finished) and the row."""
-        row = self._queue.row(row_id) or self._load(row_id)
-        if row is None:
-            return None, None
+        row = self._queue.row(row_id)
+        from_table = row is None
+        if from_table:
+            row = self._load(row_id)
+            if row is None:
+                return None, None
+            self._queue.keep(row)       # for _crashed, which counts the attempt begun here
+        row.attempt = row.tries + 1
         if row.event is None:
             try:
                 row.event = wire.from_payload(row.payload)
@@ -313,11 +401,17 @@ class Broker:
         if row.tries >= spec.attempts:
             # The attempts were spent by an earlier run that stopped before the dead-letter step.
             return self._dead_letter(row, trigger, event, _outcome_from_text(row.last_error), target), row
+        tries = row.attempt
+        if from_table:
+            # Recorded before it is made: an attempt that kills the process still counts.
+            with self.db.begin() as conn:
+                conn.execute(_STARTED, {"row_id": row.id, "tries": tries, "error":
+                                        f"[{NO_RESPONSE}] attempt {tries} has no recorded outcome "
+                                        "(the broker stopped during it)"})
         outgoing = wire.replace(event, drop=(wire.TTL_EXTENSION,))
         headers, body = wire.encode(outgoing, spec.format)
         headers["Prefer"] = "reply"
         outcome = self._send(trigger.subscriber, headers, body, self._timeout(spec), target)
-        tries = row.tries + 1
         if outcome.delivered:
             self._record(row, event, tries, outcome, None)
             self._finish_delivered(row, trigger, event, tries, outcome.reply)
@@ -332,7 +426,7 @@ class Broker:
                 conn.execute(_FAILED, {"row_id": row.id, "tries": tries, "error": error, "due": due})
             else:
                 conn.execute(_FAILED_FINALLY, {"row_id": row.id, "tries": tries, "error": error})
-        row.tries, row.last_error = tries, error
+        row.tries, row.last_error, row.attempt = tries, error, 0
         if retry:
             log.info("delivery %d (%s -> %s) attempt %d/%d failed, retry in %.3g s: %s", row.id,
                      event["type"], trigger.name, tries, spec.attempts, delay, outcome.error)
@@ -374,7 +468,7 @@ class Broker:
         if reply is not None:
             log.debug("delivery %d: reply %s (%s) -> %d deliveries", row.id, reply["id"],
                       reply["type"], len(added))
-            self._queue.push(((r.id, time.time()) for r in added), added)
+            self._queue.push(((r.id, time.time(), r.trigger) for r in added), added)
 
     # ------------------------------------------------------------------ dead letters
     def _dead_letter(self, row: Row, trigger: TriggerConfig, event: CloudEvent,

@@ -3,8 +3,10 @@
 Answers as Knative's broker ingress does: ``202`` with an empty body once the event is stored
 (one delivery row per matching Trigger, in one transaction; zero rows is fine), ``400`` with a
 plain-text reason for anything that is not a valid CloudEvent (binary or structured mode),
-``404`` for an unknown Broker, ``405`` for methods other than POST, and ``503`` when the database
-is unavailable (the sender retries). ``GET /healthz`` answers 200.
+``404`` for an unknown Broker, ``405`` for methods other than POST, ``413`` for a body larger than
+:data:`~eas_runtime.events.MAX_EVENT_BYTES`, and ``503`` when the database is unavailable (the
+sender retries). ``GET /healthz`` answers 200. A client that leaves in the middle of its request
+is not answered (there is nobody to answer); one that stalls for 30 s gets ``408``.
 
 :func:`accept` decides the answer; :func:`serve` runs it on a keep-alive HTTP/1.1 server (a
 producer's connection serves all its events), :func:`create_app` wraps it as a Flask app for
@@ -21,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from eas_runtime import events
 from eas_runtime.db.session import DatabaseUnavailable
-from eas_runtime.serving.http import KeepAliveHandler, KeepAliveServer, BadRequest
+from eas_runtime.serving.http import BadRequest, ClientGone, KeepAliveHandler, KeepAliveServer
 
 from .delivery import Broker
 
@@ -101,12 +103,17 @@ class _IngressHandler(KeepAliveHandler):
 
     def _handle(self) -> None:
         try:
-            body = self.read_body()
-        except BadRequest as exc:
+            body = self.read_body(events.MAX_EVENT_BYTES)
+        except (BadRequest, ClientGone) as exc:
             self.bad_request(exc)
             return
         path = self.path.split("?", 1)[0]
-        status, text, headers = accept(self.server.broker, self.command, path, self.headers, body)
+        try:
+            status, text, headers = accept(self.server.broker, self.command, path, self.headers, body)
+        except Exception as exc:  # noqa: BLE001 - a bug: answer it rather than drop the connection
+            log.exception("ingress: %s %s failed", self.command, path)
+            self.close_connection = True
+            status, text, headers = 500, f"internal error: {type(exc).__name__}", {"Connection": "close"}
         self.answer(status, (text + "\n").encode() if text else b"", headers)
 
     do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle

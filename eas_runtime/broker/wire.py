@@ -1,7 +1,8 @@
 """CloudEvents on the wire and in the delivery table, with the broker's own extensions.
 
 - A delivery row keeps its event in structured JSON (:func:`to_payload`, :func:`from_payload`).
-- Events go to subscribers in binary mode by default (:func:`encode`). The data are written as
+- Events go to subscribers in binary mode by default (:func:`encode`), ``ce-*`` header values
+  percent-encoded (HTTP binding 1.0.2, 3.1.3.2: any UTF-8 attribute fits). The data are written as
   they came: bytes as bytes, text as text unless the content type is JSON, no body at all for
   an event without data (the SDK's default marshaller would write ``null``).
 - ``knativebrokerttl`` is the hop counter Knative's broker keeps on events inside the broker
@@ -60,7 +61,11 @@ def encode(event: CloudEvent, mode: str = "binary") -> tuple[dict[str, str], byt
         headers, body = to_structured(event, data_marshaller=_structured_marshaller)
     else:
         marshal = _binary_marshaller(event)
-        headers, body = _event_codec.binary(event, marshal) or to_binary(event, data_marshaller=marshal)
+        encoded = _event_codec.binary(event, marshal)
+        if encoded is None:             # an attribute that is not a string: the SDK, then encode
+            sdk_headers, sdk_body = to_binary(event, data_marshaller=marshal)
+            encoded = _event_codec.encode_headers(sdk_headers), sdk_body
+        headers, body = encoded
     return {k: str(v) for k, v in headers.items()}, body if isinstance(body, bytes) else body.encode()
 
 

@@ -7,6 +7,7 @@ one caller can win.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -16,6 +17,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from eas_runtime import events
+from eas_runtime._serving import TIMEOUT_SECONDS_DEFAULT
 from eas_runtime.control import flow, scheduler, watch
 from eas_runtime.db.models import (A_FINISHED, A_RUNNING, Attempt, DeadLetter, Job, ProcessedEvent, ProductVersion,
                                    Task, TaskInput, TaskOutput, utcnow)
@@ -26,6 +28,29 @@ from eas_runtime.resources import Resources
 from eas_runtime.store.base import InvalidKey, check_key
 
 log = logging.getLogger("eas.control")
+
+
+@functools.lru_cache(maxsize=1)
+def request_limits() -> dict[str, float]:
+    """Request limit [s] of each task type's Service, from the function descriptors when this
+    installation has them (the embedded runtime; a cluster's eas-control image has none and
+    falls back to ``EAS_TIMEOUT_S`` or Knative's largest default)."""
+    from eas_runtime.deploy.descriptor import function_descriptor_paths, load_function
+    from eas_runtime.settings import PROJECT_ROOT
+    limits: dict[str, float] = {}
+    try:
+        paths = function_descriptor_paths(PROJECT_ROOT)
+    except OSError:
+        return limits
+    for path in paths:
+        try:
+            desc = load_function(path, PROJECT_ROOT)
+        except Exception as exc:  # noqa: BLE001 - one bad descriptor must not stop reconciling
+            log.warning("descriptor %s not read: %s", path, exc)
+            continue
+        for task_type in desc.task_types:
+            limits[task_type] = float(desc.timeout_s or TIMEOUT_SECONDS_DEFAULT)
+    return limits
 _PE, _PV = ProcessedEvent.__table__, ProductVersion.__table__
 _TI, _T = TaskInput.__table__, Task.__table__
 _SEEN = select(_PE.c.handler).where(_PE.c.handler == bindparam("handler"), _PE.c.event_key == bindparam("event_key"))
@@ -121,10 +146,7 @@ class Control:
         return self.res.try_send(event)
 
     def _run_control(self, event) -> list:
-        try:
-            task_id, attempt_id = int(event["taskid"]), int(event["attemptid"])
-        except (KeyError, TypeError, ValueError):
-            raise events.EventError(f"task.ready event {event['id']!r} needs integer taskid and attemptid") from None
+        task_id, attempt_id = events.int_attribute(event, "taskid"), events.int_attribute(event, "attemptid")
         return flow.execute(self.db, self.send, task_id, attempt_id, stat=self.res.store.stat)
 
     # ------------------------------------------------------------------ product.created
@@ -257,11 +279,7 @@ class Control:
 
     # ------------------------------------------------------------------ task.finished / failed
     def on_task_end(self, event) -> dict:
-        task_id = event.get("taskid")
-        try:
-            task_id = int(task_id)
-        except (TypeError, ValueError):
-            raise events.EventError(f"{event['type']} event {event['id']!r} needs an integer 'taskid'") from None
+        task_id = events.int_attribute(event, "taskid")
         retried = False
         if event["type"] == events.TASK_FAILED:
             retried = self._retry_science_failure(task_id, event)
@@ -270,14 +288,20 @@ class Control:
 
     def _retry_science_failure(self, task_id: int, event) -> bool:
         """A science failure is retried only when the job asks for it (task key
-        ``retry_science_failures: true``); a lost attempt is retried by the reconcile tick."""
-        data = events.data_of(event)
-        if data.get("error_kind") != "science":
+        ``retry_science_failures: true``), a timeout likewise (``retry_timeouts: true``: the
+        same input would run as long again); a lost attempt is retried by the reconcile tick."""
+        kind = events.data_of(event).get("error_kind")
+        if kind not in ("science", "timeout"):
             return False
         st = self.res.settings
         with self.db.session() as s:
             task = s.get(Task, task_id)
-            if task is None or not (task.retry_science_failures or (task.params or {}).get("retry_science_failures")):
+            if task is None:
+                return False
+            if kind == "timeout" and not scheduler.retry_timeouts(task.params):
+                return False
+            if kind == "science" and not (task.retry_science_failures
+                                          or (task.params or {}).get("retry_science_failures")):
                 return False
             return scheduler.schedule_retry(s, task_id, task.attempt_count, max_attempts=st.max_attempts,
                                             backoff_base_s=st.retry_backoff_s)
@@ -291,7 +315,9 @@ class Control:
             flushed = store.flush_events()
         flow.configure(self.db)                 # tasks whose parameters read metadata of finished tasks
         summary = scheduler.reconcile(self.db, self.send, stall_s=st.stall_s, redeliver_s=st.redeliver_s,
-                                      max_attempts=st.max_attempts, backoff_base_s=st.retry_backoff_s)
+                                      max_attempts=st.max_attempts, backoff_base_s=st.retry_backoff_s,
+                                      request_limits=request_limits(), heartbeat_s=st.heartbeat_s,
+                                      default_limit_s=st.timeout_s or scheduler.DEFAULT_REQUEST_LIMIT_S)
         summary["store_events_flushed"] = flushed
         return summary
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from sqlalchemy import and_, bindparam, exists, insert, or_, select, union, update
 
@@ -219,30 +219,75 @@ def schedule_retry(session, task_id: int, attempts_made: int, *, max_attempts: i
     return done.rowcount == 1
 
 
-def recover_stalled(db, *, stall_s: float, max_attempts: int, backoff_base_s: float) -> int:
+#: Request limit [s] assumed for a task type whose Service's limit is not known: the largest a
+#: default Knative install allows.
+DEFAULT_REQUEST_LIMIT_S = 600.0
+
+
+def _lost_text(number: int, task_id: int, started, beat, limit_s: float, stall_s: float,
+               heartbeat_s: float) -> tuple[str, str]:
+    """(error kind, error text) of an attempt given up by the reconcile tick.
+
+    The heartbeat beats every ``heartbeat_s`` while the science runs; when it was still alive at
+    the Service's request limit (its last beat less than two intervals before it), the request
+    was cut there (the replica stopped with it): the attempt timed out, and would again.
+    Otherwise it was lost (killed, frozen, the node gone).
+    """
+    ran_s = (beat - started).total_seconds() if started is not None and beat is not None else 0.0
+    if limit_s > 0 and ran_s >= limit_s - 2 * heartbeat_s:
+        return "timeout", (f"timeout: attempt {number} of task {task_id} ran {ran_s:.1f} s (heartbeat alive from "
+                           f"{started.isoformat()} to {beat.isoformat()}), up to the request limit of "
+                           f"{limit_s:g} s, and was then cut off with the request")
+    return "infrastructure", (f"stalled: no heartbeat since {beat.isoformat()} (limit {stall_s:g} s); "
+                              "the attempt is presumed lost")
+
+
+def recover_stalled(db, *, stall_s: float, max_attempts: int, backoff_base_s: float,
+                    request_limits: Mapping[str, float] | None = None,
+                    default_limit_s: float = DEFAULT_REQUEST_LIMIT_S, heartbeat_s: float = 30.0) -> int:
     """Give up attempts whose heartbeat is older than ``stall_s``; their tasks are retried after
-    a backoff (claimed by :func:`schedule` once due) up to ``max_attempts`` attempts in all."""
+    a backoff (claimed by :func:`schedule` once due) up to ``max_attempts`` attempts in all.
+
+    An attempt whose heartbeat lived until the request limit of its task type
+    (``request_limits``, else ``default_limit_s``) is recorded as a ``timeout`` instead, and its
+    task fails without a retry unless the task asks for one (``retry_timeouts: true``): a
+    deterministic timeout would only time out again.
+    """
+    limits = request_limits or {}
     cutoff = utcnow() - dt.timedelta(seconds=stall_s)
     with db.read() as s:
-        stale = s.execute(select(Attempt.id, Attempt.task_id, Attempt.number, Attempt.heartbeat_at)
+        stale = s.execute(select(Attempt.id, Attempt.task_id, Attempt.number, Attempt.started_at,
+                                 Attempt.heartbeat_at, Task.task_type, Task.params)
+                          .join(Task, Task.id == Attempt.task_id)
                           .where(Attempt.state == A_RUNNING, Attempt.heartbeat_at < cutoff)).all()
     retried = 0
-    for attempt_id, task_id, number, beat in stale:
+    for attempt_id, task_id, number, started, beat, task_type, params in stale:
+        kind, text = _lost_text(number, task_id, started, beat, limits.get(task_type, default_limit_s), stall_s,
+                               heartbeat_s)
         with db.session() as s:
             gone = s.execute(update(Attempt).where(Attempt.id == attempt_id, Attempt.state == A_RUNNING,
                                                    Attempt.heartbeat_at < cutoff)
                              .values(state=A_FINISHED, ended_at=utcnow(), error=True,
-                                     error_kind="infrastructure",
-                                     error_text=f"stalled: no heartbeat since {beat.isoformat()} "
-                                                f"(limit {stall_s:g} s); the attempt is presumed lost"))
+                                     error_kind=kind, error_text=text))
             if gone.rowcount != 1:
                 continue
-            again = schedule_retry(s, task_id, number, max_attempts=max_attempts, backoff_base_s=backoff_base_s)
+            if kind == "timeout" and not retry_timeouts(params):
+                s.execute(update(Task).where(Task.id == task_id, Task.attempt_count == number,
+                                             Task.state.in_((RUNNING, QUEUED))).values(state=FAILED))
+                again, what = False, "timed out; not retried (the task does not set retry_timeouts)"
+            else:
+                again = schedule_retry(s, task_id, number, max_attempts=max_attempts, backoff_base_s=backoff_base_s)
+                what = ("timed out" if kind == "timeout" else "stalled") + "; " + (
+                    "retrying after backoff" if again else "no attempts left")
             s.add(LogMessage(attempt_id=attempt_id, severity="ERROR",
-                             text=f"attempt {number} of task {task_id} stalled; "
-                                  + ("retrying after backoff" if again else "no attempts left")))
+                             text=f"attempt {number} of task {task_id} {what}"))
             retried += int(again)
     return retried
+
+
+def retry_timeouts(params) -> bool:
+    """Whether a task asks for its timed-out attempts to be retried (task key ``retry_timeouts``)."""
+    return isinstance(params, dict) and params.get("retry_timeouts") is True
 
 
 def resend_unstarted(db, send: Send, *, redeliver_s: float) -> int:
@@ -262,8 +307,11 @@ def resend_unstarted(db, send: Send, *, redeliver_s: float) -> int:
 
 
 def reconcile(db, send: Send, *, stall_s: float, redeliver_s: float, max_attempts: int,
-              backoff_base_s: float) -> dict:
-    retried = recover_stalled(db, stall_s=stall_s, max_attempts=max_attempts, backoff_base_s=backoff_base_s)
+              backoff_base_s: float, request_limits: Mapping[str, float] | None = None,
+              default_limit_s: float = DEFAULT_REQUEST_LIMIT_S, heartbeat_s: float = 30.0) -> dict:
+    retried = recover_stalled(db, stall_s=stall_s, max_attempts=max_attempts, backoff_base_s=backoff_base_s,
+                              request_limits=request_limits, default_limit_s=default_limit_s,
+                              heartbeat_s=heartbeat_s)
     resent = resend_unstarted(db, send, redeliver_s=redeliver_s)
     claimed = schedule(db, send)
     return {"retried": retried, "resent": resent, "claimed": len(claimed)}

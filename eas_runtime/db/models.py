@@ -204,7 +204,8 @@ class Attempt(Base):
     host: Mapped[str] = mapped_column(String(200), default="")
     pid: Mapped[Optional[int]] = mapped_column(Integer)
     error: Mapped[bool] = mapped_column(Boolean, default=False)
-    #: ``science`` (the code raised), ``infrastructure`` (lost, stalled) or ``input`` (bad input).
+    #: ``science`` (the code raised), ``infrastructure`` (lost, stalled), ``input`` (bad input),
+    #: ``timeout`` (ran past the request limit), ``qc``, ``parameters`` or ``cancelled``.
     error_kind: Mapped[str] = mapped_column(String(20), default="")
     error_text: Mapped[str] = mapped_column(Text, default="")
     all_products_passed_qc: Mapped[Optional[bool]] = mapped_column(Boolean)

@@ -22,6 +22,7 @@ from typing import Any, Iterable
 import yaml
 
 from eas_runtime import manifests
+from eas_runtime._serving import TIMEOUT_SECONDS_DEFAULT
 from eas_runtime.events import TASK_READY
 
 from . import _yaml
@@ -82,6 +83,9 @@ def service_document(desc: Descriptor) -> dict:
         container["args"] = list(desc.args)
     container["ports"] = [{"name": "http1", "containerPort": 8080}]
     env = _common_env()
+    if desc.is_function:
+        # The wrapper ends a science run before the request limit and records a timeout.
+        env.append({"name": "EAS_TIMEOUT_S", "value": str(desc.timeout_s or TIMEOUT_SECONDS_DEFAULT)})
     env += [{"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
             for var, secret, key in desc.secret_env]
     container["env"] = env

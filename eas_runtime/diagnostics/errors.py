@@ -20,7 +20,7 @@ def errors(db, *, job_id: int | None = None, task_type: str | None = None,
     """Every failed attempt, newest first, with its full error text (the traceback).
 
     ``since``: an ISO time or an age (``2h``); attempts that ended at or after it. ``kind``:
-    only this error kind (science, input, qc, parameters, infrastructure, cancelled); attempts
+    only this error kind (science, input, qc, parameters, timeout, infrastructure, cancelled); attempts
     ended by a cancellation are left out unless ``kind="cancelled"``.
     """
     offset, limit = check_page(page, page_size)

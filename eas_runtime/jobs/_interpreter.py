@@ -3,8 +3,11 @@
 A checked syntax tree is turned into closures (:func:`build`) that can only do what this module
 names: read the names of the job format, do arithmetic and comparisons whose results stay
 within the size limits, call the functions and methods listed here, and format strings with
-plain fields and bounded widths. Errors are raised as :class:`Fail` (the caller quotes the
-expression) or :class:`NotYetKnown` (``requested_metadata`` read before it exists).
+plain fields and bounded widths. Every value an operation makes is accounted for by the
+evaluation's :class:`~eas_runtime.jobs._bounds.Budget` (deep size, items made in all, deadline),
+before the operation runs when its size can be predicted. Errors are raised as :class:`Fail`
+(the caller quotes the expression) or :class:`NotYetKnown` (``requested_metadata`` read before
+it exists).
 """
 from __future__ import annotations
 
@@ -14,17 +17,15 @@ import math
 import operator
 import random as _random
 import re
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-#: Wall-clock backstop. The language has no loops: every syntax node is evaluated at most once
-#: and every operation is bounded, so work is bounded by MAX_NODES already.
-MAX_SECONDS = 2.0
-MAX_ITEMS = 100_000
-MAX_INT_BITS = 100_000
+from eas_runtime.jobs._bounds import MAX_INT_BITS, MAX_ITEMS, Budget, Fail
+
 MAX_FORMAT_WIDTH = 1_000
 MAX_DEPTH = 64
+#: pow(a, b, m) squares numbers of m's width once per bit of b: both are kept to key sizes.
+MAX_MODULAR_BITS = 4_096
 
 #: The prototype's constants (``plato_wp36.constants.EASConstants``), with their units.
 CONSTANTS: dict[str, float] = {
@@ -75,44 +76,46 @@ class _Pending:
 PENDING = _Pending()
 
 
-class Fail(Exception):
-    """Reason an evaluation failed (wrapped into ExpressionError with the expression)."""
-
-
 # ---------------------------------------------------------------------- bounded operations
-def _check_size(value: Any) -> Any:
-    if isinstance(value, (str, list, tuple)) and len(value) > MAX_ITEMS:
-        raise Fail(f"result has {len(value)} items, more than the limit of {MAX_ITEMS}")
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
-        raise Fail(f"integer result exceeds {MAX_INT_BITS} bits")
-    return value
-
-
-def _mul(a: Any, b: Any) -> Any:
+# Each takes the evaluation (``c``) first; sequences are sized before they are made.
+def _mul(c: Ctx, a: Any, b: Any) -> Any:
     for seq, n in ((a, b), (b, a)):
-        if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * max(n, 0) > MAX_ITEMS:
-            raise Fail(f"repetition would make {len(seq) * n} items, more than {MAX_ITEMS}")
+        if isinstance(seq, (str, list, tuple)) and isinstance(n, int):
+            items = c.size(seq) * max(n, 0)
+            c.expect(items, "repetition")
+            return c.record(seq * n, items)
     if isinstance(a, int) and isinstance(b, int) and a.bit_length() + b.bit_length() > MAX_INT_BITS:
         raise Fail(f"integer product exceeds {MAX_INT_BITS} bits")
     return a * b
 
 
-def _pow(a: Any, b: Any, mod: Any = None) -> Any:
+def _pow(c: Ctx, a: Any, b: Any, mod: Any = None) -> Any:
     if mod is None and isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1 \
             and a.bit_length() * b > MAX_INT_BITS:
         raise Fail(f"{a} ** {b} exceeds {MAX_INT_BITS} bits")
     if mod is not None:
+        for label, v in (("exponent", b), ("modulus", mod)):
+            if isinstance(v, int) and v.bit_length() > MAX_MODULAR_BITS:
+                raise Fail(f"pow() with a modulus: the {label} exceeds {MAX_MODULAR_BITS} bits")
         return pow(a, b, mod)
     return a ** b
 
 
-def _add(a: Any, b: Any) -> Any:
-    return _check_size(a + b)
+def _add(c: Ctx, a: Any, b: Any) -> Any:
+    if type(a) is type(b) and isinstance(a, (str, list, tuple)):
+        items = c.size(a) + c.size(b)
+        c.expect(items, "+")
+        return c.record(a + b, items)
+    return a + b
 
 
-BINARY: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: _add, ast.Sub: operator.sub, ast.Mult: _mul, ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv, ast.Pow: _pow,
+def _plain(fn: Callable[[Any, Any], Any]) -> Callable[[Ctx, Any, Any], Any]:
+    return lambda c, a, b: fn(a, b)
+
+
+BINARY: dict[type, Callable[[Ctx, Any, Any], Any]] = {
+    ast.Add: _add, ast.Sub: _plain(operator.sub), ast.Mult: _mul, ast.Div: _plain(operator.truediv),
+    ast.FloorDiv: _plain(operator.floordiv), ast.Pow: _pow,
 }
 COMPARE: dict[type, Callable[[Any, Any], Any]] = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
@@ -121,7 +124,7 @@ COMPARE: dict[type, Callable[[Any, Any], Any]] = {
 }
 
 
-def _mod(a: Any, b: Any) -> Any:
+def _mod(c: Ctx, a: Any, b: Any) -> Any:
     if isinstance(a, (str, bytes)):
         raise Fail("'%' formatting of strings is not allowed; use '...'.format(**metadata)")
     return a % b
@@ -178,14 +181,17 @@ def _format_plan(template: str) -> tuple:
     return tuple(plan)
 
 
-def _safe_format(template: str, *args: Any, **kwargs: Any) -> str:
-    return _safe_format_map(template, args, kwargs)
+def _safe_format(c: Ctx, template: str, *args: Any, **kwargs: Any) -> str:
+    return _safe_format_map(c, template, args, kwargs)
 
 
-def _safe_format_map(template: str, args: tuple | list, kwargs: dict) -> str:
+def _safe_format_map(c: Ctx, template: str, args: tuple | list, kwargs: dict) -> str:
+    """``template.format(*args, **kwargs)``; each field's text is limited to what is left of
+    MAX_ITEMS characters before it is made (lists and dicts are printed piece by piece)."""
     out: list[str] = []
     size = 0
     for literal, head, keys, spec, conversion in _format_plan(template):
+        c.tick()
         out.append(literal)
         size += len(literal)
         if head is None:
@@ -199,14 +205,21 @@ def _safe_format_map(template: str, args: tuple | list, kwargs: dict) -> str:
                         f"{sorted(kwargs)}") from None
         for key in keys:
             value = subscript(value, key)
-        if conversion == "r":
-            value = repr(value)
-        elif conversion == "s":
-            value = str(value)
+        left = MAX_ITEMS - size
+        if conversion is not None:
+            value = c.text(value, left, quote=conversion == "r", data_only=True)
         kind = type(value)
-        if kind is not str and kind is not int and kind is not float and kind is not bool:
-            check_data(value, depth=0)
-        text = format(value, spec)
+        if kind is list or kind is tuple or kind is dict:
+            if spec:
+                raise Fail(f"format spec {spec!r} cannot be applied to a {kind.__name__}")
+            text = c.text(value, left, data_only=True)
+        elif kind is str or kind is int or kind is float or kind is bool or value is None:
+            if kind is str and len(value) > left:
+                raise Fail(f"formatted string exceeds {MAX_ITEMS} characters")
+            text = format(value, spec)
+        else:
+            raise Fail(f"format field {{{head}}} is a {kind.__name__}, not data (a number, string, "
+                        "boolean, list or dict)")
         size += len(text)
         if size > MAX_ITEMS:
             raise Fail(f"formatted string exceeds {MAX_ITEMS} characters")
@@ -229,6 +242,8 @@ def _safe_zfill(s: str, width: int) -> str:
     return s.zfill(width)
 
 
+#: Methods called with the evaluation first (they loop, so they look at the clock).
+_WITH_CTX = frozenset({_safe_format})
 _STR_METHODS: dict[str, Callable[..., Any]] = {
     "format": _safe_format, "lower": str.lower, "upper": str.upper, "strip": str.strip,
     "lstrip": str.lstrip, "rstrip": str.rstrip, "replace": _safe_replace, "zfill": _safe_zfill,
@@ -251,14 +266,49 @@ def _safe_round(x: Any, n: Any = None) -> Any:
     return round(x) if n is None else round(x, n)
 
 
-def _safe_int(x: Any = 0, *base: Any) -> int:
-    return _check_size(int(x, *base))
+def _safe_str(c: Ctx, value: Any = "") -> str:
+    return c.text(value, MAX_ITEMS)
+
+
+def _safe_sum(c: Ctx, values: Any, start: Any = 0) -> Any:
+    """sum(), in slices between looks at the clock; lists are added in place, once their total
+    size is known (the builtin would copy the growing list once per member)."""
+    if isinstance(start, str):
+        raise Fail("sum() cannot add strings")
+    if not isinstance(values, (list, tuple)):
+        return sum(values, start)
+    if isinstance(start, (list, tuple)):
+        items = c.size(start)
+        for n, member in enumerate(values):
+            if type(member) is not type(start):
+                raise Fail(f"sum() of {type(start).__name__}s met a {type(member).__name__} at index {n}")
+            items += c.size(member)
+            if items > MAX_ITEMS:
+                c.expect(items, "sum()")
+            if n % 1024 == 1023:
+                c.tick()
+        c.expect(items, "sum()")
+        out = list(start)
+        for n, member in enumerate(values):
+            out.extend(member)
+            if n % 1024 == 1023:
+                c.tick()
+        return c.record(out if type(start) is list else tuple(out), items)
+    total = start
+    for i in range(0, len(values), 4096):
+        c.tick()
+        total = sum(values[i:i + 4096], total)
+        if type(total) is int and total.bit_length() > MAX_INT_BITS:
+            raise Fail(f"integer result exceeds {MAX_INT_BITS} bits")
+    return total
 
 
 BUILTINS: dict[str, Callable[..., Any]] = {
-    "abs": abs, "bool": bool, "float": float, "int": _safe_int, "len": len, "max": max,
-    "min": min, "pow": _pow, "round": _safe_round, "str": str, "sum": sum,
+    "abs": abs, "bool": bool, "float": float, "int": int, "len": len, "max": max,
+    "min": min, "pow": _pow, "round": _safe_round, "str": _safe_str, "sum": _safe_sum,
 }
+#: Builtins called with the evaluation first.
+_BUILTINS_WITH_CTX = frozenset(id(f) for f in (_pow, _safe_str, _safe_sum))
 _MATH = Namespace("math", {name: getattr(math, name) for name in (
     "log10", "log", "log2", "exp", "sqrt", "floor", "ceil", "sin", "cos", "tan", "asin",
     "acos", "atan", "atan2", "radians", "degrees", "hypot", "isfinite", "pi", "e", "inf")})
@@ -276,21 +326,40 @@ def random_namespace(rng: _random.Random | None = None) -> Namespace:
 DEFAULT_RANDOM = random_namespace()
 
 
-def check_data(value: Any, depth: int) -> Any:
-    """Only data leaves an expression: str, int, float, bool, None, lists and str-keyed dicts."""
+def check_data(value: Any, depth: int = 0, budget: Budget | None = None) -> Any:
+    """Only data leaves an expression: str, int, float, bool, None, lists and str-keyed dicts,
+    of at most MAX_ITEMS items (measured before the copy is made)."""
+    if depth == 0:
+        budget = budget or Budget()
+        if type(value) is int and value.bit_length() > MAX_INT_BITS:
+            raise Fail(f"integer result exceeds {MAX_INT_BITS} bits")
+        items = budget.size(value)
+        if items > MAX_ITEMS:
+            raise Fail(f"the result has more than {MAX_ITEMS} items, the limit per value (characters and "
+                       "list or dict members, nested ones counted each time they are reached)")
+    return _copy_data(value, depth)
+
+
+_FLAT_DATA = frozenset({str, int, float, bool, type(None)})
+
+
+def _copy_data(value: Any, depth: int) -> Any:
     if depth > MAX_DEPTH:
         raise Fail(f"result nested more than {MAX_DEPTH} levels deep")
     if value is None or isinstance(value, (str, bool, int, float)):
-        return _check_size(value)
+        return value
     if isinstance(value, (list, tuple)):
-        _check_size(value)
-        return [check_data(v, depth + 1) for v in value]
+        if _FLAT_DATA.issuperset(map(type, value)):       # numbers and strings only: copied at C speed
+            return list(value)
+        return [_copy_data(v, depth + 1) for v in value]
     if isinstance(value, dict):
+        if _FLAT_DATA.issuperset(map(type, value.values())) and all(type(k) is str for k in value):
+            return dict(value)
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):
                 raise Fail(f"dict key {k!r} is not a string")
-            out[k] = check_data(v, depth + 1)
+            out[k] = _copy_data(v, depth + 1)
         return out
     raise Fail(f"the result is a {type(value).__name__}, not data (a number, string, "
                 "boolean, list or dict)")
@@ -318,14 +387,15 @@ def subscript(base: Any, index: Any) -> Any:
     raise Fail(f"a {type(base).__name__} cannot be subscripted")
 
 
-class Ctx:
+class Ctx(Budget):
     """One evaluation: the environment (``metadata``, ``requested_metadata``, ``random``: see
-    ``expressions.Env``) and the wall-clock deadline."""
+    ``expressions.Env``) and its budget (deadline, sizes, items made)."""
 
-    __slots__ = ("deadline", "env")
+    __slots__ = ("env",)
 
     def __init__(self, env: Any, deadline: float):
-        self.env, self.deadline = env, deadline
+        super().__init__(deadline)
+        self.env = env
 
 
 Compiled = Callable[[Ctx], Any]
@@ -344,6 +414,8 @@ def build(node: ast.AST) -> Compiled:
         return lambda c: _attribute(base(c), attr)
     if kind is ast.Subscript:
         base, index = build(node.value), build(node.slice)
+        if type(node.slice) is ast.Slice:           # a slice makes a value: account for it
+            return lambda c: c.made_value(subscript(base(c), index(c)))
         return lambda c: subscript(base(c), index(c))
     if kind is ast.Slice:
         parts = [None if p is None else build(p) for p in (node.lower, node.upper, node.step)]
@@ -352,7 +424,13 @@ def build(node: ast.AST) -> Compiled:
         return _call(node)
     if kind is ast.BinOp:
         left, right, op = build(node.left), build(node.right), BINARY[type(node.op)]
-        return lambda c: _check_size(op(left(c), right(c)))
+
+        def binary(c):
+            a = left(c)
+            b = right(c)
+            c.tick()
+            return c.made_value(op(c, a, b))
+        return binary
     if kind is ast.UnaryOp:
         operand, op = build(node.operand), type(node.op)
         if op is ast.Not:
@@ -389,12 +467,34 @@ def build(node: ast.AST) -> Compiled:
         return lambda c: body(c) if test(c) else orelse(c)
     if kind in (ast.Tuple, ast.List):
         elts = [build(e) for e in node.elts]
-        return lambda c: [e(c) for e in elts]
+
+        def sequence(c):
+            out, items = [], len(elts)
+            for e in elts:                          # sized member by member, as they are made
+                value = e(c)
+                items += c.size(value)
+                if items > MAX_ITEMS:
+                    c.expect(items, "a list")
+                out.append(value)
+            c.expect(items, "a list")
+            return c.made_value(c.record(out, items))
+        return sequence
     if kind is ast.Dict:
         if any(k is None for k in node.keys):
             raise Fail("**-unpacking in dict literals is not allowed")
         pairs = [(build(k), build(v)) for k, v in zip(node.keys, node.values)]
-        return lambda c: {k(c): v(c) for k, v in pairs}
+
+        def mapping(c):
+            out, items = {}, 0
+            for k, v in pairs:
+                key, value = k(c), v(c)
+                items += 1 + c.size(key) + c.size(value)
+                if items > MAX_ITEMS:
+                    c.expect(items, "a dict")
+                out[key] = value
+            c.tick()
+            return c.made_value(out)                # measured again: a repeated key replaces
+        return mapping
     raise Fail(f"{kind.__name__} is not allowed")
 
 
@@ -444,8 +544,7 @@ def _call(node: ast.Call) -> Compiled:
     spread_only = len(keywords) == 1 and keywords[0][0] is None
 
     def call(c):
-        if time.monotonic() > c.deadline:
-            raise Fail(f"evaluation took longer than {MAX_SECONDS} s")
+        c.tick()
         fn = func(c)
         values = [a(c) for a in args]
         kwargs: dict[str, Any] = {}
@@ -459,13 +558,17 @@ def _call(node: ast.Call) -> Compiled:
             if not isinstance(value, dict):
                 raise Fail(f"** needs a mapping, got {type(value).__name__}")
             if spread_only and isinstance(fn, _Method) and fn.fn is _safe_format:
-                return _safe_format_map(fn.target, values, value)       # '...'.format(**metadata)
+                return c.made_value(_safe_format_map(c, fn.target, values, value))  # '...'.format(**metadata)
             kwargs.update(value)
         if isinstance(fn, _Method):
-            return _check_size(fn.fn(fn.target, *values, **kwargs))
+            if fn.fn in _WITH_CTX:
+                return c.made_value(fn.fn(c, fn.target, *values, **kwargs))
+            return c.made_value(fn.fn(fn.target, *values, **kwargs))
         if id(fn) in _ALLOWED_CALLABLES or id(fn) in c.env.random.callables:
             if kwargs:
                 raise Fail(f"keyword arguments are not allowed for {getattr(fn, '__name__', 'this function')}()")
-            return _check_size(fn(*values))
+            if id(fn) in _BUILTINS_WITH_CTX:
+                return c.made_value(fn(c, *values))
+            return c.made_value(fn(*values))
         raise Fail(f"a {type(fn).__name__} cannot be called")
     return call

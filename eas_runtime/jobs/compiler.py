@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from eas_runtime.jobs import expressions as ex
+from eas_runtime.jobs._bounds import Budget
 from eas_runtime.jobs.expressions import PENDING, Env, ExpressionError, NotYetKnown
 from eas_runtime.jobs.plan import (
     _IDENTIFIER,
@@ -45,8 +46,12 @@ from eas_runtime.jobs.plan import (
     FOR_LOOP,
     JOB_KEYS,
     LEAF_FORBIDDEN,
+    MAX_DESCRIPTION_ITEMS,
+    MAX_JOB_EVALUATION_ITEMS,
+    MAX_JOB_ITEMS,
     MAX_NESTING,
     MAX_PATH,
+    MAX_TASK_ITEMS,
     MAX_TASKS,
     NOT_PARAMETERS,
     CompiledJob,
@@ -125,6 +130,8 @@ class _Compiler:
         self.outputs: dict[str, _Made] = {}
         self.consumers: list[tuple[str, str, int, tuple, bool]] = []   # key, path, seq, branch, wait
         self.deferred: list[PlannedTask] = []
+        self.items = 0                  # size of the rows planned so far (MAX_JOB_ITEMS)
+        self.meter = Budget(deadline=math.inf)     # remembers shared metadata's size
 
     # ------------------------------------------------------------------ lists and tasks
     def task_list(self, items: Any, path: str, scope: _Scope) -> list[PlannedTask]:
@@ -182,7 +189,24 @@ class _Compiler:
             self.control(node, item, scope, env)
         else:
             self.leaf(node, item, scope, env)
+        if not scope.probe:
+            self.account(node)
         return node
+
+    def account(self, node: PlannedTask) -> None:
+        """Size the parameters of a row to insert; refuse a row or a job that is too big."""
+        size = self.meter.size
+        items = len(node.params)
+        for key, value in node.params.items():
+            items += len(key) + size(value, MAX_TASK_ITEMS - items)
+            if items > MAX_TASK_ITEMS:
+                raise JobError(f"{node.path}: the task's parameters (inherited metadata included) pass "
+                               f"{MAX_TASK_ITEMS} items, the limit per task (characters and list or dict members, "
+                               "nested ones counted each time they are reached)")
+        self.items += items
+        if self.items > MAX_JOB_ITEMS:
+            raise JobError(f"{node.path}: the parameters of the job's tasks pass {MAX_JOB_ITEMS} items in all, "
+                           "the limit per job")
 
     def requires(self, value: Any, here: str, env: Env, scope: _Scope, names: dict) -> list:
         if not isinstance(value, list):
@@ -211,7 +235,7 @@ class _Compiler:
         raw = {k: v for k, v in item.items() if k not in NOT_PARAMETERS}
         own = Env(scope.metadata, PENDING) if node.requires else scope.own
         try:
-            params = ex.evaluate_structure(raw, own)
+            params = ex.evaluate_structure(raw, own, limit=MAX_TASK_ITEMS)
         except NotYetKnown:
             try:
                 ex.check(raw)
@@ -288,6 +312,7 @@ class _Compiler:
             self.seq += 1
             if not inner.probe:
                 self.rows += 1
+                self.account(chain)
             chain.children = self.task_list(item.get("task_list"), f"{here}@{index}.task_list",
                                             inner.child(metadata=metadata, requested={}))
             node.children.append(chain)
@@ -430,14 +455,24 @@ def compile_job(spec: Any, *, metadata: dict | None = None, default_working_dire
     """Compile a job description; raises JobError naming the path of the first defect.
 
     ``metadata`` is visible to every expression (watch rules put the uploaded object's names
-    there); ``default_working_directory`` applies when the job names none.
+    there); ``default_working_directory`` applies when the job names none. The size limits
+    (``MAX_*_ITEMS`` in :mod:`eas_runtime.jobs.plan`) hold here, whichever route the job came by.
     """
+    with ex.shared_budget(MAX_JOB_EVALUATION_ITEMS, "the job"):
+        return _compile_job(spec, metadata, default_working_directory, default_job_name)
+
+
+def _compile_job(spec: Any, metadata: dict | None, default_working_directory: str,
+                 default_job_name: str) -> CompiledJob:
     if not isinstance(spec, dict):
         raise JobError(f"a job description is a JSON object, got {_kind(spec)}")
     unknown = set(spec) - set(JOB_KEYS)
     if unknown:
         raise JobError(f"unknown top-level keys {sorted(map(str, unknown))}; allowed: {', '.join(JOB_KEYS)}")
-    _finite(spec, "job")
+    _finite(spec, "job")                # also refuses nesting deeper than MAX_DEPTH
+    if Budget(deadline=math.inf).size(spec, MAX_DESCRIPTION_ITEMS) > MAX_DESCRIPTION_ITEMS:
+        raise JobError(f"the job description has more than {MAX_DESCRIPTION_ITEMS} items, the limit per job "
+                       "(characters and list or dict members, nested ones counted each time they are reached)")
     metadata = dict(metadata or {})
     env = Env(metadata, {})
     compiler = _Compiler()

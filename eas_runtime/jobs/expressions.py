@@ -17,18 +17,30 @@ the interpreter:
   ``metadata.get``; never a name starting with ``_``;
 * no imports, lambdas, comprehensions, assignments, f-strings or ``%`` on strings.
 
-Bounds: 2,000 characters, 300 syntax nodes (each evaluated at most once), 2 s, computed strings
-and lists of at most 100,000 items, integers of at most 100,000 bits, format widths of at most
-1,000. A rejected expression raises :class:`ExpressionError`, whose message quotes the
-expression and the reason. The interpreter itself is :mod:`eas_runtime.jobs._interpreter`.
+Bounds: 2,000 characters, 300 syntax nodes (each evaluated at most once), integers of at most
+100,000 bits, format widths of at most 1,000, ``pow`` with a modulus on keys of at most 4,096
+bits. Sizes are counted deeply in *items* (characters, list and dict members, a member reached
+twice counted twice: :mod:`eas_runtime.jobs._bounds`): every value an expression makes, and its
+result, has at most 100,000 items, and an operation whose result would pass that (repetition,
+concatenation, ``sum``, literals, ``str`` and ``format`` of a list) is refused before it runs;
+one evaluation makes at most 1,000,000 items in all and runs at most 2 s, checked inside every
+loop; a structure evaluated together (one task's parameters) has at most 300,000 items, and the
+evaluations of one job make at most :data:`~eas_runtime.jobs.plan.MAX_JOB_EVALUATION_ITEMS`
+(:func:`shared_budget`). A rejected expression raises :class:`ExpressionError`, whose message
+quotes the expression, the reason and the limit. The interpreter itself is
+:mod:`eas_runtime.jobs._interpreter`.
 """
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
+from eas_runtime.jobs._bounds import MAX_EVALUATION_ITEMS, MAX_INT_BITS, MAX_ITEMS, MAX_SECONDS, Budget, Fail
 from eas_runtime.jobs._interpreter import (
     BINARY,
     BUILTINS,
@@ -37,13 +49,9 @@ from eas_runtime.jobs._interpreter import (
     DEFAULT_RANDOM,
     MAX_DEPTH,
     MAX_FORMAT_WIDTH,
-    MAX_INT_BITS,
-    MAX_ITEMS,
-    MAX_SECONDS,
     PENDING,
     Compiled,
     Ctx,
-    Fail,
     Namespace,
     NotYetKnown,
     _Pending,
@@ -52,12 +60,15 @@ from eas_runtime.jobs._interpreter import (
     random_namespace,
 )
 
-__all__ = ["CONSTANTS", "MAX_CHARS", "MAX_DEPTH", "MAX_FORMAT_WIDTH", "MAX_INT_BITS", "MAX_ITEMS", "MAX_NODES",
-           "MAX_SECONDS", "PENDING", "Env", "ExpressionError", "Namespace", "NotYetKnown", "check", "evaluate",
-           "evaluate_structure", "is_expression", "parse", "random_namespace", "uses_requested_metadata"]
+__all__ = ["CONSTANTS", "MAX_CHARS", "MAX_DEPTH", "MAX_EVALUATION_ITEMS", "MAX_FORMAT_WIDTH", "MAX_INT_BITS",
+           "MAX_ITEMS", "MAX_NODES", "MAX_SECONDS", "MAX_STRUCTURE_ITEMS", "PENDING", "Env", "ExpressionError",
+           "Namespace", "NotYetKnown", "check", "evaluate", "evaluate_structure", "is_expression", "parse",
+           "random_namespace", "shared_budget", "uses_requested_metadata"]
 
 MAX_CHARS = 2_000
 MAX_NODES = 300
+#: Items of a structure evaluated together (the parameters of one task, a loop's values).
+MAX_STRUCTURE_ITEMS = 300_000
 
 
 class ExpressionError(ValueError):
@@ -170,8 +181,9 @@ def evaluate(value: Any, env: Env | None = None) -> Any:
     if text in env.memo:
         return env.memo[text]
     deterministic = _parse(value)[1]
+    ctx = Ctx(env, time.monotonic() + MAX_SECONDS)
     try:
-        result = check_data(_compiled(value)(Ctx(env, time.monotonic() + MAX_SECONDS)), depth=0)
+        result = check_data(_compiled(value)(ctx), 0, ctx)
         if deterministic:
             env.memo[text] = result
         return result
@@ -185,6 +197,33 @@ def evaluate(value: Any, env: Env | None = None) -> Any:
         raise ExpressionError(f"expression {_quote(text)} failed: nested too deeply") from None
     except Exception as exc:  # noqa: BLE001 - any error of the computation is the expression's
         raise ExpressionError(f"expression {_quote(text)} failed: {_describe(exc)}") from None
+    finally:
+        _charge_shared(ctx.made, text)
+
+
+#: [items made so far, limit, what is limited] of the evaluations of one job (see shared_budget).
+_SHARED: ContextVar[list | None] = ContextVar("eas_expressions_shared_budget", default=None)
+
+
+@contextlib.contextmanager
+def shared_budget(limit: int, what: str) -> Iterator[None]:
+    """Bound the items made by all the evaluations inside the block together (one job's:
+    thousands of tasks each evaluating a costly expression add up even when each is bounded)."""
+    token = _SHARED.set([0, limit, what])
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _charge_shared(items: int, text: str) -> None:
+    shared = _SHARED.get()
+    if shared is None:
+        return
+    shared[0] += items
+    if shared[0] > shared[1]:
+        raise ExpressionError(f"expression {_quote(text)}: the expressions of {shared[2]} make more than "
+                              f"{shared[1]} items in all, the limit")
 
 
 @functools.lru_cache(maxsize=8192)
@@ -192,8 +231,16 @@ def _compiled(expression: str) -> Compiled:
     return build(_parse(expression)[0].body)
 
 
-def evaluate_structure(value: Any, env: Env | None = None, *, depth: int = 0) -> Any:
-    """Evaluate every item of nested lists and dicts (dict keys too, as the prototype did)."""
+def evaluate_structure(value: Any, env: Env | None = None, *, depth: int = 0,
+                       limit: int = MAX_STRUCTURE_ITEMS) -> Any:
+    """Evaluate every item of nested lists and dicts (dict keys too, as the prototype did).
+    The result is sized as it is made: ExpressionError once it passes ``limit`` items."""
+    budget = Budget(deadline=float("inf"))
+    return _evaluate_structure(value, env, depth, limit, budget, [0])
+
+
+def _evaluate_structure(value: Any, env: Env | None, depth: int, limit: int, budget: Budget,
+                        used: list[int]) -> Any:
     if depth > MAX_DEPTH:
         raise ExpressionError(f"parameters nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, dict):
@@ -202,11 +249,23 @@ def evaluate_structure(value: Any, env: Env | None = None, *, depth: int = 0) ->
             k = evaluate(key, env)
             if not isinstance(k, str):
                 raise ExpressionError(f"key {key!r} evaluates to {k!r}, which is not a string")
-            out[k] = evaluate_structure(item, env, depth=depth + 1)
+            _count(1 + len(k), used, limit)
+            out[k] = _evaluate_structure(item, env, depth + 1, limit, budget, used)
         return out
     if isinstance(value, (list, tuple)):
-        return [evaluate_structure(item, env, depth=depth + 1) for item in value]
-    return evaluate(value, env)
+        _count(len(value), used, limit)
+        return [_evaluate_structure(item, env, depth + 1, limit, budget, used) for item in value]
+    result = evaluate(value, env)
+    _count(budget.size(result, limit - used[0]), used, limit)
+    return result
+
+
+def _count(items: int, used: list[int], limit: int) -> None:
+    used[0] += items
+    if used[0] > limit:
+        raise ExpressionError(f"the evaluated values pass {limit} items, the limit for one task's parameters "
+                              "(characters and list or dict members, nested ones counted each time they are "
+                              "reached)")
 
 
 def uses_requested_metadata(value: Any, depth: int = 0) -> bool:

@@ -32,6 +32,19 @@ NOT_PARAMETERS = COMMON_KEYS
 #: Keys a plain task may not use ("metadata" carries the inherited metadata in ``params``).
 LEAF_FORBIDDEN = frozenset({"metadata", "task_list", "else_task_list"})
 MAX_TASKS = 500_000
+#: Size limits in items (characters and list or dict members, nested ones counted each time they
+#: are reached; :mod:`eas_runtime.jobs._bounds`), so that no row and no job can be huge: the job
+#: description as sent, the parameters of one task row (its evaluated parameters and inherited
+#: metadata, or the part of the description a deferred control-flow task keeps), and all rows of
+#: a job together. The largest example, detection_grid_2d.json, is 1,819 items, at most 234 per
+#: row and 17.5 million in its 128,029 rows.
+MAX_DESCRIPTION_ITEMS = 200_000
+MAX_TASK_ITEMS = 300_000
+MAX_JOB_ITEMS = 50_000_000
+#: Items made by all the expressions evaluated while compiling one job (or expanding one
+#: control-flow task) together: each evaluation is bounded, thousands of them add up. The
+#: expressions of detection_grid_2d.json make 1.9 million.
+MAX_JOB_EVALUATION_ITEMS = 50_000_000
 MAX_NESTING = 64
 MAX_PATH = 480
 MAX_DO_WHILE_ITERATIONS = 10_000

@@ -26,6 +26,8 @@ from eas_runtime.jobs.plan import (
     DO_WHILE,
     FOR_LOOP,
     MAX_DO_WHILE_ITERATIONS,
+    MAX_JOB_EVALUATION_ITEMS,
+    MAX_TASK_ITEMS,
     JobError,
     PlannedTask,
 )
@@ -45,6 +47,13 @@ class Expansion:
 def expand(task_type: str, params: dict, *, path: str, working_directory: str, job_name: str,
            requested: dict, wait: bool = False) -> Expansion:
     """Evaluate a deferred control-flow task now that its sources have run."""
+    with ex.shared_budget(MAX_JOB_EVALUATION_ITEMS, f"the expansion of {path}"):
+        return _expand(task_type, params, path=path, working_directory=working_directory, job_name=job_name,
+                       requested=requested, wait=wait)
+
+
+def _expand(task_type: str, params: dict, *, path: str, working_directory: str, job_name: str,
+            requested: dict, wait: bool = False) -> Expansion:
     spec = params.get("spec") or {}
     metadata = dict(params.get("metadata") or {})
     compiler = _Compiler(at_run_time=True)
@@ -118,7 +127,7 @@ def bind_parameters(params: dict, requested: dict, where: str) -> dict:
     metadata = params.get("metadata") or {}
     raw = {k: v for k, v in params.items() if k != "metadata"}
     try:
-        bound = ex.evaluate_structure(raw, Env(metadata, requested))
+        bound = ex.evaluate_structure(raw, Env(metadata, requested), limit=MAX_TASK_ITEMS)
     except ExpressionError as exc:
         raise JobError(f"{where}: {exc}") from None
     _finite(bound, where)

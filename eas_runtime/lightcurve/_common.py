@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import secrets
 import zlib
@@ -10,12 +11,17 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from eas_runtime.memory import INPUT_FRACTION, MemoryLimit, format_bytes, memory_limit
 from eas_runtime.task_api import InputError
 
 from .model import LightCurve
 
 GZIP_MAGIC = b"\x1f\x8b"
 FITS_MAGIC = b"SIMPLE  ="
+#: Decompressed bytes read at a time: the most a refused stream costs beyond the limit.
+_CHUNK = 1 << 20
+#: Deflate's largest expansion (a 258-byte match coded in about 2 bits), rounded up.
+_DEFLATE_MAX_RATIO = 1040
 
 
 class FormatError(InputError):
@@ -30,14 +36,23 @@ class FormatError(InputError):
         super().__init__(f"{self.path}: {defect}")
 
 
-def load_bytes(path: Path) -> tuple[bytes, bool]:
+def load_bytes(path: Path, limit: MemoryLimit | None = None) -> tuple[bytes, bool]:
     """The file's content, gunzipped when it starts with the gzip magic bytes.
 
     Returns ``(content, was_gzipped)``; raises :class:`FormatError` for a missing, empty or
-    damaged file.
+    damaged file, and for content larger than ``limit.input_bytes`` (default: this process's
+    :func:`~eas_runtime.memory.memory_limit`). A gzip stream is decompressed in chunks and
+    refused as soon as its output passes the limit, so a small "gzip bomb" never costs more
+    than the limit: nothing is materialised beyond it.
     """
+    limit = limit or memory_limit()
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > limit.input_bytes:
+                raise FormatError(path, f"file of {format_bytes(size)} exceeds the "
+                                        f"{_why_limit(limit)}")
+            raw = handle.read()
     except FileNotFoundError:
         raise FormatError(path, "no such file") from None
     except IsADirectoryError:
@@ -47,7 +62,7 @@ def load_bytes(path: Path) -> tuple[bytes, bool]:
     if not raw.startswith(GZIP_MAGIC):
         return raw, False
     try:
-        content = gzip.decompress(raw)
+        content = _gunzip(path, raw, limit)
     except EOFError as exc:
         raise FormatError(path, f"truncated gzip stream ({exc})") from None
     except (gzip.BadGzipFile, zlib.error, OSError) as exc:
@@ -55,6 +70,42 @@ def load_bytes(path: Path) -> tuple[bytes, bool]:
     if not content:
         raise FormatError(path, "empty file (gzip stream holds 0 bytes)")
     return content, True
+
+
+def _why_limit(limit: MemoryLimit) -> str:
+    return (f"limit of {format_bytes(limit.input_bytes)} for one input (1/{INPUT_FRACTION} of the "
+            f"{format_bytes(limit.bytes)} this function may use, from {limit.source}); refused so "
+            f"that reading it cannot exhaust the memory")
+
+
+def _gunzip(path: Path, raw: bytes, limit: MemoryLimit) -> bytes:
+    """Decompress ``raw`` in chunks, stopping as soon as the output passes the limit.
+
+    The gzip trailer of the last member records its size modulo 2**32 (ISIZE): a stream that
+    declares more than the limit is refused before any work, when the declaration is possible
+    (deflate expands at most :data:`_DEFLATE_MAX_RATIO` times; the last bytes of a truncated
+    file are not a trailer). The declaration can lie or wrap past 4 GiB, so the output is also
+    counted while it is produced.
+    """
+    allowed = limit.input_bytes
+    refused = (f"gzip stream of {format_bytes(len(raw))} decompresses to more than the "
+               f"{_why_limit(limit)}")
+    if len(raw) >= 18:
+        declared = int.from_bytes(raw[-4:], "little")
+        if allowed < declared <= _DEFLATE_MAX_RATIO * len(raw):
+            raise FormatError(path, f"{refused} (its trailer declares {format_bytes(declared)})")
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=io.BytesIO(raw), mode="rb") as stream:
+        while True:
+            chunk = stream.read(min(_CHUNK, allowed + 1 - out.tell()))
+            if not chunk:
+                break
+            out.write(chunk)
+            if out.tell() > allowed:
+                raise FormatError(path, f"{refused} (stopped after {format_bytes(out.tell())}, "
+                                        f"a ratio above {out.tell() // len(raw)}:1)")
+    # BytesIO hands over its buffer without copying it when nothing else holds a view of it.
+    return out.getvalue()
 
 
 def parse_scalar(text: str) -> int | float | str:

@@ -35,11 +35,22 @@ _MISSION_TABLE_KEYS = ("TIMESYS", "TIMEUNIT", "TIMEREF", "BJDREFI", "BJDREFF", "
 
 
 def _open(path: Path, content: bytes) -> tuple[fits.HDUList, list[str]]:
-    """Open and fully parse the FITS content; astropy's warnings are returned, not raised."""
+    """Open and fully parse the FITS content; astropy's warnings are returned, not raised.
+
+    astropy decompresses whatever it is given, with no bound: a gzip, bzip2, xz or zip stream
+    recognised by its magic bytes, and tile-compressed image HDUs when their data are read. The
+    content here is already decompressed within the input limit (:func:`._common.load_bytes`),
+    so anything that does not start as FITS is refused (a stream compressed twice, with a format
+    forced), and image compression is left off: the readers use binary tables only.
+    """
+    if not content.startswith(b"SIMPLE"):
+        raise FormatError(path, f"not a FITS file: the first card is not 'SIMPLE  =' "
+                                f"(starts with {content[:9]!r})")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            hdul = fits.open(io.BytesIO(content), memmap=False, lazy_load_hdus=False)
+            hdul = fits.open(io.BytesIO(content), memmap=False, lazy_load_hdus=False,
+                             disable_image_compression=True)
             hdul.verify("silentfix")
         except Exception as exc:  # astropy raises many types for a damaged header
             raise FormatError(path, f"corrupt FITS header ({type(exc).__name__}: {exc})") from None

@@ -7,10 +7,11 @@ line made only of non-numeric cells is a header.
 from __future__ import annotations
 
 import io
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -21,6 +22,8 @@ from .model import SECONDS_PER_DAY, LightCurve
 _SAVETXT_CELL = re.compile(r"^[-+]?\d\.\d{18}e[-+]\d{2,3}$")
 _LCSG_META = re.compile(r"^#\s*#(?P<key>[^=]+)=(?P<value>.*)$", re.MULTILINE)
 _HEAD_LINES = 200
+#: The line boundaries of ``str.splitlines``.
+_LINE_BREAK = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 _TIME_NAMES = ("time", "t", "bjd", "btjd", "bkjd", "hjd", "jd", "mjd", "date")
 _FLUX_NAMES = ("flux", "pdcsap_flux", "sap_flux", "f", "rel_flux", "norm_flux")
@@ -44,6 +47,21 @@ def _split(line: str, delimiter: str | None) -> list[str]:
     return [cell.strip() for cell in line.split(delimiter)]
 
 
+def _lines(text: str) -> Iterator[str]:
+    """The lines of ``text`` exactly as ``text.splitlines()`` gives them, one at a time.
+
+    ``splitlines()`` of a whole file makes one string object per line at once: about 60 bytes
+    for a 4-byte line such as ``0,0``, so 15 times the text, for readers that look at a few
+    hundred lines or stop at the first bad one.
+    """
+    pos = 0
+    for match in _LINE_BREAK.finditer(text):
+        yield text[pos:match.start()]
+        pos = match.end()
+    if pos < len(text):
+        yield text[pos:]
+
+
 @dataclass
 class TextLayout:
     """What the first lines of a text file say about the rest."""
@@ -65,7 +83,7 @@ def scan_layout(text: str, max_lines: int = _HEAD_LINES) -> TextLayout:
     """Look at the first ``max_lines`` lines of ``text``."""
     layout = TextLayout(has_lcsg_metadata=bool(_LCSG_META.search(text[:65536])))
     first_data_seen = False
-    for number, line in enumerate(text.splitlines()[:max_lines], start=1):
+    for number, line in enumerate(itertools.islice(_lines(text), max_lines), start=1):
         content = _strip_comment(line)
         if not content:
             continue
@@ -101,13 +119,13 @@ def classify(text: str) -> str | None:
 
 
 def _data_line_numbers(text: str, skip_lines: int) -> list[int]:
-    return [number for number, line in enumerate(text.splitlines(), start=1)
+    return [number for number, line in enumerate(_lines(text), start=1)
             if number > skip_lines and _strip_comment(line)]
 
 
 def _diagnose(path: Path, text: str, layout: TextLayout, n_columns: int) -> FormatError:
     """Find the first line that ``np.loadtxt`` could not take, and say what is wrong with it."""
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_lines(text), start=1):
         content = _strip_comment(line)
         if number <= layout.skip_lines or not content:
             continue
@@ -129,8 +147,11 @@ def _load_table(path: Path, text: str, layout: TextLayout, min_columns: int) -> 
     if n_columns < min_columns:
         raise FormatError(path, f"{n_columns} column(s); at least {min_columns} needed")
     try:
-        data = np.loadtxt(io.StringIO(text), delimiter=layout.delimiter, comments="#",
-                          skiprows=layout.skip_lines, ndmin=2, dtype=np.float64)
+        # UTF-8 bytes, not io.StringIO(text): a StringIO holds 4 bytes per character (3 more
+        # copies of the text); both split lines at "\n" only, so the table read is the same.
+        data = np.loadtxt(io.BytesIO(text.encode("utf-8")), delimiter=layout.delimiter,
+                          comments="#", skiprows=layout.skip_lines, ndmin=2, dtype=np.float64,
+                          encoding="utf-8")
     except ValueError:
         raise _diagnose(path, text, layout, n_columns) from None
     if data.shape[0] == 0:

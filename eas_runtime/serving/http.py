@@ -36,11 +36,23 @@ log = logging.getLogger(__name__)
 IDLE_TIMEOUT_S = 75.0
 #: Largest request body accepted [bytes].
 MAX_BODY = 256 * 1024 * 1024
+#: Seconds a client may pause while sending a request body before it is answered 408.
+BODY_TIMEOUT_S = 30.0
 _NO_BODY = frozenset({204, 304})
 
 
 class BadRequest(ValueError):
-    """A request whose body cannot be read (the connection is closed after the 400)."""
+    """A request whose body cannot be read (the connection is closed after the answer):
+    ``status`` 400, 408 (the client stopped sending) or 413 (too large)."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+class ClientGone(ConnectionError):
+    """The client reset the connection while sending its request: nobody is left to answer,
+    the connection is closed quietly."""
 
 
 class KeepAliveServer(ThreadingHTTPServer):
@@ -98,38 +110,57 @@ class KeepAliveHandler(BaseHTTPRequestHandler):
         self.timeout = self.server.idle_timeout_s
         super().setup()
 
-    def read_body(self) -> bytes:
-        """The whole request body (``Content-Length`` or chunked); :class:`BadRequest`."""
-        if self.headers.get("Transfer-Encoding", "").strip().lower() == "chunked":
-            return self._read_chunked()
-        raw = self.headers.get("Content-Length")
+    def read_body(self, limit: int = MAX_BODY) -> bytes:
+        """The whole request body (``Content-Length`` or chunked) of at most ``limit`` bytes;
+        :class:`BadRequest` (answer it with :meth:`bad_request`; a body cut short is one: a
+        client that half-closed still reads the answer), or :class:`ClientGone` when the
+        client reset the connection."""
+        encoding = self.headers.get("Transfer-Encoding")
+        if encoding is not None and encoding.strip().lower() != "chunked":
+            raise BadRequest(f"Transfer-Encoding {encoding!r} is not supported (only chunked)")
+        self.connection.settimeout(min(BODY_TIMEOUT_S, self.server.idle_timeout_s))
         try:
-            length = int(raw) if raw else 0
-        except ValueError:
-            raise BadRequest(f"Content-Length {raw!r} is not a number") from None
-        if length < 0 or length > MAX_BODY:
-            raise BadRequest(f"Content-Length {length} is out of range (0 to {MAX_BODY})")
-        body = self.rfile.read(length) if length else b""
-        if len(body) != length:
-            raise BadRequest(f"body ended after {len(body)} of {length} bytes")
-        return body
+            if encoding is not None:
+                return self._read_chunked(limit)
+            raw = self.headers.get("Content-Length")
+            text = (raw or "").strip()
+            if text and not (text.isascii() and text.isdigit()):
+                raise BadRequest(f"Content-Length {raw!r} is not a number")
+            length = int(text) if text else 0
+            if length > limit:
+                raise BadRequest(f"request body of {length} bytes is larger than the limit of {limit} bytes", 413)
+            body = self.rfile.read(length) if length else b""
+            if len(body) != length:
+                raise BadRequest(f"request body ended after {len(body)} of {length} bytes")
+            return body
+        except TimeoutError:
+            raise BadRequest(f"request body not received within {BODY_TIMEOUT_S:g} s", 408) from None
+        except ConnectionError as exc:
+            raise ClientGone(str(exc)) from None
+        finally:
+            self.connection.settimeout(self.timeout)
 
-    def _read_chunked(self) -> bytes:
+    def _read_chunked(self, limit: int) -> bytes:
         parts, total = [], 0
         while True:
             line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise BadRequest(f"bad chunk size line {line[:40]!r}") from None
+            if not line:
+                raise BadRequest(f"chunked request body ended after {total} bytes")
+            size_text = line.split(b";", 1)[0].strip()
+            if not size_text or len(size_text) > 16 or size_text.strip(b"0123456789abcdefABCDEF"):
+                raise BadRequest(f"bad chunk size line {line[:40]!r}")
+            size = int(size_text, 16)
             if size == 0:
                 while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                     pass                                    # trailers
                 return b"".join(parts)
             total += size
-            if total > MAX_BODY:
-                raise BadRequest(f"chunked body larger than {MAX_BODY} bytes")
-            parts.append(self.rfile.read(size))
+            if total > limit:
+                raise BadRequest(f"chunked request body larger than the limit of {limit} bytes", 413)
+            chunk = self.rfile.read(size)
+            if len(chunk) != size:
+                raise BadRequest(f"chunked request body ended after {total - size + len(chunk)} bytes")
+            parts.append(chunk)
             self.rfile.readline(3)                          # CRLF after the chunk
 
     def answer(self, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None,
@@ -146,9 +177,17 @@ class KeepAliveHandler(BaseHTTPRequestHandler):
         if body and self.command != "HEAD":
             self.wfile.write(body)
 
-    def bad_request(self, exc: BadRequest) -> None:
+    def bad_request(self, exc: BadRequest | ClientGone) -> None:
+        """Answer a request whose body could not be read, and close the connection (quietly
+        when the client is gone or leaves while the answer is written)."""
         self.close_connection = True
-        self.answer(400, f"{exc}\n".encode(), {"Connection": "close"})
+        if isinstance(exc, ClientGone):
+            log.debug("%s left during its request: %s", self.address_string(), exc)
+            return
+        try:
+            self.answer(exc.status, f"{exc}\n".encode(), {"Connection": "close"})
+        except (ConnectionError, TimeoutError) as gone:
+            log.debug("%s left before the %d answer: %s", self.address_string(), exc.status, gone)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's name
         log.debug("%s %s", self.address_string(), format % args)
@@ -160,7 +199,7 @@ class WSGIHandler(KeepAliveHandler):
     def _wsgi(self) -> None:
         try:
             body = self.read_body()
-        except BadRequest as exc:
+        except (BadRequest, ClientGone) as exc:
             self.bad_request(exc)
             return
         environ = self._environ(body)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
+from eas_runtime._serving import TIMEOUT_SECONDS_DEFAULT
 from eas_runtime.settings import Settings
 
 from . import process
@@ -354,6 +355,9 @@ class LocalServing:
         try:
             argv = process.resolve_command(spec.argv)
             env = process.replica_env(spec, self.settings, self.broker_url, replica.port)
+            # The wrapper ends a science run before the request limit and records a timeout;
+            # without timeoutSeconds, Knative's default limit applies.
+            env["EAS_TIMEOUT_S"] = f"{spec.timeout_s or TIMEOUT_SECONDS_DEFAULT:g}"
             spawner = self._spawner
             if spawner is None:
                 raise ServingStopped("serving is not running")
@@ -369,7 +373,8 @@ class LocalServing:
     def _spawn(self, svc: _Service, replica: Replica, argv: list[str], env: dict) -> None:
         # Runs in the spawner thread, so stop() (which waits for that thread) cannot return
         # while a process it did not see is still being launched.
-        proc, log_path = process.spawn(argv, env, self.log_dir, svc.spec.name)
+        proc, log_path = process.spawn(argv, env, self.log_dir, svc.spec.name,
+                                       memory_limit_bytes=svc.spec.memory_limit_bytes)
         with self._lock:
             replica.proc, replica.log_path = proc, log_path
             stopped = self._stopped.is_set() or replica.dead

@@ -41,6 +41,8 @@ class ServiceSpec:
     timeout_s: float | None = None
     #: Fixed loopback port (one replica only), or None for a free port per replica.
     port: int | None = None
+    #: The container's ``resources.limits.memory`` in bytes; None when the manifest sets none.
+    memory_limit_bytes: int | None = None
 
     @property
     def argv(self) -> list[str]:
@@ -62,6 +64,21 @@ def _scale(name: str, annotations: Mapping[str, Any], key: str) -> int:
         raise ServiceSpecError(f"Service {name}: annotation {key}={raw!r} is not an integer") from None
     if value < 0:
         raise ServiceSpecError(f"Service {name}: annotation {key}={raw!r} is negative")
+    return value
+
+
+def _memory_limit(name: str, container: Mapping[str, Any]) -> int | None:
+    limits = (container.get("resources") or {}).get("limits") or {}
+    raw = limits.get("memory")
+    if raw is None or raw == "":
+        return None
+    from eas_runtime.deploy.descriptor import parse_quantity
+    try:
+        value = int(parse_quantity(str(raw)))
+    except ValueError as exc:
+        raise ServiceSpecError(f"Service {name}: resources.limits.memory: {exc}") from None
+    if value <= 0:
+        raise ServiceSpecError(f"Service {name}: resources.limits.memory={raw!r} is not positive")
     return value
 
 
@@ -101,7 +118,8 @@ def spec_from_document(doc: Mapping[str, Any], settings: Settings,
         name=str(name), command=tuple(command),
         args=tuple(str(a) for a in container.get("args") or []), env=env,
         container_concurrency=concurrency, min_scale=int(min(min_scale, cap)),
-        max_scale=int(cap), timeout_s=float(timeout) if timeout else None, port=port)
+        max_scale=int(cap), timeout_s=float(timeout) if timeout else None, port=port,
+        memory_limit_bytes=_memory_limit(str(name), container))
 
 
 def load_specs(source: str | Path | Iterable[Any], settings: Settings,

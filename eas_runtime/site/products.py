@@ -142,8 +142,12 @@ def file_data(key: str) -> dict:
         current, store_note = stored.current_etag(_resources().store, key), None
     except StoreError as exc:
         current, store_note = None, f"the object store cannot be asked: {exc}"
+    store = _resources().store
     for v in versions:
-        v["held"] = stored.held(v, current)
+        try:
+            v["held"] = stored.held(v, current) or stored.kept(store, {**v, "key": key}) is not None
+        except StoreError:
+            v["held"] = False
         v["download"] = url_for("products.download", version_id=v["id"]) if v["held"] else None
     data["store"] = {"etag": current, "note": store_note}
     shown = next((v for v in versions if v["held"]), None)
@@ -188,12 +192,12 @@ def download(version_id: int):
     """302 to a presigned URL (MinIO), or the file streamed with its name (local store)."""
     version = queries.version_info(_resources().db, version_id)
     store = _resources().store
-    path = stored.local_path(store, version["key"])
+    path = stored.local_path(store, version)
     if path is not None:
         handle = _open_held(store, version, path)
     else:
         stored.check_held(store, version)
-        url = store.url(version["key"], expires_s=PRESIGN_S)
+        url = stored.url(store, version, PRESIGN_S)
         if url:
             return redirect(url, 302)
         fd, name = tempfile.mkstemp(prefix="eas-download-")

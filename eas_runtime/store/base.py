@@ -140,8 +140,13 @@ class ObjectStore(abc.ABC):
     def ping(self) -> None:
         """Raise :class:`StoreUnavailable` when the store cannot be reached."""
 
-    def url(self, key: str, expires_s: int = 3600) -> str | None:
-        """A URL a browser can download the object from, or None (the site streams it)."""
+    def has_version(self, key: str, version_id: str) -> bool:
+        """Whether the store still holds version ``version_id`` of ``key``."""
+        return False
+
+    def url(self, key: str, expires_s: int = 3600, version_id: str | None = None) -> str | None:
+        """A URL a browser can download the object (that version) from, or None (the site
+        streams it)."""
         return None
 
 

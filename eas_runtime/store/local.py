@@ -147,6 +147,17 @@ class LocalStore(ObjectStore):
         record = self._record(key)
         return None if record is None else self._info(key, record)
 
+    def version_path(self, key: str, version_id: str) -> Path | None:
+        """The file holding that version's bytes (never rewritten), or None when gone."""
+        try:
+            path = self._version(key, version_id)
+        except (ObjectNotFound, InvalidKey):
+            return None
+        return path if path.is_file() else None
+
+    def has_version(self, key: str, version_id: str) -> bool:
+        return self.version_path(key, version_id) is not None
+
     def get_file(self, key: str, dest: Path, version_id: str | None = None) -> ObjectInfo:
         if version_id is not None:
             source = self._version(key, version_id)

@@ -222,8 +222,21 @@ class MinioStore(ObjectStore):
         if not exists:
             raise StoreUnavailable(f"MinIO at {self.endpoint} has no bucket {self.bucket!r}")
 
-    def url(self, key: str, expires_s: int = 3600) -> str | None:
+    def has_version(self, key: str, version_id: str) -> bool:
+        check_key(key)
+        try:
+            with self._errors("stat version", key):
+                self.client.stat_object(self.bucket, key, version_id=version_id)
+        except ObjectNotFound:
+            return False
+        except StoreError as exc:       # e.g. a malformed version id: not a version held here
+            if isinstance(exc, StoreUnavailable):
+                raise
+            return False
+        return True
+
+    def url(self, key: str, expires_s: int = 3600, version_id: str | None = None) -> str | None:
         check_key(key)
         with self._errors("presign", key):
-            return self.client.presigned_get_object(self.bucket, key,
-                                                    expires=dt.timedelta(seconds=expires_s))
+            return self.client.presigned_get_object(self.bucket, key, expires=dt.timedelta(seconds=expires_s),
+                                                    version_id=version_id or None)

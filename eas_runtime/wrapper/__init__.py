@@ -26,6 +26,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Callable, Sequence
@@ -38,8 +39,9 @@ from eas_runtime.db.session import DatabaseUnavailable
 from eas_runtime.resources import Resources, default_resources
 from eas_runtime.store import ObjectNotFound, StoreUnavailable
 from eas_runtime.task_api import InputError, ParameterError, TaskContext, TaskResult
-from eas_runtime.wrapper import _attempt
+from eas_runtime.wrapper import _attempt, _isolation
 from eas_runtime.wrapper._capture import Heartbeat, LogCapture, ScratchDirs, Stopwatch
+from eas_runtime.wrapper._deadline import Deadline, TaskTimeout, science_limit_s
 
 log = logging.getLogger("eas.wrapper")
 _SCRATCH = ScratchDirs()
@@ -129,6 +131,8 @@ class TaskRunner:
 
     def _run(self, task_id: int, attempt_id: int) -> tuple[int, str, CloudEvent | None]:
         """Status and text of the answer, and the attempt's end event (not sent yet)."""
+        began = time.monotonic()           # the request limit counts from here
+        _isolation.install()               # before any science code can fork
         res = self.resources
         try:
             verdict, snap = _attempt.start(res.db, task_id, attempt_id, self.host, os.getpid())
@@ -149,7 +153,7 @@ class TaskRunner:
                 return self._conclude(snap, outcome, status=202)
             try:
                 with Heartbeat(res.db, attempt_id, res.settings.heartbeat_s):
-                    outcome, status = self._execute(snap, local_inputs, workdir)
+                    outcome, status = self._execute(snap, local_inputs, workdir, began)
             except StoreUnavailable:
                 _attempt.revert(res.db, attempt_id)   # nothing was recorded: run it again later
                 raise
@@ -171,19 +175,27 @@ class TaskRunner:
             out[name] = dest
         return out
 
-    def _execute(self, snap, local_inputs, workdir: Path) -> tuple[_attempt.Outcome, int]:
+    def _execute(self, snap, local_inputs, workdir: Path, began: float | None = None
+                 ) -> tuple[_attempt.Outcome, int]:
         ctx = TaskContext(task_type=snap.task_type, params=snap.params, inputs=local_inputs,
                           workdir=workdir, input_metadata=snap.input_metadata,
                           requested_metadata=snap.requested_metadata, output_names=snap.outputs,
                           log=logging.getLogger(f"eas.task.{snap.task_type}"),
                           cpus=max(1, len(os.sched_getaffinity(0))))
         outcome, status = _attempt.Outcome(), 202
+        request_limit_s = self.resources.settings.timeout_s
+        deadline = Deadline(science_limit_s(request_limit_s), began)
         with LogCapture(threading.get_ident()) as capture, Stopwatch() as watch:
             try:
-                result = self.fn(ctx)
+                with deadline:
+                    result = self.fn(ctx)
                 if not isinstance(result, TaskResult):
                     raise TypeError(f"task function returned {type(result).__name__}, not TaskResult")
                 outcome = self._store_outputs(snap, result)
+            except TaskTimeout as exc:
+                outcome = _attempt.Outcome(error_kind="timeout", error_text=_timeout_text(
+                    exc, deadline, request_limit_s))
+                ctx.log.error("task timed out after %.1f s", deadline.elapsed_s)
             except ParameterError as exc:
                 outcome = _attempt.Outcome(error_kind="parameters", error_text=_traceback_text(exc))
                 status = 400
@@ -244,17 +256,22 @@ class TaskRunner:
 
 
 def _int_attr(event, name: str) -> int:
-    value = events.require(event, name)
-    try:
-        return int(value)
-    except ValueError:
-        raise events.EventError(f"attribute {name!r} must be an integer id, got {value!r}") from None
+    return events.int_attribute(event, name)
 
 
 def _default_key(snap, name: str, path: Path) -> str:
     stem = snap.name or snap.task_type
     filename = f"{stem}_{snap.task_id}_{path.name}" if path.name else f"{stem}_{snap.task_id}_{name}"
     return f"{snap.working_directory}/{filename}" if snap.working_directory else filename
+
+
+def _timeout_text(exc: TaskTimeout, deadline: Deadline, request_limit_s: float) -> str:
+    """What a timeout records: the elapsed time, the limits, and where the run was stopped."""
+    fired = deadline.fired_at if deadline.fired_at is not None else time.monotonic()
+    return (f"timeout: the science run was stopped after {fired - deadline.started:.1f} s "
+            f"(limit {deadline.limit_s:.1f} s: the Service's request limit of {request_limit_s:g} s "
+            f"less the time kept to record the result); it was ended "
+            f"{deadline.elapsed_s:.1f} s after the request began, here:\n" + _traceback_text(exc))
 
 
 def _traceback_text(exc: BaseException) -> str:

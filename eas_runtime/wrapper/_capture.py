@@ -19,6 +19,7 @@ from typing import Iterator
 from sqlalchemy import bindparam, update
 
 from eas_runtime.db.models import A_RUNNING, Attempt, utcnow
+from eas_runtime.wrapper import _descendants
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +61,23 @@ class LogCapture(logging.Handler):
 @dataclass
 class Timings:
     wall_s: float = 0.0
+    #: CPU time of this process (all its threads).
     cpu_s: float = 0.0
+    #: ``cpu_s`` plus the CPU time of every process started below this one during the task,
+    #: whether it was waited for or still runs (a persistent pool worker).
     cpu_children_s: float = 0.0
 
 
 class Stopwatch:
-    """Wall time, CPU time of this process (all threads) and of its waited-for children."""
+    """Wall time, CPU time of this process (all threads) and of its descendants.
+
+    Children that were waited for are read from ``RUSAGE_CHILDREN``; living descendants (and
+    what they waited for) from ``/proc`` (:mod:`eas_runtime.wrapper._descendants`), as growth
+    between the start and the end of the task.
+    """
 
     def __enter__(self) -> "Stopwatch":
+        self._tree = _descendants.snapshot()
         self._wall = time.perf_counter()
         self._cpu = time.process_time()
         ch = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -76,11 +86,12 @@ class Stopwatch:
         return self
 
     def __exit__(self, *exc) -> None:
-        ch = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = time.process_time() - self._cpu
+        wall = time.perf_counter() - self._wall
+        ch = resource.getrusage(resource.RUSAGE_CHILDREN)
         children = ch.ru_utime + ch.ru_stime - self._children
-        self.timings = Timings(wall_s=time.perf_counter() - self._wall, cpu_s=cpu,
-                               cpu_children_s=cpu + children)
+        children += _descendants.spent(self._tree, _descendants.snapshot())
+        self.timings = Timings(wall_s=wall, cpu_s=cpu, cpu_children_s=cpu + max(0.0, children))
 
 
 class Heartbeat:

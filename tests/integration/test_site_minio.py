@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 import requests
+from sqlalchemy import select
 
 from eas_runtime.db.models import ProductVersion
 from eas_runtime.db.products import ensure_product
@@ -54,17 +55,32 @@ def test_download_redirects_to_a_presigned_url_that_serves_the_bytes(site, minio
     assert requests.get(forged, timeout=30).status_code == 403
 
 
-def test_an_overwritten_version_is_410_and_the_page_says_so(site):
+def test_an_overwritten_version_is_still_served_from_the_versioned_bucket(site):
+    """The bucket keeps every version: the old one is served (a presigned URL of that version)
+    after the key was overwritten, and both are listed as held."""
     resources, client = site
     old = put(resources, "inbox/a.csv", b"0,1\n1,1\n")
     new = put(resources, "inbox/a.csv", b"0,1\n1,2\n")
-    gone = client.get(f"/products/download/{old}")
-    assert gone.status_code == 410 and "latest content of a key only" in gone.get_data(as_text=True)
+    kept = client.get(f"/products/download/{old}")
+    assert kept.status_code == 302 and "versionId=" in kept.headers["Location"]
+    assert requests.get(kept.headers["Location"], timeout=30).content == b"0,1\n1,1\n"
     assert requests.get(client.get(f"/products/download/{new}").headers["Location"],
                         timeout=30).content == b"0,1\n1,2\n"
     versions = client.get("/api/products/file/inbox/a.csv").get_json()["versions"]["items"]
-    assert [(v["id"], v["held"]) for v in versions] == [(new, True), (old, False)]
-    assert "not kept by the store" in client.get("/products/file/inbox/a.csv").get_data(as_text=True)
+    assert [(v["id"], v["held"]) for v in versions] == [(new, True), (old, True)]
+
+
+def test_a_version_recorded_without_a_store_version_is_410_once_overwritten(site):
+    resources, client = site
+    put(resources, "inbox/b.csv", b"0,1\n1,1\n")
+    with resources.db.session() as s:
+        old = s.scalar(select(ProductVersion).order_by(ProductVersion.id.desc()))
+        old.object_version = None
+        old_id = old.id
+    put(resources, "inbox/b.csv", b"0,1\n1,2\n")
+    gone = client.get(f"/products/download/{old_id}")
+    assert gone.status_code == 410 and "latest content of a key only" in gone.get_data(as_text=True)
+    assert "not kept by the store" in client.get("/products/file/inbox/b.csv").get_data(as_text=True)
 
 
 def test_plots_read_the_object_from_minio(site, tmp_path):

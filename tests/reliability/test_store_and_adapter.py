@@ -243,3 +243,49 @@ def test_defect_11_upload_dressed_as_an_output_is_a_dead_letter(settings, db, me
     (letter,) = _dead_letters(db)
     assert letter.component == "control" and "inbox/forged.csv" in letter.reason
     assert "eas-attempt-id" in letter.reason or "attempt" in letter.reason
+
+
+def test_defect_1_unicode_key_upload_is_processed_and_holds_up_nothing(tmp_path):
+    """`eas upload --key 'inbox/星.csv'` against a running `eas up`: that upload and the ones
+    after it are all processed (S3 keys are any UTF-8; the event's subject header is
+    percent-encoded)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from eas_runtime import devservers
+    from eas_runtime.settings import PROJECT_ROOT
+    sample = PROJECT_ROOT / "functions" / "ingest_external_lcs" / "sample" / "lcsg_example.csv"
+    env = dict(os.environ, EAS_HOME=str(tmp_path / "home"), EAS_GATEWAY_PORT=str(devservers.free_port()),
+               EAS_INDEX_PORT=str(devservers.free_port()), EAS_ADAPTER_PORT=str(devservers.free_port()),
+               EAS_RECONCILE_S="2")
+    eas = [sys.executable, "-m", "eas_runtime.cli"]
+
+    def run(*args):
+        return subprocess.run([*eas, *args], env=env, capture_output=True, text=True, timeout=120, check=True,
+                              cwd=PROJECT_ROOT)
+    run("watch", "add", "--prefix", "inbox/", "--tasks", "ingest_external_lcs,verify")
+    up = subprocess.Popen([*eas, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          cwd=PROJECT_ROOT)
+    try:
+        wait_for(lambda: "EAS is up" in (up.stdout.readline() or ""), timeout_s=90, what="eas up")
+        keys = ["inbox/星.csv", "inbox/ümlaut %20 \"quoted\".csv", "inbox/plain.csv"]
+        for key in keys:
+            assert key in run("upload", "--key", key, str(sample)).stdout
+
+        def finished():
+            status = json.loads(run("status", "--json").stdout)
+            return status if status["tasks"]["done"] + status["tasks"]["failed"] == 2 * len(keys) else None
+        status = wait_for(finished, timeout_s=240, interval_s=1, what="every upload to be processed")
+        assert status["tasks"]["done"] == 2 * len(keys), status
+        db = Database(f"sqlite:///{tmp_path / 'home' / 'eas.db'}")
+        with db.read() as s:
+            uploaded = {spec["object"] for spec in s.scalars(select(Job.spec))}
+            letters = s.scalars(select(DeadLetter)).all()
+        db.dispose()
+        assert uploaded == set(keys) and not letters
+        assert not list((tmp_path / "home" / "store-events").glob("*"))     # nothing left queued
+    finally:
+        up.send_signal(signal.SIGTERM)
+        up.wait(timeout=60)

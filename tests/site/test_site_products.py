@@ -535,3 +535,18 @@ def test_plot_titles_with_dollar_signs_render(resources, client, tmp_path):
     response = client.get(f"/plots/{version}/lc.png")
     assert response.status_code == 200 and response.data.startswith(PNG_MAGIC)
     assert io.BytesIO(response.data).getbuffer().nbytes > 1000
+
+
+def test_an_overwritten_version_with_a_store_version_is_still_served(resources, client):
+    """The local store keeps each version's bytes: a version recorded with its store version id
+    downloads and plots after the key was overwritten."""
+    old_info = resources.store.put_bytes("inbox/kept.csv", b"0,1\n1,1\n2,1\n")
+    old = record(resources, "inbox/kept.csv", etag=old_info.etag, size=old_info.size)
+    with resources.db.session() as s:
+        s.get(ProductVersion, old).object_version = old_info.version_id
+    put(resources, "inbox/kept.csv", b"0,1\n1,1\n2,2\n")
+    response = client.get(f"/products/download/{old}")
+    assert response.status_code == 200 and response.data == b"0,1\n1,1\n2,1\n"
+    assert client.get(f"/plots/{old}/lc.png").status_code == 200
+    versions = client.get("/api/products/file/inbox/kept.csv").get_json()["versions"]["items"]
+    assert [v["held"] for v in versions] == [True, True]
