@@ -110,7 +110,7 @@ def test_fuzz_function_replica(runtime):
     assert_handled(tally, "replica")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11, defect 7 (site, not fixed yet): ids past 2**63-1 in paths and "
+@pytest.mark.xfail(strict=True, reason="issue 11, defect 7, still after the site fix: ids past 2**63-1 in paths and "
                                        "query values (/jobs/, /tasks/, /plots/, ?job=, ?page=) answer 500")
 def test_fuzz_index_site(runtime):
     # Last of the areas: the site now renders the hostile dead letters and products left by the others.
