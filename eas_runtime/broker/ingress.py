@@ -116,7 +116,14 @@ class _IngressHandler(KeepAliveHandler):
             status, text, headers = 500, f"internal error: {type(exc).__name__}", {"Connection": "close"}
         self.answer(status, (text + "\n").encode() if text else b"", headers)
 
-    do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+    do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+
+    def __getattr__(self, name: str):
+        # Any other method (TRACE, CONNECT, a made-up token) gets :func:`accept`'s 405 with
+        # ``Allow: POST``, as Knative's ingress answers, instead of the base class's bare 501.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
 
 
 class _IngressServer(KeepAliveServer):

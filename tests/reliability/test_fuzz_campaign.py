@@ -79,8 +79,6 @@ def assert_handled(tally: Tally, area: str) -> None:
 
 
 # ---------------------------------------------------------------------------- the areas
-@pytest.mark.xfail(strict=True, reason="issue 11, defect 7: the ingress answers OPTIONS with 501 (7 of 1000 cases "
-                                       "at the default seed); an unsupported method wants 405 with Allow: POST")
 def test_fuzz_broker_ingress(runtime):
     tally = fuzz(runtime, "ingress", runtime.settings.gateway_port, campaign.cases("ingress", campaign.ingress_case))
     assert_handled(tally, "ingress")
