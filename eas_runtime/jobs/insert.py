@@ -106,19 +106,14 @@ def insert_job(session: Session, compiled: CompiledJob, *, source_event: str | N
                spec=None, stat: Stat | None = None) -> tuple[Job, bool]:
     """Create the job and its tasks; return (job, created). A repeated ``source_event`` returns
     the existing job. Raises JobError for the database checks above."""
-    if source_event:
-        existing = session.scalar(select(Job).where(Job.source_event == source_event))
-        if existing is not None:
-            return existing, False
+    existing = _by_source(session, source_event)
+    if existing is not None:
+        return existing, False
     uploads = check_compiled(session, compiled, stat)
-    job = Job(name=compiled.job_name, working_directory=compiled.working_directory,
-              source_event=source_event, spec=spec if spec is not None else {})
-    try:
-        with session.begin_nested():
-            session.add(job)
-            session.flush()
-    except IntegrityError:
-        return session.scalar(select(Job).where(Job.source_event == source_event)), False
+    job, created = _add_job(session, Job(name=compiled.job_name, working_directory=compiled.working_directory,
+                                         source_event=source_event, spec=spec if spec is not None else {}))
+    if not created:
+        return job, False
     record_uploads(session, uploads)
     insert_tree(session, job.id, job.name, compiled.roots)
     return job, True
@@ -134,19 +129,29 @@ def check_compiled(session: Session, compiled: CompiledJob, stat: Stat | None = 
 def reject_job(session: Session, spec: Any, *, source_event: str | None, reason: str) -> tuple[Job, bool]:
     """Record a refused job: a row without tasks, with the reason. (job, created); a repeated
     ``source_event`` returns the row recorded before, so a duplicate delivery adds nothing."""
-    if source_event:
-        existing = session.scalar(select(Job).where(Job.source_event == source_event))
-        if existing is not None:
-            return existing, False
+    existing = _by_source(session, source_event)
+    if existing is not None:
+        return existing, False
     name = spec.get("job_name") if isinstance(spec, dict) else None
-    job = Job(name=name[:200] if isinstance(name, str) else "", working_directory="",
-              source_event=source_event, spec=_kept_spec(spec), rejection=reason[:10_000])
+    return _add_job(session, Job(name=name[:200] if isinstance(name, str) else "", working_directory="",
+                                 source_event=source_event, spec=_kept_spec(spec), rejection=reason[:10_000]))
+
+
+def _by_source(session: Session, source_event: str | None) -> Job | None:
+    """The job recorded before for ``source_event`` (a duplicate delivery), if any."""
+    if not source_event:
+        return None
+    return session.scalar(select(Job).where(Job.source_event == source_event))
+
+
+def _add_job(session: Session, job: Job) -> tuple[Job, bool]:
+    """Insert ``job``; when a concurrent delivery of the same event won, (its job, False)."""
     try:
         with session.begin_nested():
             session.add(job)
             session.flush()
     except IntegrityError:
-        return session.scalar(select(Job).where(Job.source_event == source_event)), False
+        return _by_source(session, job.source_event), False
     return job, True
 
 
