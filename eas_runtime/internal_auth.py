@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from eas_runtime.settings import SettingsError
+
 TOKEN_FILE = "internal-token"
 #: Paths any process may ask without the token (liveness probes, readiness checks).
 OPEN_PATHS = frozenset({"/healthz"})
@@ -36,7 +38,7 @@ OPEN_PATHS = frozenset({"/healthz"})
 _MIN_LENGTH = 32
 
 
-class TokenFileError(ValueError):
+class TokenFileError(SettingsError):
     """The token file cannot be used; the message names the file and the fix."""
 
 
@@ -72,10 +74,13 @@ def ensure_token(home: str | os.PathLike) -> str:
     if existing:
         return existing
     path = token_path(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(32)         # 32 random bytes, 43 characters
     temporary = path.with_name(f".{TOKEN_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise TokenFileError(f"cannot write the internal token {path}: {exc}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(token.encode() + b"\n")

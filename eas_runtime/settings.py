@@ -129,11 +129,8 @@ class Settings:
                 raise SettingsError(f"unknown setting {name!r}")
             values[name] = value
         if not values.get("internal_token"):
-            from eas_runtime import internal_auth
-            try:
-                values["internal_token"] = internal_auth.read_token_file(values.get("home") or _default_home())
-            except internal_auth.TokenFileError as exc:
-                raise SettingsError(str(exc)) from None
+            from eas_runtime.internal_auth import read_token_file   # raises SettingsError
+            values["internal_token"] = read_token_file(values.get("home") or _default_home())
         settings = cls(**values)
         settings.validate()
         return settings
