@@ -135,7 +135,7 @@ def _run_chain(runtime, tag: str, n: int, timeout_s: float = 300.0) -> dict:
 
     event = events.make_event(events.JOB_SUBMITTED, events.SOURCE_CLI, _chain_spec(tag, n), id=uuid.uuid4().hex)
     submitted = time.time()
-    events.send(event, runtime.broker_url)
+    events.send(event, runtime.broker_url, token=runtime.settings.internal_token)
     deadline = time.monotonic() + timeout_s
     while True:
         with runtime.db.read() as s:

@@ -63,6 +63,13 @@ POD_SPEC = closed({
 }, ("containers",))
 POD_TEMPLATE = closed({"metadata": OBJECT_META, "spec": POD_SPEC}, ("spec",))
 SELECTOR = closed({"matchLabels": STRING_MAP, "matchExpressions": {"type": "array"}})
+LABEL_SELECTOR = closed({"matchLabels": STRING_MAP, "matchExpressions": {"type": "array", "items": closed({
+    "key": STRING, "operator": {"enum": ["In", "NotIn", "Exists", "DoesNotExist"]},
+    "values": STRING_LIST}, ("key", "operator"))}})
+_POLICY_PEER = closed({"podSelector": LABEL_SELECTOR, "namespaceSelector": LABEL_SELECTOR,
+                       "ipBlock": closed({"cidr": STRING, "except": STRING_LIST}, ("cidr",))})
+_POLICY_PORT = closed({"port": INT_OR_STRING, "endPort": INTEGER,
+                       "protocol": {"enum": ["TCP", "UDP", "SCTP"]}})
 _WORKLOAD = {"replicas": INTEGER, "selector": SELECTOR, "template": POD_TEMPLATE,
              "minReadySeconds": INTEGER, "revisionHistoryLimit": INTEGER}
 
@@ -101,6 +108,16 @@ CORE_SCHEMAS: dict[tuple[str, str], dict] = {
     ("apps/v1", "Deployment"): _top(closed({
         **_WORKLOAD, "strategy": OPEN, "progressDeadlineSeconds": INTEGER, "paused": BOOLEAN,
     }, ("selector", "template"))),
+    ("networking.k8s.io/v1", "NetworkPolicy"): _top(closed({
+        "podSelector": LABEL_SELECTOR,
+        "policyTypes": {"type": "array", "items": {"enum": ["Ingress", "Egress"]}},
+        "ingress": {"type": "array", "items": closed({
+            "from": {"type": "array", "items": _POLICY_PEER},
+            "ports": {"type": "array", "items": _POLICY_PORT}})},
+        "egress": {"type": "array", "items": closed({
+            "to": {"type": "array", "items": _POLICY_PEER},
+            "ports": {"type": "array", "items": _POLICY_PORT}})},
+    }, ("podSelector",))),
     ("batch/v1", "Job"): _top(closed({
         "template": POD_TEMPLATE, "backoffLimit": INTEGER, "activeDeadlineSeconds": INTEGER,
         "ttlSecondsAfterFinished": INTEGER, "completions": INTEGER, "parallelism": INTEGER,
@@ -114,8 +131,11 @@ CORE_SCHEMAS: dict[tuple[str, str], dict] = {
 
 def check_core(doc: dict) -> list[Finding]:
     """What the schemas above cannot say: a workload's selector must match its pod labels,
-    and its containers must declare the volumes they mount."""
+    and its containers must declare the volumes they mount; a NetworkPolicy's selectors and
+    peers must be ones the API server admits."""
     out: list[Finding] = []
+    if doc.get("kind") == "NetworkPolicy":
+        out += _check_network_policy(doc.get("spec") or {})
     if doc.get("kind") in ("StatefulSet", "Deployment"):
         spec = doc.get("spec") or {}
         wanted = (spec.get("selector") or {}).get("matchLabels") or {}
@@ -134,4 +154,42 @@ def check_core(doc: dict) -> list[Finding]:
                     out.append(Finding(f"spec.template.spec.containers[{i}].volumeMounts[{j}].name",
                                        f"volume {mount.get('name')!r} is not defined (defined: "
                                        f"{', '.join(sorted(n for n in names if n)) or 'none'})"))
+    return out
+
+
+def _check_selector(selector, path: str) -> list[Finding]:
+    out = []
+    for i, expr in enumerate((selector or {}).get("matchExpressions") or [] if isinstance(selector, dict) else []):
+        if not isinstance(expr, dict):
+            continue
+        values, operator = expr.get("values") or [], expr.get("operator")
+        if operator in ("In", "NotIn") and not values:
+            out.append(Finding(f"{path}.matchExpressions[{i}].values",
+                               f"operator {operator} needs at least one value"))
+        if operator in ("Exists", "DoesNotExist") and values:
+            out.append(Finding(f"{path}.matchExpressions[{i}].values",
+                               f"operator {operator} takes no values, got {values!r}"))
+    return out
+
+
+def _check_network_policy(spec: dict) -> list[Finding]:
+    """The API server's validation of a NetworkPolicy beyond its schema."""
+    out = _check_selector(spec.get("podSelector"), "spec.podSelector")
+    types = spec.get("policyTypes") or []
+    for direction, key, peers in (("Ingress", "ingress", "from"), ("Egress", "egress", "to")):
+        rules = spec.get(key) or []
+        if rules and types and direction not in types:
+            out.append(Finding(f"spec.{key}", f"rules are given but policyTypes {types!r} lacks "
+                               f"{direction!r}, so they are ignored"))
+        for i, rule in enumerate(rules if isinstance(rules, list) else []):
+            for j, peer in enumerate((rule or {}).get(peers) or [] if isinstance(rule, dict) else []):
+                where = f"spec.{key}[{i}].{peers}[{j}]"
+                if not isinstance(peer, dict):
+                    continue
+                if not peer:
+                    out.append(Finding(where, "a peer needs podSelector, namespaceSelector or ipBlock"))
+                if "ipBlock" in peer and len(peer) > 1:
+                    out.append(Finding(where, "ipBlock cannot be combined with a selector"))
+                for name in ("podSelector", "namespaceSelector"):
+                    out += _check_selector(peer.get(name), f"{where}.{name}")
     return out

@@ -114,7 +114,7 @@ def create_app(settings, *, db=None, send: Callable | None = None) -> Flask:
     records that cannot be converted; ``send`` delivers an event to the broker (raises on
     failure)."""
     if send is None:
-        send = lambda ev: events.send(ev, settings.sink_url)  # noqa: E731
+        send = lambda ev: events.send(ev, settings.sink_url, token=settings.internal_token)  # noqa: E731
     token = settings.adapter_token.encode()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES

@@ -114,7 +114,7 @@ def cmd_submit(args) -> int:
     event = events.make_event(events.JOB_SUBMITTED, events.SOURCE_CLI, spec, id=uuid.uuid4().hex,
                               subject=compiled.job_name)
     try:
-        events.send(event, settings.sink_url)
+        events.send(event, settings.sink_url, token=settings.internal_token)
     except events.DeliveryError as exc:
         print(f"eas submit: {exc}", file=sys.stderr)
         return 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 
+from eas_runtime import internal_auth
 from eas_runtime.broker import Broker, PingEmitter, serve
 from eas_runtime.db.checkpoint import Checkpointer
 from eas_runtime.db.session import Database
@@ -39,7 +40,8 @@ def resolve_ports(settings: Settings) -> Settings:
 
 class EmbeddedRuntime:
     def __init__(self, settings: Settings):
-        self.settings = resolve_ports(settings)
+        # The embedded runtime always demands the internal token (eas_runtime.internal_auth).
+        self.settings = internal_auth.with_token(resolve_ports(settings))
         self.db = Database(self.settings.db_url)
         self.serving: LocalServing | None = None
         self.broker: Broker | None = None
@@ -71,7 +73,8 @@ class EmbeddedRuntime:
             store.enable_notifications()
         ports = {"eas-index": st.index_port, "eas-storage-adapter": st.adapter_port}
         self.serving = LocalServing(st, broker_url=self.broker_url, ports=ports)
-        self.broker = Broker(st, self.db, dispatcher=self.serving)
+        self.broker = Broker(st, self.db, dispatcher=internal_auth.SignedDispatcher(
+            self.serving, st.internal_token))
         self.broker.start()
         self._server = serve(self.broker, "127.0.0.1", st.gateway_port)
         self.serving.start()

@@ -214,11 +214,14 @@ def is_transient(exc: BaseException) -> bool:
 _client = None
 
 
-def send(event: CloudEvent, url: str, *, timeout: float = 10.0, mode: str = "binary") -> None:
+def send(event: CloudEvent, url: str, *, timeout: float = 10.0, mode: str = "binary",
+         token: str = "") -> None:
     """POST ``event`` to ``url`` (a broker ingress); raise :class:`DeliveryError` unless 2xx.
 
-    Each thread keeps its connection to the broker alive between events; one the broker closed
-    meanwhile is replaced and the event sent again (the same id: receivers drop a duplicate)."""
+    ``token`` is the internal token (``settings.internal_token``), sent as a bearer token when
+    there is one. Each thread keeps its connection to the broker alive between events; one the
+    broker closed meanwhile is replaced and the event sent again (the same id: receivers drop a
+    duplicate)."""
     global _client
     if _client is None:
         from eas_runtime.serving.http import KeepAliveClient
@@ -227,6 +230,9 @@ def send(event: CloudEvent, url: str, *, timeout: float = 10.0, mode: str = "bin
         headers, body = to_http(event, mode)
     except (ValueError, TypeError) as exc:     # e.g. a lone surrogate: no encoding carries it
         raise UnsendableEvent(f"cannot encode event {event['id']!r}: {exc}") from exc
+    if token:
+        from eas_runtime.internal_auth import signed
+        headers = signed(headers, token)
     try:
         status, _, answer = _client.post(url, headers, body, timeout)
     except (OSError, http.client.HTTPException) as exc:

@@ -234,13 +234,14 @@ def run_remote(url: str, settings, task_type: str, inputs: dict[str, Path],
     whose database and store ``settings`` name."""
     import requests
 
-    from eas_runtime import events
+    from eas_runtime import events, internal_auth
     from eas_runtime.resources import Resources
 
     resources = Resources(settings, send=lambda event: None)
     ready = create_task(resources, task_type, inputs, params, outputs,
                         f"invoke/{uuid.uuid4().hex[:12]}")
     headers, body = events.to_http(ready.event(), mode)
+    headers.update(internal_auth.bearer(settings.internal_token))
     try:
         answer = requests.post(url, headers=headers, data=body, timeout=3600)
     except requests.RequestException as exc:

@@ -8,7 +8,7 @@ checks every YAML document under the given files and folders:
   OpenAPI schemas of their CRDs in ``eas_runtime/schemas/knative``, made strict: an object schema
   with ``properties`` is closed unless it says ``x-kubernetes-preserve-unknown-fields``, so a
   misspelt field is an error, as Kubernetes' strict field validation would make it;
-- core kinds (Namespace, Secret, ConfigMap, Service, StatefulSet, ...) structurally;
+- core kinds (Namespace, Secret, ConfigMap, Service, StatefulSet, NetworkPolicy, ...) structurally;
 - ``metadata.name`` (a DNS label; DNS-1035 for Knative Services) and label syntax;
 - the rules Knative's admission webhooks add (``_admission``, ``_serving``);
 - references between documents (``_references``);
@@ -230,7 +230,7 @@ def validate_document(doc: dict) -> list[Finding]:
     validator = _validator(api, kind)
     gk = group_kind(doc)
     rules = ADMISSION.get(gk, lambda d: [])(doc)
-    if gk[0] in ("", "apps"):
+    if gk[0] in ("", "apps", "networking.k8s.io"):
         rules += check_core(doc)
     if validator is None:
         out += _unknown_kind(api, kind)

@@ -55,7 +55,7 @@ class Resources:
         if self._send is not None:
             self._send(event)
         else:
-            events.send(event, self.settings.sink_url)
+            events.send(event, self.settings.sink_url, token=self.settings.internal_token)
 
     def try_send(self, event: CloudEvent) -> bool:
         """Like :meth:`send`, but a failure is logged, not raised (a reconcile tick resends)."""

@@ -6,6 +6,11 @@ the project reads ``os.environ`` for its configuration; science code never does.
 
 Knative's own variables are honoured where Knative sets them: ``K_SINK`` (where to send events,
 injected by a SinkBinding) falls back to ``EAS_BROKER_URL``.
+
+The internal token (:mod:`eas_runtime.internal_auth`) has one more source below the environment:
+keyword argument > ``EAS_INTERNAL_TOKEN`` > the file ``$EAS_HOME/internal-token`` when it exists
+> none (nothing demanded, nothing sent: a cluster). A token file group or others can read is
+refused with :class:`SettingsError`.
 """
 from __future__ import annotations
 
@@ -56,6 +61,9 @@ class Settings:
     adapter_token: str = "eas-adapter-token"
     #: Token that the index site demands for every state-changing request.
     api_token: str = ""
+    #: Secret that the broker ingress, eas-control and the function replicas demand, and that
+    #: everything internal sends; empty: nothing is demanded (see eas_runtime.internal_auth).
+    internal_token: str = field(default="", repr=False)
     #: Folders holding the Knative manifests the embedded runtime reads.
     knative_dir: str = str(PROJECT_ROOT / "knative" / "base")
     broker_config_dir: str = str(PROJECT_ROOT / "broker_config")
@@ -126,6 +134,9 @@ class Settings:
             if name not in {f.name for f in fields(cls)}:
                 raise SettingsError(f"unknown setting {name!r}")
             values[name] = value
+        if not values.get("internal_token"):
+            from eas_runtime.internal_auth import read_token_file   # raises SettingsError
+            values["internal_token"] = read_token_file(values.get("home") or _default_home())
         settings = cls(**values)
         settings.validate()
         return settings

@@ -21,7 +21,7 @@ from typing import Mapping
 from flask import Flask, Response, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from eas_runtime import events
+from eas_runtime import events, internal_auth
 from eas_runtime.db.session import DatabaseUnavailable
 from eas_runtime.serving.http import BadRequest, ClientGone, KeepAliveHandler, KeepAliveServer
 
@@ -56,6 +56,9 @@ def accept(broker: Broker, method: str, path: str, headers: Mapping[str, str],
     """The ingress's answer to one request: status, plain-text message, extra headers."""
     if path == "/healthz" and method in ("GET", "HEAD"):
         return 200, "ok", {}
+    refused = internal_auth.refusal(headers, broker.settings.internal_token)
+    if refused is not None:
+        return refused
     parts = path.strip("/").split("/")
     if len(parts) != 2 or not all(parts):
         return 404, f"no route {path!r}: send events to /<namespace>/<broker>", {}

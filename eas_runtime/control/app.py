@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask, request
 
-from eas_runtime import events
+from eas_runtime import events, internal_auth
 from eas_runtime.control import Control
 from eas_runtime.db.session import DatabaseUnavailable
 from eas_runtime.resources import Resources
@@ -20,6 +20,7 @@ def create_app(resources: Resources) -> Flask:
     app.name = "eas-control"
     control = Control(resources)
     app.extensions["eas_control"] = control
+    internal_auth.protect_flask(app, resources.settings.internal_token)
 
     @app.post("/")
     def receive():

@@ -33,7 +33,7 @@ from typing import Callable, Sequence
 
 from cloudevents.http import CloudEvent
 
-from eas_runtime import events, qc
+from eas_runtime import events, internal_auth, qc
 from eas_runtime.db.models import DeadLetter
 from eas_runtime.db.session import DatabaseUnavailable
 from eas_runtime.resources import Resources, default_resources
@@ -85,6 +85,9 @@ class TaskRunner:
         """Status, body and headers of the answer to one request."""
         if method != "POST":
             return 405, "POST a CloudEvent\n", {}
+        refused = internal_auth.refusal(headers, self.resources.settings.internal_token)
+        if refused is not None:
+            return refused[0], refused[1] + "\n", refused[2]
         try:
             event = events.parse(headers, body)
             if event["type"] != events.TASK_READY:

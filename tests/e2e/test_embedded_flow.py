@@ -65,12 +65,18 @@ def test_uploads_are_processed_and_a_corrupt_file_fails_alone(runtime, tmp_path)
     assert all(n == 1 for _, n in versions)
 
 
-def _curl(url: str, event, mode: str) -> int:
+def _authorization(runtime) -> str:
+    """The header the README's curl example sends: the token read from $EAS_HOME/internal-token."""
+    return f"Authorization: Bearer {(runtime.settings.home_path / 'internal-token').read_text().strip()}"
+
+
+def _curl(runtime, event, mode: str) -> int:
     if mode == "structured":
         headers, body = events.to_http(event, "structured")
     else:
         headers, body = events.to_http(event, "binary")
-    cmd = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", url, "--data-binary", "@-"]
+    cmd = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", runtime.broker_url,
+           "-H", _authorization(runtime), "--data-binary", "@-"]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
     out = subprocess.run(cmd, input=body, capture_output=True, check=True)
@@ -87,7 +93,7 @@ def test_manual_run_posted_with_curl_in_both_modes(runtime):
             {"task": "ingest_external_lcs", "inputs": {"lightcurve": "manual/lc.csv"},
              "outputs": {"lightcurve": f"manual/lc.{mode}.fits"}}]}
         event = events.make_event(events.JOB_SUBMITTED, "/curl", job, id=uuid.uuid4().hex)
-        assert _curl(runtime.broker_url, event, mode) == 202
+        assert _curl(runtime, event, mode) == 202
     wait_for(settled(runtime.db, expected_tasks=2), what="both manual runs")
     with runtime.db.read() as s:
         assert set(s.scalars(select(Task.state))) == {DONE}
@@ -96,6 +102,7 @@ def test_manual_run_posted_with_curl_in_both_modes(runtime):
 
 def test_invalid_event_at_the_ingress_is_refused(runtime):
     out = subprocess.run(["curl", "-s", "-w", "\n%{http_code}", "-X", "POST", runtime.broker_url,
+                          "-H", _authorization(runtime),
                           "-H", "content-type: application/json", "-d", json.dumps({"hello": 1})],
                          capture_output=True, check=True, text=True)
     assert out.stdout.strip().endswith("400")

@@ -12,7 +12,8 @@ from tests.e2e.helpers import settled, wait_for
 
 
 def _submit(runtime, job) -> None:
-    events.send(events.make_event(events.JOB_SUBMITTED, "/test", job, id=uuid.uuid4().hex), runtime.broker_url)
+    events.send(events.make_event(events.JOB_SUBMITTED, "/test", job, id=uuid.uuid4().hex), runtime.broker_url,
+                token=runtime.settings.internal_token)
 
 
 def test_function_killed_mid_task_is_recovered_without_a_duplicate_product(runtime):

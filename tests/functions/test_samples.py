@@ -197,7 +197,8 @@ def test_every_sample_through_the_event_path(runtime):  # noqa: F811 - the e2e f
         tasks.append({"task": folder, "name": folder, "inputs": inputs, **run["params"]})
     job = {"job_name": "every sample", "working_directory": "samples", "task_list": tasks}
     events.send(events.make_event(events.JOB_SUBMITTED, "/tests/samples", job,
-                                  id=uuid.uuid4().hex), runtime.broker_url)
+                                  id=uuid.uuid4().hex), runtime.broker_url,
+                token=runtime.settings.internal_token)
     wait_for(settled(runtime.db, expected_tasks=len(tasks)), timeout_s=900,
              what="every sample task to end")
     with runtime.db.read() as s:

@@ -26,7 +26,7 @@ def runtime(tmp_path):
 def test_the_control_flow_demo_runs_end_to_end(runtime):
     spec = load(EXAMPLES / "control_flow_demo.json")
     events.send(events.make_event(events.JOB_SUBMITTED, events.SOURCE_CLI, spec, id=uuid.uuid4().hex),
-                runtime.broker_url)
+                runtime.broker_url, token=runtime.settings.internal_token)
     # 9 rows at submission; per trial a branch (chain + null) and three do-while iterations
     # (chain + step + decision)
     wait_for(settled(runtime.db, expected_tasks=31), timeout_s=300, interval_s=0.5, what="the job to end")

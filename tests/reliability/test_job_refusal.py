@@ -127,7 +127,7 @@ def test_defect_10_refused_events_are_rejected_jobs_listed_once(runtime, tmp_pat
     for name, spec in (("typo", TYPO), ("clash", again)):
         event = events.make_event(events.JOB_SUBMITTED, "/test/curl", spec, id=uuid.uuid4().hex)
         for _ in range(2):                               # a duplicate delivery
-            events.send(event, runtime.broker_url)
+            events.send(event, runtime.broker_url, token=runtime.settings.internal_token)
         sent[name] = event
 
     def delivered_twice() -> bool:
@@ -159,7 +159,7 @@ def test_defect_10_refused_events_are_rejected_jobs_listed_once(runtime, tmp_pat
     # A rejected job blocks nothing: the corrected job, a new event, is accepted.
     fixed = events.make_event(events.JOB_SUBMITTED, "/test/curl", {**TYPO, "task_list": [{"task": "null"}]},
                               id=uuid.uuid4().hex)
-    events.send(fixed, runtime.broker_url)
+    events.send(fixed, runtime.broker_url, token=runtime.settings.internal_token)
     found = wait_for(lambda: _job(runtime, f"/test/curl {fixed['id']}"), timeout_s=60, what="the corrected job")
     assert found.rejection is None
 
