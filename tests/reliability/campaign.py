@@ -420,7 +420,31 @@ class Gen:
 
 
 # ---------------------------------------------------------------------------- the areas
-def ingress_case(gen: Gen) -> Request:
+def signed(gen: Gen, req: Request, token: str) -> Request:
+    """Most cases carry the installation's internal token, so that they reach the handler
+    behind the token check; the rest carry none, a wrong one or a malformed header."""
+    if not token:
+        return req
+    value = gen.pick([f"Bearer {token}"] * 19 + ["", "Bearer ", "Bearer wrong", f"Basic {token}", "Bearer \u661f",
+                                                 f"Bearer {token}x"])
+    if value:
+        req.headers.append(("Authorization", gen.header_value(value) if gen.maybe(0.02) else value))
+    return req
+
+
+def ingress_case(gen: Gen, token: str = "") -> Request:
+    return signed(gen, _ingress_case(gen), token)
+
+
+def control_case(gen: Gen, token: str = "") -> Request:
+    return signed(gen, _control_case(gen), token)
+
+
+def replica_case(gen: Gen, task_type: str = "null", token: str = "") -> Request:
+    return signed(gen, _replica_case(gen, task_type), token)
+
+
+def _ingress_case(gen: Gen) -> Request:
     if gen.maybe(0.06):
         method = gen.pick(["GET", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "POST"])
         path = gen.pick(["/", "/eas", "/x/y/z", "/eas/nope", "/%ZZ", "/eas/default?x=\u661f", "/eas/default/",
@@ -431,7 +455,7 @@ def ingress_case(gen: Gen) -> Request:
     return Request("POST", "/eas/default", headers, body, cut=gen.maybe(0.05), what=what)
 
 
-def control_case(gen: Gen) -> Request:
+def _control_case(gen: Gen) -> Request:
     if gen.maybe(0.05):
         headers, body, what = gen.event()
         headers.append(("ce-knativeerrordata", gen.pick(["!!!", "aGVsbG8=", gen.text()])))
@@ -443,7 +467,7 @@ def control_case(gen: Gen) -> Request:
     return Request("POST", "/", headers, body, cut=gen.maybe(0.03), what=what)
 
 
-def replica_case(gen: Gen, task_type: str = "null") -> Request:
+def _replica_case(gen: Gen, task_type: str) -> Request:
     if gen.maybe(0.03):
         return Request(gen.pick(["GET", "PUT", "POST"]), gen.pick(["/x", "/%ZZ", "/"]), [], gen.junk(),
                        what="junk request")

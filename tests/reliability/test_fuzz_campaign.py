@@ -80,12 +80,13 @@ def assert_handled(tally: Tally, area: str) -> None:
 
 # ---------------------------------------------------------------------------- the areas
 def test_fuzz_broker_ingress(runtime):
-    tally = fuzz(runtime, "ingress", runtime.settings.gateway_port, campaign.cases("ingress", campaign.ingress_case))
+    tally = fuzz(runtime, "ingress", runtime.settings.gateway_port, campaign.cases("ingress", campaign.ingress_case,
+                                                                          token=runtime.settings.internal_token))
     assert_handled(tally, "ingress")
 
 
 def test_fuzz_eas_control(runtime):
-    requests = campaign.cases("control", campaign.control_case)
+    requests = campaign.cases("control", campaign.control_case, token=runtime.settings.internal_token)
     tally = fuzz(runtime, "control", port_of(runtime, "eas-control"), requests)
     assert_handled(tally, "control")
 
@@ -100,9 +101,10 @@ def test_fuzz_function_replica(runtime):
     # Wake one replica of the null function through local serving (an empty request is refused
     # with 400), then talk to its port directly, one request at a time (containerConcurrency 1).
     ref = {"ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "eas-null"}}
-    status, _, _ = runtime.serving.post(ref, {}, b"", timeout=60)
+    token = {"Authorization": f"Bearer {runtime.settings.internal_token}"}
+    status, _, _ = runtime.serving.post(ref, token, b"", timeout=60)
     assert status == 400
-    requests = campaign.cases("replica", campaign.replica_case)
+    requests = campaign.cases("replica", campaign.replica_case, token=runtime.settings.internal_token)
     tally = fuzz(runtime, "replica", port_of(runtime, "eas-null"), requests, workers=1,
                  watched=KEPT + ("eas-null",))
     assert_handled(tally, "replica")
