@@ -431,6 +431,27 @@ def _main(argv: list[str] | None) -> int:
     except SettingsError as exc:
         print(f"eas: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        problem = _database_problem(exc)
+        if problem is None:
+            raise
+        print(f"eas {args.command}: {problem}", file=sys.stderr)
+        return 1
+
+
+def _database_problem(exc: Exception) -> str | None:
+    """What to tell the user when a command found no usable task database (the runtime never
+    ran on this home, or the database is down), else None: those are not bugs to trace back."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from eas_runtime.db.session import DatabaseUnavailable
+    if isinstance(exc, DatabaseUnavailable):
+        return str(exc)
+    if isinstance(exc, (OperationalError, ProgrammingError)):
+        text = str(exc.orig).lower()
+        if "no such table" in text or "does not exist" in text:
+            return "the database has no pipeline schema yet (start the pipeline with `eas up`, or run `eas db upgrade`)"
+    return None
 
 
 if __name__ == "__main__":

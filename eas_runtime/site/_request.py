@@ -22,8 +22,8 @@ from eas_runtime.diagnostics._common import MAX_ID, MAX_PAGE, shown
 
 #: Longest text filter (task type, severity, component, prefix...): names are far shorter.
 MAX_TEXT = 1000
-#: A whole number as typed in a query: ASCII digits only (int() also takes "1_000", " 12 "
-#: and other scripts' digits), at most as many as MAX_ID has.
+#: A whole number as typed in a query: ASCII digits only (int() also takes "1_000" and other
+#: scripts' digits), at most as many as MAX_ID has (int() of a long text is slow, then refused).
 _WHOLE = re.compile(r"[+-]?[0-9]{1,%d}" % len(str(MAX_ID)))
 #: C0 control characters (NUL among them: PostgreSQL refuses it in text).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -127,7 +127,7 @@ def install(bp: Blueprint) -> Blueprint:
 
 class RowIdConverter(IntegerConverter):
     """``<int:...>`` in this site's routes: the id of a row, so at most MAX_ID; a longer or
-    larger number matches no route (404 "no such page") instead of overflowing the driver, and
+    larger number matches no route (404 "no page at ...") instead of overflowing the driver, and
     is refused before int() (which raises past 4300 digits)."""
 
     def __init__(self, map, *args, **kwargs) -> None:

@@ -318,3 +318,12 @@ def test_defect_12_cli_numbers_out_of_range_are_refused_by_name(busy_database, c
         status = exc.code
     err = capsys.readouterr().err
     assert status == 2 and named in err and "Traceback" not in err, (argv, status, err[-500:])
+
+
+@pytest.mark.parametrize("argv", [["status"], ["cancel", "5"], ["retry", "5"], ["jobs"], ["errors"]])
+def test_defect_12_commands_on_a_home_without_a_database_say_so_in_one_line(capsys, argv):
+    from eas_runtime import cli
+    status = cli.main(argv)
+    err = capsys.readouterr().err
+    assert status == 1 and "Traceback" not in err and err.count("\n") == 1, (argv, status, err[-500:])
+    assert "schema" in err or "no task database" in err, err
