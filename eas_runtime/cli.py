@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -57,14 +58,33 @@ def cmd_demo(args) -> int:
 
 # ---------------------------------------------------------------------- feeding
 def cmd_upload(args) -> int:
-    res = _resources(args)
+    """Every file and key is checked before the first upload, so a bad one uploads nothing."""
+    from eas_runtime.store import StoreError
+    from eas_runtime.store.base import check_key
+    if args.key and len(args.files) > 1:
+        print(f"eas upload: --key names one object, but {len(args.files)} files were given", file=sys.stderr)
+        return 2
+    planned = []
     for name in args.files:
         path = Path(name)
         if not path.is_file():
             print(f"eas upload: no such file: {path}", file=sys.stderr)
             return 2
         key = args.key if args.key else args.prefix.rstrip("/") + "/" + path.name
-        info = res.store.put_file(key, path)
+        try:
+            check_key(key)
+        except ValueError as exc:
+            given = f"--key {args.key!r}" if args.key else f"--prefix {args.prefix!r}"
+            print(f"eas upload: {given} gives a key the store refuses: {exc}", file=sys.stderr)
+            return 2
+        planned.append((path, key))
+    res = _resources(args)
+    for path, key in planned:
+        try:
+            info = res.store.put_file(key, path)
+        except StoreError as exc:
+            print(f"eas upload: {path} -> {key} failed: {exc}", file=sys.stderr)
+            return 1
         print(f"uploaded {path} -> {key} ({info.size} bytes, md5 {info.etag})")
     return 0
 
@@ -367,6 +387,7 @@ COMMAND_MODULES: tuple[str, ...] = ("eas_runtime.diagnostics.cli", "eas_runtime.
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from eas_runtime.diagnostics.cli import row_id, whole    # bounded numbers: refused, not overflowed
     p = argparse.ArgumentParser(prog="eas", description="PLATO exoplanet analysis pipeline")
     p.add_argument("--home", help="folder for the embedded database, store and logs (EAS_HOME)")
     p.add_argument("--store", choices=["local", "minio"], help="object store (EAS_STORE)")
@@ -376,8 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("up", help="run the embedded pipeline until Ctrl-C")
-    s.add_argument("--gateway-port", type=int)
-    s.add_argument("--index-port", type=int)
+    s.add_argument("--gateway-port", type=whole(1, 65535, "a port"))
+    s.add_argument("--index-port", type=whole(1, 65535, "a port"))
     s.set_defaults(fn=cmd_up)
 
     s = sub.add_parser("demo", help="synthetic light curves through ingest -> verify -> BLS")
@@ -414,13 +435,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_watch)
 
     s = sub.add_parser("cancel", help="cancel a job: no new work starts, finished products stay")
-    s.add_argument("job", type=int)
+    s.add_argument("job", type=row_id)
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_cancel)
 
     s = sub.add_parser("retry", help="retry the failed tasks of a job")
-    s.add_argument("job", type=int)
-    s.add_argument("--task", type=int, action="append", help="only this task (repeatable)")
+    s.add_argument("job", type=row_id)
+    s.add_argument("--task", type=row_id, action="append", help="only this task (repeatable)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_retry)
 
@@ -431,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run one component's HTTP server (container entry point)")
     s.add_argument("component", choices=["control", "index", "adapter"])
     s.add_argument("--host", help="address to listen on (HOST, else 0.0.0.0)")
-    s.add_argument("--port", type=int)
+    s.add_argument("--port", type=whole(1, 65535, "a port"))
     s.set_defaults(fn=cmd_serve)
 
     s = sub.add_parser("db", help="upgrade the task database schema; back it up or restore it")
@@ -452,6 +473,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``eas`` command. Output into a closed pipe (``eas jobs | head``) ends it quietly
+    with status 141 (128 + SIGPIPE, as a shell reports a tool the signal stopped), the way
+    the Python documentation recommends (the "Note on SIGPIPE" of the signal module): the
+    rest of stdout goes to /dev/null, so the flush at exit cannot fail again."""
+    try:
+        status = _main(argv)
+        sys.stdout.flush()      # inside the try: buffered output meets the closed pipe here
+        return status
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         level = (args.log_level or Settings.load().log_level).upper()
@@ -465,6 +501,27 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"eas: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        problem = _database_problem(exc)
+        if problem is None:
+            raise
+        print(f"eas {args.command}: {problem}", file=sys.stderr)
+        return 1
+
+
+def _database_problem(exc: Exception) -> str | None:
+    """What to tell the user when a command found no usable task database (the runtime never
+    ran on this home, or the database is down), else None: those are not bugs to trace back."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from eas_runtime.db.session import DatabaseUnavailable
+    if isinstance(exc, DatabaseUnavailable):
+        return str(exc)
+    if isinstance(exc, (OperationalError, ProgrammingError)):
+        text = str(exc.orig).lower()
+        if "no such table" in text or "does not exist" in text:
+            return "the database has no pipeline schema yet (start the pipeline with `eas up`, or run `eas db upgrade`)"
+    return None
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from eas_runtime.db.models import Attempt, Task, utcnow
-from eas_runtime.diagnostics._common import DiagnosticsError, iso, parse_since
+from eas_runtime.diagnostics._common import DiagnosticsError, iso, parse_since, shown
 
 DEFAULT_WINDOW = "1h"
 MAX_LANES = 200
@@ -23,7 +23,7 @@ MAX_ATTEMPTS = 10_000
 
 def _bounded(name: str, value: int, high: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= high:
-        raise DiagnosticsError(f"{name} must be a whole number from 1 to {high}, got {value!r}")
+        raise DiagnosticsError(f"{name} must be a whole number from 1 to {high}, got {shown(value)}")
     return value
 
 
@@ -42,10 +42,7 @@ def activity(db, *, since: str | dt.datetime | None = None, until: str | dt.date
     now = now or utcnow()
     lanes, limit = _bounded("lanes", lanes, MAX_LANES), _bounded("limit", limit, MAX_ATTEMPTS)
     start = parse_since(since or DEFAULT_WINDOW, now)
-    try:
-        end = parse_since(until, now) if until else now
-    except DiagnosticsError as exc:
-        raise DiagnosticsError(str(exc).replace("since=", "until=", 1)) from None
+    end = parse_since(until, now, name="until") if until else now
     if start >= end:
         raise DiagnosticsError(f"since ({iso(start)}) must be before until ({iso(end)})")
     overlap = [Attempt.started_at.is_not(None), Attempt.started_at < end,

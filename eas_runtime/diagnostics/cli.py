@@ -7,6 +7,7 @@ for does not exist or the database cannot be used, 2 a bad argument.
 """
 from __future__ import annotations
 
+import argparse
 import functools
 import json
 import sys
@@ -17,6 +18,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from eas_runtime import diagnostics as diag
 from eas_runtime.diagnostics import _text
+from eas_runtime.diagnostics._common import MAX_ID, MAX_PAGE, shown
 from eas_runtime.db.session import DatabaseUnavailable
 
 
@@ -186,30 +188,50 @@ def cmd_db_file(args) -> int:
 
 
 # ---------------------------------------------------------------------- parsers
+def whole(low: int, high: int, what: str = "a whole number"):
+    """An argparse type: a whole number from ``low`` to ``high``, else argparse's one-line
+    refusal (exit 2) naming the option, the range and the value; a number past the range
+    would otherwise overflow the database driver (a traceback)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:      # also past 4300 digits
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {what} from {low} to {high}, got {shown(text)}")
+        return value
+    parse.__name__ = what
+    return parse
+
+
+#: An id of a job, task or attempt.
+row_id = whole(1, MAX_ID, "an id, a whole number")
+
+
 def _paged(p, default: int = diag.DEFAULT_PAGE_SIZE) -> None:
-    p.add_argument("--page", type=int, default=0, help="page number, from 0")
-    p.add_argument("--page-size", type=int, default=default,
+    p.add_argument("--page", type=whole(0, MAX_PAGE), default=0, help="page number, from 0")
+    p.add_argument("--page-size", type=whole(1, diag.MAX_PAGE_SIZE), default=default,
                    help=f"rows per page (at most {diag.MAX_PAGE_SIZE})")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
 
 
 def add_commands(sub) -> None:
     s = sub.add_parser("tree", help="job tree: tasks with display state, attempts and path")
-    s.add_argument("--job", type=int, help="only this job")
+    s.add_argument("--job", type=row_id, help="only this job")
     s.add_argument("--depth", type=int, choices=range(diag.MAX_DEPTH + 1), metavar="N",
                    help=f"at most N levels below the top-level tasks (0-{diag.MAX_DEPTH})")
-    s.add_argument("--subtree", type=int, metavar="TASK_ID", help="only this task and its descendants")
+    s.add_argument("--subtree", type=row_id, metavar="TASK_ID", help="only this task and its descendants")
     s.add_argument("--running", action="store_true", help="only tasks with a running attempt")
     _paged(s)
     s.set_defaults(fn=cmd_tree)
 
     s = sub.add_parser("progress", help="tasks per type in each display state (counts and %%)")
-    s.add_argument("--job", type=int, help="only this job")
+    s.add_argument("--job", type=row_id, help="only this job")
     s.add_argument("--json", action="store_true", help="print the answer as JSON")
     s.set_defaults(fn=cmd_progress)
 
     s = sub.add_parser("errors", help="failed attempts with full tracebacks, newest first; dead letters")
-    s.add_argument("--job", type=int)
+    s.add_argument("--job", type=row_id)
     s.add_argument("--type", help="task type")
     s.add_argument("--since", help="ISO time (UTC unless a zone is given) or an age: 90s, 30m, 2h, 1d, 1w")
     s.add_argument("--kind", help="error kind: science, input, qc, parameters, timeout, infrastructure, cancelled")
@@ -219,36 +241,37 @@ def add_commands(sub) -> None:
 
     s = sub.add_parser("timings", help="run times per (job, task type); with --job and --type one row "
                                        "per task with its loop parameters and results")
-    s.add_argument("--job", type=int)
+    s.add_argument("--job", type=row_id)
     s.add_argument("--type", help="task type")
     s.add_argument("--csv", metavar="FILE", help="write the whole table as CSV (- for stdout)")
     _paged(s)
     s.set_defaults(fn=cmd_timings)
 
     s = sub.add_parser("passfail", help="outcome of each task of a (job, task type) by loop parameters")
-    s.add_argument("--job", type=int, required=True)
+    s.add_argument("--job", type=row_id, required=True)
     s.add_argument("--type", required=True, help="task type")
     s.add_argument("--csv", metavar="FILE", help="write the whole table as CSV (- for stdout)")
     _paged(s)
     s.set_defaults(fn=cmd_passfail)
 
     s = sub.add_parser("inflight", help="claimed attempts, events awaiting delivery, dead letters")
-    s.add_argument("--dead-letters", type=int, default=5, metavar="N", help="show the newest N dead letters")
+    s.add_argument("--dead-letters", type=whole(0, diag.MAX_PAGE_SIZE), default=5, metavar="N",
+                   help="show the newest N dead letters")
     _paged(s, 50)
     s.set_defaults(fn=cmd_inflight)
 
     s = sub.add_parser("logs", help="log messages of an attempt, a task or a job")
     which = s.add_mutually_exclusive_group()
-    which.add_argument("--attempt", type=int)
-    which.add_argument("--task", type=int)
-    which.add_argument("--job", type=int)
+    which.add_argument("--attempt", type=row_id)
+    which.add_argument("--task", type=row_id)
+    which.add_argument("--job", type=row_id)
     s.add_argument("--severity", help="this level and above: DEBUG, INFO, WARNING, ERROR, CRITICAL")
     s.add_argument("--newest-first", action="store_true")
     _paged(s)
     s.set_defaults(fn=cmd_logs)
 
     s = sub.add_parser("task", help="one task in full: every attempt, inputs, outputs, metadata")
-    s.add_argument("task_id", type=int)
+    s.add_argument("task_id", type=row_id)
     s.add_argument("--json", action="store_true", help="print the answer as JSON")
     s.set_defaults(fn=cmd_task)
 

@@ -6,8 +6,8 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from eas_runtime.db.models import Attempt, DeadLetter, LogMessage, Task
-from eas_runtime.diagnostics._common import (DEFAULT_PAGE_SIZE, DiagnosticsError, check_page, iso,
-                                             paged, parse_since)
+from eas_runtime.diagnostics._common import (DEFAULT_PAGE_SIZE, DiagnosticsError, check_id, check_page,
+                                             iso, paged, parse_since)
 
 #: Error kind of attempts ended by a cancellation: not failures, left out unless asked for.
 CANCELLED_KIND = "cancelled"
@@ -23,6 +23,7 @@ def errors(db, *, job_id: int | None = None, task_type: str | None = None,
     only this error kind (science, input, qc, parameters, timeout, infrastructure, cancelled); attempts
     ended by a cancellation are left out unless ``kind="cancelled"``.
     """
+    check_id("job", job_id)
     offset, limit = check_page(page, page_size)
     after = parse_since(since, now)
     q = select(Attempt, Task.job_id, Task.task_type, Task.name, Task.path) \
@@ -89,6 +90,7 @@ def logs(db, *, attempt_id: int | None = None, task_id: int | None = None, job_i
          newest_first: bool = False) -> dict:
     """Log messages of an attempt, a task (all its attempts) or a job, or of everything, in
     time order (oldest first unless ``newest_first``); ``severity``: that level and above."""
+    check_id("attempt", attempt_id), check_id("task", task_id), check_id("job", job_id)
     offset, limit = check_page(page, page_size)
     levels = severities_from(severity)
     cond = []

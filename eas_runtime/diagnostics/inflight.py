@@ -6,7 +6,8 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from eas_runtime.db.models import A_QUEUED, A_RUNNING, Attempt, DeadLetter, Delivery, Task, utcnow
-from eas_runtime.diagnostics._common import DEFAULT_PAGE_SIZE, age_s, check_page, iso, paged
+from eas_runtime.diagnostics._common import (DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, DiagnosticsError, age_s,
+                                             check_page, iso, paged)
 from eas_runtime.diagnostics.errors import dead_letters
 from eas_runtime.diagnostics.states import display_state
 
@@ -57,6 +58,9 @@ def inflight(db, *, page: int = 0, page_size: int = DEFAULT_PAGE_SIZE, newest_de
              stall_s: float = 300.0, now: dt.datetime | None = None) -> dict:
     """Everything in flight: ``attempts`` and ``deliveries`` (both paged with ``page``), and
     ``dead_letters`` (their count and the newest few, without payloads)."""
+    if not isinstance(newest_dead_letters, int) or not 0 <= newest_dead_letters <= MAX_PAGE_SIZE:
+        raise DiagnosticsError(f"the number of dead letters to show must be a whole number from 0 to "
+                               f"{MAX_PAGE_SIZE}, got {newest_dead_letters!r}")
     now = now or utcnow()
     letters = dead_letters(db, page=0, page_size=max(1, newest_dead_letters), payload=False, now=now)
     with db.read() as s:

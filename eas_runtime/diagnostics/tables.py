@@ -20,7 +20,7 @@ from sqlalchemy import Text, and_, case, cast, func, select
 from sqlalchemy.orm import aliased
 
 from eas_runtime.db.models import DONE, FAILED, Attempt, Job, MetadataItem, Task, utcnow
-from eas_runtime.diagnostics._common import (DEFAULT_PAGE_SIZE, NotFound, check_page, flatten,
+from eas_runtime.diagnostics._common import (DEFAULT_PAGE_SIZE, NotFound, check_id, check_page, flatten,
                                              paged)
 from eas_runtime.diagnostics.states import current_attempt_join, display_state
 
@@ -129,6 +129,7 @@ def _rows(s, job_id: int, task_type: str, columns: list[Column], *, stall_s: flo
 
 def _table(db, job_id: int, task_type: str, page: int, page_size: int, stall_s: float,
            now: dt.datetime | None, results: bool) -> tuple[list[Column], list[dict], int]:
+    check_id("job", job_id)
     offset, limit = check_page(page, page_size)
     now = now or utcnow()
     with db.read() as s:
@@ -184,6 +185,7 @@ def timing_groups(db, *, job_id: int | None = None, task_type: str | None = None
     The page of pairs comes from the (job_id, task_type) index; only the tasks of those pairs
     are aggregated.
     """
+    check_id("job", job_id)
     offset, limit = check_page(page, page_size)
     pairs = select(Task.job_id, Task.task_type).distinct()
     if job_id is not None:
@@ -249,6 +251,7 @@ def iter_table(db, job_id: int, task_type: str, *, kind: str = "timings", stall_
     batches with keyset paging (no OFFSET), all from one read transaction."""
     if kind not in ("timings", "passfail"):
         raise ValueError(f"kind {kind!r} is not one of 'timings', 'passfail'")
+    check_id("job", job_id)
     now = now or utcnow()
     results = kind == "timings"
     with db.read() as s:

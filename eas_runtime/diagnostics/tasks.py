@@ -9,6 +9,7 @@ from eas_runtime.db import metadata as md
 from eas_runtime.db.models import (Attempt, AttemptInput, Job, LogMessage, Product, ProductVersion, Task,
                                    TaskInput, TaskMetadataInput, TaskOutput, utcnow)
 from eas_runtime.diagnostics._common import DEFAULT_PAGE_SIZE, NotFound, age_s, check_page, iso, paged
+from eas_runtime.diagnostics._common import check_id
 from eas_runtime.diagnostics.states import DISPLAY_STATES, display_state
 
 
@@ -27,6 +28,7 @@ def progress(db, *, job_id: int | None = None, stall_s: float = 300.0,
 
     Not paged: one row per task type. ``all`` sums every type.
     """
+    check_id("job", job_id)
     state = display_state(Task, stall_s=stall_s, now=now)
     inner = select(Task.task_type.label("task_type"), state.label("state"))
     if job_id is not None:
@@ -73,6 +75,7 @@ def jobs(db, *, page: int = 0, page_size: int = DEFAULT_PAGE_SIZE, stall_s: floa
 def task_detail(db, task_id: int, *, stall_s: float = 300.0, now: dt.datetime | None = None) -> dict:
     """One task in full: every attempt (not only the last), inputs and outputs with their
     versions, metadata, the tasks it reads metadata from, and its children count."""
+    check_id("task", task_id)
     now = now or utcnow()
     with db.read() as s:
         row = s.execute(select(Task, display_state(Task, stall_s=stall_s, now=now).label("state"),

@@ -21,7 +21,7 @@ from sqlalchemy import Integer, String, cast, func, literal, select
 from sqlalchemy.orm import aliased
 
 from eas_runtime.db.models import RUNNING, Job, Task
-from eas_runtime.diagnostics._common import (DEFAULT_PAGE_SIZE, DiagnosticsError, NotFound,
+from eas_runtime.diagnostics._common import (DEFAULT_PAGE_SIZE, DiagnosticsError, NotFound, check_id,
                                              check_page, paged)
 from eas_runtime.diagnostics.states import display_state
 
@@ -107,6 +107,7 @@ def tree(db, *, job_id: int | None = None, subtree: int | None = None, depth: in
     parent_id, depth, task_type, name, state (display state), attempts, path. ``jobs`` maps
     each job id on the page to its name and cancelled flag.
     """
+    check_id("job", job_id), check_id("subtree", subtree)
     offset, limit = check_page(page, page_size)
     if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool)
                               or not 0 <= depth <= MAX_DEPTH):

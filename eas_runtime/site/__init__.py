@@ -2,7 +2,10 @@
 
 Read-only by default: every request that changes state needs ``Authorization: Bearer <token>``
 with the token from the settings (``EAS_API_TOKEN``); with no token configured, such requests are
-refused. Templates autoescape everything, so an object named ``<script>`` shows as text.
+refused. Templates autoescape everything, so an object named ``<script>`` shows as text, and
+every answer carries a strict Content-Security-Policy and the other security headers
+(``_headers.py``). Bad parameters are 400, unknown ids 404, each with a message
+(``_request.py``).
 """
 from __future__ import annotations
 
@@ -20,6 +23,9 @@ def create_app(resources: Resources | None = None, test_config: dict | None = No
     res = resources or Resources(Settings.load())
     app.extensions["eas_resources"] = res
 
+    from eas_runtime.site import _headers, _request
+    _headers.install(app)
+    _request.install_app(app)     # before the blueprints: it bounds their <int:...> ids
     # One blueprint per area; the URL map is listed in the README ("The index site").
     from eas_runtime.site import actions, pages, products, views
     app.register_blueprint(views.bp)

@@ -34,6 +34,20 @@ def _authenticate():
     return None
 
 
+@bp.before_request
+def _readable_body():
+    """A JSON body nested too deeply for the parser is a 400: Flask's ``get_json(silent=True)``
+    turns only a ValueError (not JSON, not UTF-8) into None, and a RecursionError would be a 500.
+    Parsed here, after authentication, once: the handlers' get_json returns the cached result."""
+    if not request.is_json:
+        return None
+    try:
+        request.get_json(silent=True)
+    except RecursionError:
+        return jsonify(error="the body is JSON nested too deeply to be read"), 400
+    return None
+
+
 @bp.post("/api/jobs")
 def submit_job():
     """Check the job as eas-control will (:func:`eas_runtime.jobs.admit`: the description, the

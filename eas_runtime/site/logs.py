@@ -5,7 +5,7 @@ from flask import Blueprint, jsonify, render_template
 
 from eas_runtime import diagnostics
 from eas_runtime.diagnostics import SEVERITIES, DiagnosticsError
-from eas_runtime.site._request import db, install, int_arg, job_arg, page_args, text_arg
+from eas_runtime.site._request import db, id_arg, install, job_arg, page_args, text_arg
 
 bp = install(Blueprint("logs", __name__))
 ORDERS = ("newest", "oldest")
@@ -17,8 +17,8 @@ def logs_data() -> dict:
     order = text_arg("order") or "newest"
     if order not in ORDERS:
         raise DiagnosticsError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
-    return diagnostics.logs(db(), job_id=job_arg(), task_id=int_arg("task", low=1, meaning="a task id"),
-                            attempt_id=int_arg("attempt", low=1, meaning="an attempt id"),
+    return diagnostics.logs(db(), job_id=job_arg(), task_id=id_arg("task", "a task"),
+                            attempt_id=id_arg("attempt", "an attempt"),
                             severity=text_arg("severity"), newest_first=order == "newest",
                             **page_args())
 

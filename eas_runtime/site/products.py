@@ -33,11 +33,13 @@ from flask import (
 from werkzeug.exceptions import HTTPException
 
 from eas_runtime.db.session import DatabaseUnavailable
-from eas_runtime.diagnostics import DEFAULT_PAGE_SIZE, DiagnosticsError, NotFound
+from eas_runtime.diagnostics import DiagnosticsError, NotFound
 from eas_runtime.site import _product_queries as queries
 from eas_runtime.site import _product_store as stored
 from eas_runtime.site import plots
 from eas_runtime.site._plot_cache import PlotCache
+from eas_runtime.diagnostics._common import shown as _shown
+from eas_runtime.site._request import check_text, id_arg, page_args
 from eas_runtime.store import StoreError, StoreUnavailable
 
 bp = Blueprint("products", __name__)
@@ -63,21 +65,17 @@ def _cache() -> PlotCache:
 
 
 # ---------------------------------------------------------------------- arguments and errors
-def _int_arg(name: str, default: int | None, low: int) -> int | None:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise DiagnosticsError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < low:
-        raise DiagnosticsError(f"{name} must be a whole number >= {low}, got {raw!r}")
-    return value
+#: Longest object key S3 allows (bytes of UTF-8).
+MAX_KEY_BYTES = 1024
 
 
-def _paging() -> dict:
-    return {"page": _int_arg("page", 0, 0), "page_size": _int_arg("page_size", DEFAULT_PAGE_SIZE, 1)}
+def _key(key: str) -> str:
+    """A product key from the path: 400 for one no store could hold (too long, or a NUL,
+    which PostgreSQL refuses in text); any other key is looked up (404 when unknown)."""
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES or "\x00" in key:
+        raise DiagnosticsError(f"key must be an object key of at most {MAX_KEY_BYTES} bytes without NUL, "
+                               f"got {_shown(key)}")
+    return key
 
 
 def _query(*names: str) -> dict:
@@ -109,7 +107,8 @@ bp.register_error_handler(HTTPException, lambda exc: _answer(exc.code or 500,
 def listing_data() -> dict:
     """Sub-directories of ``prefix`` with file counts, then its files with their latest
     version (paged: ``page``, ``page_size``); links as ``url`` fields."""
-    data = queries.listing(_resources().db, request.args.get("prefix", ""), **_paging())
+    prefix = check_text("prefix", request.args.get("prefix", ""))
+    data = queries.listing(_resources().db, prefix, **page_args())
     for item in data["items"]:
         if item["kind"] == "directory":
             item["url"] = url_for("products.products", prefix=item["prefix"])
@@ -136,7 +135,7 @@ def api_products():
 def file_data(key: str) -> dict:
     """The file, its versions (each says whether the store still holds it, with a download
     link when it does) and the previews of the newest held version on this page."""
-    data = queries.file_detail(_resources().db, key, **_paging())
+    data = queries.file_detail(_resources().db, _key(key), **page_args())
     product, versions = data["product"], data["versions"]["items"]
     try:
         current, store_note = stored.current_etag(_resources().store, key), None
@@ -247,7 +246,7 @@ def _plot_target(version_id: int, kind: str) -> tuple[dict, dict | None, str]:
     version = queries.version_info(_resources().db, version_id)
     search = None
     if kind == "folded":
-        task_id = _int_arg("task", None, 1)
+        task_id = id_arg("task", "a task")
         found = queries.searches(_resources().db, version["key"], task_id)
         if not found:
             raise NotFound(

@@ -5,7 +5,8 @@ from flask import Blueprint, jsonify, render_template
 
 from eas_runtime import diagnostics
 from eas_runtime.diagnostics import MAX_DEPTH
-from eas_runtime.site._request import db, install, int_arg, job_arg, page_args, stall_s, text_arg
+from eas_runtime.diagnostics._common import MAX_PAGE
+from eas_runtime.site._request import db, id_arg, install, int_arg, job_arg, page_args, stall_s, text_arg
 
 bp = install(Blueprint("tasks", __name__))
 
@@ -13,8 +14,7 @@ bp = install(Blueprint("tasks", __name__))
 def tree_data(running_only: bool = False) -> dict:
     """One page of the tree in depth-first order: ``job``, ``subtree`` (a task id: that task
     and what is below it), ``depth`` (0-6 levels below the roots) and ``page``."""
-    return diagnostics.tree(db(), job_id=job_arg(), subtree=int_arg("subtree", low=1,
-                                                                       meaning="a task id"),
+    return diagnostics.tree(db(), job_id=job_arg(), subtree=id_arg("subtree", "a task"),
                             depth=int_arg("depth", low=0, high=MAX_DEPTH),
                             running_only=running_only, stall_s=stall_s(), **page_args())
 
@@ -24,7 +24,7 @@ def task_data(task_id: int) -> dict:
     (``log_page``, ``severity``)."""
     detail = diagnostics.task_detail(db(), task_id, stall_s=stall_s())
     detail["log"] = diagnostics.logs(db(), task_id=task_id, severity=text_arg("severity"),
-                                     page=int_arg("log_page") or 0)
+                                     page=int_arg("log_page", high=MAX_PAGE) or 0)
     return detail
 
 

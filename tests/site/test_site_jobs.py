@@ -35,8 +35,8 @@ def test_list_newest_first_with_counts(jobs):
     assert data["items"][0]["cancelled"] is True and data["items"][0]["total"] == 0
     page = jobs["client"].get("/jobs").get_data(as_text=True)
     assert 'table id="jobs"' in page and f'href="/jobs/{old}"' in page
-    assert '<span class="done" style="width: 75.0%"></span>' in page
-    assert '<span class="failed" style="width: 25.0%"></span>' in page
+    assert '<rect class="done" x="0" width="75.0" height="1"/>' in page
+    assert '<rect class="failed" x="75.0" width="25.0" height="1"/>' in page
     assert "&lt;script&gt;alert(&#39;job&#39;)&lt;/script&gt;" in page and "<script>alert" not in page
 
 

@@ -1,7 +1,8 @@
 /* Previews on a product's page: an image the server refused (422: the file and its defect,
-   410: a version the store no longer holds) is replaced by the server's message. */
+   410: a version the store no longer holds) is replaced by the server's message.
+   Loaded in <head> without defer, so the listener is in place before any preview loads; error
+   events do not bubble, hence the capture phase. No inline onerror: the CSP forbids it. */
 function easPlotFailed(img) {
-  img.onerror = null;
   var fallback = "the plot could not be loaded";
   fetch(img.src)
     .then(function (r) { return r.ok ? fallback : r.text(); })
@@ -13,3 +14,10 @@ function easPlotFailed(img) {
       img.replaceWith(p);
     });
 }
+
+document.addEventListener("error", function (event) {
+  var target = event.target;
+  if (target instanceof HTMLImageElement && target.classList.contains("plot")) {
+    easPlotFailed(target);
+  }
+}, true);
