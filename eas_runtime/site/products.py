@@ -40,7 +40,7 @@ from eas_runtime.site import plots
 from eas_runtime.site._plot_cache import PlotCache
 from eas_runtime.diagnostics._common import shown as _shown
 from eas_runtime.site._request import check_text, id_arg, page_args
-from eas_runtime.store import StoreError, StoreUnavailable
+from eas_runtime.store import InvalidKey, StoreError, StoreUnavailable
 
 bp = Blueprint("products", __name__)
 #: Seconds a presigned download URL stays valid (the browser follows it at once).
@@ -91,8 +91,10 @@ def _answer(status: int, message: str):
     return render_template("product_error.html", status=status, message=message), status
 
 
+# A version recorded under a key the store refuses (recorded before keys were checked where
+# they enter) cannot be read from the store: 410, as for any version the store cannot serve.
 for _error, _status in ((DiagnosticsError, 400), (NotFound, 404), (stored.Superseded, 410),
-                        (plots.PlotError, 422)):
+                        (InvalidKey, 410), (plots.PlotError, 422)):
     bp.register_error_handler(_error, lambda exc, status=_status: _answer(status, str(exc)))
 bp.register_error_handler(DatabaseUnavailable, lambda exc: _answer(
     503, f"the task database is unavailable: {exc}"))

@@ -110,8 +110,6 @@ def test_fuzz_function_replica(runtime):
     assert_handled(tally, "replica")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11, defect 7, still after the site fix: ids past 2**63-1 in paths and "
-                                       "query values (/jobs/, /tasks/, /plots/, ?job=, ?page=) answer 500")
 def test_fuzz_index_site(runtime):
     # Last of the areas: the site now renders the hostile dead letters and products left by the others.
     tally = fuzz(runtime, "site", runtime.settings.index_port, campaign.cases("site", campaign.site_case))

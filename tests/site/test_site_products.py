@@ -550,3 +550,13 @@ def test_an_overwritten_version_with_a_store_version_is_still_served(resources, 
     assert client.get(f"/plots/{old}/lc.png").status_code == 200
     versions = client.get("/api/products/file/inbox/kept.csv").get_json()["versions"]["items"]
     assert [v["held"] for v in versions] == [True, True]
+
+
+def test_a_version_recorded_under_a_key_the_store_refuses_is_410_not_500(resources, client):
+    """Keys are checked where they enter now; a row recorded before that, under a key the store
+    refuses, is answered 410 (the store cannot serve it), never 500."""
+    version = record(resources, "inbox/../../etc/passwd", etag="0" * 32)
+    for url in (f"/products/download/{version}", f"/plots/{version}/lc.png", f"/api/plots/{version}/lc"):
+        answer = client.get(url)
+        assert answer.status_code == 410, (url, answer.status_code)
+        assert "invalid object key" in answer.get_data(as_text=True)
