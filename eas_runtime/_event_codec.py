@@ -98,7 +98,7 @@ def binary_parts(headers: Mapping[str, str], body: bytes | str | None
         return attributes, None
     try:
         data = json.loads(body)
-    except (json.JSONDecodeError, TypeError, UnicodeDecodeError):
+    except (ValueError, TypeError):     # not JSON, not UTF-8, or an integer past 4300 digits
         data = body
     except RecursionError:
         if _is_json(content_type):
@@ -128,7 +128,7 @@ def structured_parts(body: bytes | str | None) -> tuple[dict[str, Any], Any]:
         document = json.loads(body or b"")
     except RecursionError:
         raise CodecError("structured CloudEvent: the JSON is nested too deeply to be read") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
+    except (ValueError, TypeError) as exc:     # JSONDecodeError, UnicodeDecodeError, 4300 digits
         raise CodecError(f"not a CloudEvent: the structured-mode body is not JSON ({exc})") from None
     if not isinstance(document, dict):
         raise CodecError(f"structured CloudEvent: the body must be a JSON object, got {type(document).__name__}")
@@ -146,7 +146,7 @@ def structured_parts(body: bytes | str | None) -> tuple[dict[str, Any], Any]:
             raise CodecError(f"CloudEvent 'data_base64' is not base64: {exc}") from None
         try:
             data = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        except (ValueError, RecursionError):
             pass
     return attributes, (None if data == "" else data)
 

@@ -134,6 +134,8 @@ def data_of(event: CloudEvent) -> dict:
             data = json.loads(data)
         except json.JSONDecodeError as exc:
             raise EventError(f"event {event['id']!r}: data is not JSON ({exc.msg} at {exc.pos})") from None
+        except ValueError as exc:       # e.g. an integer of more than 4300 digits
+            raise EventError(f"event {event['id']!r}: data cannot be read as JSON: {exc}") from None
         except RecursionError:
             raise EventError(f"event {event['id']!r}: data is JSON nested too deeply to be read") from None
     if not isinstance(data, dict):

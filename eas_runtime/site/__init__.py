@@ -19,6 +19,11 @@ def create_app(resources: Resources | None = None, test_config: dict | None = No
 
     app = Flask(__name__, template_folder="templates", static_folder="static")
     app.name = "eas-index"
+    # Paths are taken as sent: werkzeug would otherwise redirect "/products/file//etc/x" (the
+    # key "/etc/x", which no store accepts) to the page of another key, "etc/x".
+    app.url_map.merge_slashes = False
+    # The largest request body read: a job description is bounded (jobs/_bounds.py) far below.
+    app.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024
     app.config.update(test_config or {})
     res = resources or Resources(Settings.load())
     app.extensions["eas_resources"] = res
