@@ -25,7 +25,7 @@ Search rows (:func:`search_rows`): :func:`eas_runtime.bls.search.search_lightcur
 at 25 s (2,522,880 samples; white noise of 600 ppm per sample, 50 ppm in an hour) holding one
 Earth-sized planet (batman, 1 Earth radius around the Sun, P = 45.3 d, b = 0, MES 17.6), over
 its default grid (Ofir, 0.60-365 d, 90,722 periods), each method (BLS kernel, FFA) in a fresh
-process on 2 threads: wall and CPU time, the search's tracemalloc peak and the ``ru_maxrss`` it
+process on 2 threads: wall and CPU time, the search's tracemalloc peak and the peak RSS (VmHWM) it
 adds, the period found. Beside it, astropy's BoxLeastSquares on the same binned points, periods
 and durations (timed on every 40th period and the 40 nearest the true one, extrapolated) and on
 its own default grid over the unbinned samples (autoperiod with frequency factor 1, durations
@@ -100,6 +100,7 @@ def _memory_probe(kind: str, n: int, n_periods: int) -> dict:
 import json, resource, time, tracemalloc
 import numpy as np
 from benchmarks.search import _light_curve, _astropy
+from eas_runtime.memory import peak_rss
 from eas_runtime.bls import bls
 t, y, dy = _light_curve(730.0, 25.0)
 t, y, dy = t[:{n}], y[:{n}], dy[:{n}]
@@ -115,7 +116,7 @@ seconds = time.perf_counter() - start
 added = tracemalloc.get_traced_memory()[1]
 tracemalloc.stop()
 print(json.dumps({{"added": added, "seconds": seconds,
-                  "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                  "peak": peak_rss(),
                   "best": float(periods[np.argmax(np.asarray(result.power))])}}))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -256,23 +257,24 @@ def _plato(path, transit: bool = True) -> dict:
 
 def _search_probe(path: str, method: str) -> None:
     """In a fresh process: search the light curve of ``path``; print wall and CPU seconds,
-    the tracemalloc peak of the search, the ``ru_maxrss`` it adds and the process peak."""
-    import resource
+    the tracemalloc peak of the search, the peak resident memory (``VmHWM``) it adds and the
+    process peak."""
     import tracemalloc
 
     from eas_runtime.bls.search import search_lightcurve
+    from eas_runtime.memory import peak_rss
     data = np.load(path)
     t, y, dy = data["t"], data["y"], data["dy"]
     search_lightcurve(t[:20000], y[:20000], dy[:20000], method=method,
                       period_max=2.0)                       # loads the compiled code
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    before = peak_rss()
     tracemalloc.start()
     cpu, start = time.process_time(), time.perf_counter()
     result = search_lightcurve(t, y, dy, method=method, threads=2)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     traced = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    after = peak_rss()
     print(json.dumps({"seconds": seconds, "cpu": cpu, "traced": traced, "added": after - before,
                       "peak": after, **result.to_dict()}))
 
@@ -373,7 +375,7 @@ def search_rows(quick: bool = False) -> list[tuple[str, str, str, str]]:
                          f"astropy, same bins and grid, {same['seconds']:.0f}",
                          f"{r['seconds'] / same['seconds']:.3f}"))
             rows.append((f"  {method.upper()}: peak memory [MiB]: the search's tracemalloc peak / "
-                         f"the whole process's ru_maxrss (the search raised it by "
+                         f"the whole process's peak RSS (the search raised it by "
                          f"{_mib(r['added'])})", f"{_mib(r['traced'])} / {_mib(r['peak'])}",
                          "limit 1024", f"{max(r['traced'], r['peak']) / 2 ** 30:.3f}"))
         rows.append((f"  astropy on the same bins and grid: timed on {same['timed']:,} of "

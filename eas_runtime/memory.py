@@ -101,3 +101,15 @@ def read_memory_limit(environ: Mapping[str, str], *, cgroup_root: Path = Path("/
 def memory_limit() -> MemoryLimit:
     """This process's limit, read once (``memory_limit.cache_clear()`` to read it again)."""
     return read_memory_limit(os.environ)
+
+
+def peak_rss() -> int:
+    """Peak resident memory [bytes] of this process since it started its program: ``VmHWM`` of
+    ``/proc/self/status``. Unlike ``ru_maxrss``, which Linux carries across ``execve`` (a
+    program started from a 1 GiB parent begins with a 1 GiB ``ru_maxrss``), it counts only this
+    program's own pages."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("/proc/self/status has no VmHWM line")

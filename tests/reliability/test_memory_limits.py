@@ -76,12 +76,13 @@ _READER = textwrap.dedent("""
     import json, resource, sys
     from functions.ingest_external_lcs.science import ingest
     from eas_runtime.lightcurve import FormatError
+    from eas_runtime.memory import peak_rss
     try:
         lc = ingest(sys.argv[1])
         outcome = {"read": len(lc)}
     except FormatError as exc:
         outcome = {"refused": str(exc)}
-    outcome["maxrss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    outcome["maxrss_bytes"] = peak_rss()
     print(json.dumps(outcome))
 """)
 

@@ -277,6 +277,7 @@ MEMORY_PROBE = textwrap.dedent("""
     import json, resource, sys
     import numpy as np
     from eas_runtime.bls import bls, _kernel
+    from eas_runtime.memory import peak_rss
     n, n_periods = int(sys.argv[1]), int(sys.argv[2])
     t = np.arange(n) * (25 / 86400)                   # 2 years at 25 s
     rng = np.random.default_rng(0)
@@ -285,9 +286,9 @@ MEMORY_PROBE = textwrap.dedent("""
     periods = np.geomspace(1.0, 40.0, n_periods)
     durations = np.array([0.04, 0.08, 0.16])
     bls(t[:5000], y[:5000], dy[:5000], periods[:3], durations)   # load the compiled code
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    before = peak_rss()
     r = bls(t, y, dy, periods, durations, threads=2)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    after = peak_rss()
     work = _kernel.work_bytes(n, 40.0, 0.04, 10, _kernel.thread_count(2, n_periods))
     print(json.dumps({"before": before, "after": after, "work": work,
                       "best": float(periods[np.argmax(r.power)])}))

@@ -354,15 +354,16 @@ import json, resource, sys
 import numpy as np
 from functions.synthesis_batman.science import synthesize
 from eas_runtime.bls.search import search_lightcurve
+from eas_runtime.memory import peak_rss
 lc = synthesize({"duration": 730, "sampling_cadence": 25, "orbital_period": 45.3,
                  "semi_major_axis": (45.3 / 365.25) ** (2 / 3), "planet_radius": 6371 / 71492,
                  "noise": 600e-6, "t0": 7.1}, seed=3)
 t, y, dy, mes = lc.time, lc.flux, lc.flux_err, lc.meta["mes"]
 del lc
 search_lightcurve(t[:20000], y[:20000], dy[:20000], method=sys.argv[1], period_max=2.0)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+before = peak_rss()
 r = search_lightcurve(t, y, dy, method=sys.argv[1], threads=2)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = peak_rss()
 print(json.dumps({"added": peak - before, "peak": peak, "mes": mes, "n": int(t.size),
                   **r.to_dict()}))
 """
