@@ -266,8 +266,10 @@ def add_commands(sub) -> None:
     s.add_argument("function")
     s.add_argument("--url", help="POST from here to this URL instead of from a pod in the "
                    "cluster")
-    s.add_argument("--task-id", type=int, default=0)
-    s.add_argument("--attempt-id", type=int, default=0)
+    from .plan import SAMPLE_ID
+    s.add_argument("--task-id", type=int, default=SAMPLE_ID,
+                   help="task of the sample task.ready (default: an id no database has issued)")
+    s.add_argument("--attempt-id", type=int, default=SAMPLE_ID)
     s.set_defaults(fn=cmd_invoke)
 
     cluster = sub.add_parser("cluster", help="the Knative deployment in a cluster")

@@ -346,14 +346,19 @@ def logs_step(root: Path, function: str, follow: bool = False, tail: int = 200) 
                 (Command(tuple(argv)),))
 
 
-def sample_event(root: Path, function: str, task_id: int = 0, attempt_id: int = 0,
+#: Ids of the sample event: the largest id an event may carry, which no database has issued.
+SAMPLE_ID = 2 ** 63 - 1
+
+
+def sample_event(root: Path, function: str, task_id: int = SAMPLE_ID, attempt_id: int = SAMPLE_ID,
                  descriptors: list[Descriptor] | None = None) -> tuple[str, dict[str, str], bytes]:
     """(Service name, HTTP headers, body) of a sample CloudEvent for a deployed Service.
 
-    A science function gets ``task.ready`` for its first task type. With the default ids 0 no
-    attempt exists, so a healthy function answers 400 naming the unknown attempt (and records
-    the event as a dead letter): it is deployed, reachable and talking to its database. The
-    ids of a real attempt redeliver that attempt (a finished one is a no-op). eas-control gets
+    A science function gets ``task.ready`` for its first task type. With the default ids
+    (:data:`SAMPLE_ID`, valid but never issued) no attempt exists, so a healthy function
+    answers 400 naming the unknown attempt (and records the event as a dead letter): it is
+    deployed, reachable and talking to its database. The ids of a real attempt redeliver that
+    attempt (a finished one is a no-op). eas-control gets
     a reconcile request, which it runs."""
     svc = resolve_service(root, function)
     name = _name(svc)
@@ -374,7 +379,7 @@ def sample_event(root: Path, function: str, task_id: int = 0, attempt_id: int = 
     return name, headers, body
 
 
-def invoke_step(root: Path, function: str, task_id: int = 0, attempt_id: int = 0) -> Step:
+def invoke_step(root: Path, function: str, task_id: int = SAMPLE_ID, attempt_id: int = SAMPLE_ID) -> Step:
     """POST the sample event from a short-lived curl pod in the namespace: the Services are
     cluster-local, so this works without ingress or DNS set-up on the laptop."""
     name, headers, body = sample_event(root, function, task_id, attempt_id)
