@@ -232,5 +232,7 @@ def test_defect_12_cpu_of_a_tls_search_counts_its_pool_workers(serve, resources)
     recorded_helpers = attempt.cpu_children_s - attempt.cpu_s
     print(f"TLS: wall {attempt.wall_s:.2f} s, cpu {attempt.cpu_s:.2f} s, with helpers "
           f"{attempt.cpu_children_s:.2f} s; helpers per /proc {helpers_cpu:.2f} s")
-    assert helpers_cpu > attempt.cpu_s, "the pool workers did the search"
+    # The workers did real work (the parent's own CPU, imports and compilation included, may be
+    # larger on a loaded machine, so the two are not compared); before the fix none was recorded.
+    assert helpers_cpu > 0.5, "the pool workers did the search"
     assert 0.9 * helpers_cpu - 0.05 <= recorded_helpers <= 1.05 * helpers_cpu + 0.1
