@@ -97,8 +97,10 @@ def exchange(port: int, req: Request, timeout: float = CLIENT_TIMEOUT_S, host: s
                 sock.sendall(data)
                 if req.cut:
                     sock.shutdown(socket.SHUT_WR)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the server may answer (413, 400) before reading the whole body
+            except OSError:
+                # The server may answer (413, 400) and close before reading the whole body: a
+                # broken pipe, a reset or ENOTCONN on the half-close. Its answer is read below.
+                pass
             return _read_answer(sock, head_only=req.method == "HEAD")
     except socket.timeout:
         return Answer(None)
