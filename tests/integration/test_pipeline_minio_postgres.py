@@ -84,3 +84,33 @@ def test_minio_restart_during_uploads_loses_no_upload(stack, tmp_path):
         states = set(s.scalars(select(Task.state)))
     assert jobs == len(files) and upload_versions == len(files)
     assert states == {DONE}
+
+
+def test_defect_5_two_uploads_to_one_key_on_minio_each_job_reads_its_own_version(stack, tmp_path):
+    """Issue 11, defect 5 on MinIO: the same (Unicode) key written twice with the MinIO client
+    in quick succession; the versioned bucket keeps both, each job reads the version whose
+    upload created it, and its attempts record that version."""
+    from eas_runtime.db.models import AttemptInput
+    runtime, minio = stack
+    made = make_lightcurves(tmp_path / "lcs", 3)
+    (a, period_a), (b, period_b) = made[0], made[2]             # two CSV light curves
+    client = minio.client()
+    key = "inbox/étoile 星.csv"
+    first = client.fput_object("eas", key, str(a))
+    second = client.fput_object("eas", key, str(b))
+    assert first.version_id and second.version_id and first.version_id != second.version_id
+    wait_for(settled(runtime.db, expected_tasks=2 * len(CHAIN)), timeout_s=300, what="both jobs to end")
+    periods, read = {}, {}
+    with runtime.db.read() as s:
+        for job in s.scalars(select(Job)):
+            tasks = {t.task_type: t for t in s.scalars(select(Task).where(Task.job_id == job.id))}
+            assert all(t.state == DONE for t in tasks.values()), [(t.task_type, t.state) for t in tasks.values()]
+            search = s.scalars(select(Attempt).where(Attempt.task_id == tasks[CHAIN[-1]].id)).one()
+            periods[job.spec["object_version"]] = md.get_metadata(s, "attempt", search.id)["period"]
+            ingest = s.scalars(select(Attempt).where(Attempt.task_id == tasks[CHAIN[0]].id)).one()
+            read[job.spec["object_version"]] = s.scalars(
+                select(AttemptInput.object_version).where(AttemptInput.attempt_id == ingest.id)).all()
+    assert set(periods) == {first.version_id, second.version_id}
+    assert abs(periods[first.version_id] / period_a - 1) < 0.01, periods
+    assert abs(periods[second.version_id] / period_b - 1) < 0.01, periods
+    assert read == {first.version_id: [first.version_id], second.version_id: [second.version_id]}
