@@ -28,6 +28,7 @@ UNITS: dict[str, str] = {
     "first_transit": "d", "last_transit": "d", "period_span": "",
     "integrated_transit_power": "", "pixels_in_transit": "", "mes": "",
     "n_samples": "", "n_periods": "", "detected": "",
+    "binned_cadence_s": "s", "n_points": "",
 }
 #: The fewest good samples a search accepts.
 MIN_GOOD_SAMPLES = 10
