@@ -4,7 +4,7 @@
 light curves synthesised with batman (a planet around the Sun, 600 ppm per sample):
 
 * 30 days at 25 s (103,680 samples), 2 Earth radii at 1.7 d, short enough to run both: the
-  default (bins of 1/6 of the shortest duration TLS searches) beside ``binning: "none"``
+  default (bins of 1/3 of the shortest duration TLS searches) beside ``binning: "none"``
   (transitleastsquares on every sample, the reference), wall and CPU seconds with the ratio,
   and how far the period and SDE of the two differ;
 * two years at 25 s (2,522,880 samples), one Earth radius at 45.3 d (the BLS benchmark's

@@ -8,27 +8,29 @@ TLS's own keywords, passed through): ``period_min``, ``period_max`` [d],
 (solar units). TLS runs on ``use_threads`` = the CPUs allotted to the function.
 
 Binning (``binning``, ``bin_fraction``): by default (``binning: "duration"``) the good samples
-are first averaged in time bins of ``bin_fraction`` (default 1/6) of the shortest transit
+are first averaged in time bins of ``bin_fraction`` (default 1/3) of the shortest transit
 duration TLS searches, as the BLS search does (:func:`eas_runtime.bls.prebin.prebin`:
-inverse-variance weighted mean time and flux, uncertainty ``1 / sqrt(sum w)``), and TLS runs
-on the bins. The shortest duration is TLS's own: its trial durations at a period ``P`` are
-those not shorter than ``T14(R_star_min, M, P, small=True)`` (:mod:`transitleastsquares.grid`,
-the mass paired with ``R_star_min`` by ``duration_limit_masses``), shortest at the shortest
-period of TLS's period grid for the baseline, the star and ``period_min``/``period_max``
-(0.046 d for the default star and periods). A cadence already at least that bin is not
-binned. ``binning: "none"`` runs transitleastsquares on every good sample, exactly as before:
-the reference. What differs with binning: TLS searches the binned points and picks its peak
-there; the signal residue ``sr``, the ``power`` spectrum and ``sde`` are TLS's own
-(``transitleastsquares.stats.spectra``) recomputed from its chi2 plus the within-bin scatter
-``sum w (y - y_bin)**2``, which puts them on the unbinned chi2 scale (binned chi2 alone
-inflates the SDE, by 10-15 % at 25 s and 2 min); the SNR, depth, duration, epoch and
-in-transit counts are computed on the binned points (TLS's ``snr`` is the depth over the scatter of the
-out-of-transit points, times the square root of the in-transit points: both change by the
-square root of the points per bin, so for white noise it is unchanged); the period grid is
-TLS's own, for the bins' baseline (shorter than the samples' by less than one bin, so the
-grid moves by less than the bin over the baseline, relatively). The metadata record
-``binning``, ``binned_cadence_s`` (the bin width [s], 0 without binning), ``n_samples`` (good
-samples) and ``n_points`` (the points TLS ran on).
+inverse-variance weighted mean time and flux, uncertainty ``1 / sqrt(sum w)``), and TLS runs on
+the bins. The shortest duration is TLS's own: its trial durations at a period ``P`` are those
+not shorter than ``T14(R_star_min, M, P, small=True)`` (:mod:`transitleastsquares.grid`, the
+mass paired with ``R_star_min`` by ``duration_limit_masses``), shortest at the shortest period
+of TLS's period grid for the baseline, the star and ``period_min``/``period_max`` (0.018 d, 26
+minutes, at 0.60 d for the default star and periods). A cadence already at least that bin is
+not binned. ``binning: "none"`` runs transitleastsquares on every good sample, exactly as
+before: the reference. TLS's own pre-binning by period (``transitleastsquares.binning``,
+present in the installed version) is set to the same fraction, so that longer periods, whose
+shortest duration is longer, search coarser bins (2, 4... of ours). What differs with binning:
+TLS searches the binned points and picks its peak there; the signal residue ``sr``, the
+``power`` spectrum and ``sde`` are TLS's own (``transitleastsquares.stats.spectra``) recomputed
+from its chi2 plus the within-bin scatter ``sum w (y - y_bin)**2``, which puts them on the
+unbinned chi2 scale (binned chi2 alone inflates the SDE, by 10-15 % at 25 s and 2 min); the
+SNR, depth, duration, epoch and in-transit counts are computed on the binned points (TLS's
+``snr`` is the depth over the scatter of the out-of-transit points, times the square root of
+the in-transit points: both change by the square root of the points per bin, so for white noise
+it is unchanged); the period grid is TLS's own, for the bins' baseline (shorter than the
+samples' by less than one bin, so the grid moves by less than the bin over the baseline,
+relatively). The metadata record ``binning``, ``binned_cadence_s`` (the bin width [s], 0
+without binning), ``n_samples`` (good samples) and ``n_points`` (the points TLS ran on).
 
 Only good samples are used; the flux is divided by its median. Results: ``period``,
 ``epoch`` (TLS's ``T0``, mid-transit [d]), ``duration`` [d], ``depth`` [ppm]
@@ -66,7 +68,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "R_star": None, "R_star_min": None, "R_star_max": None,
     "M_star": None, "M_star_min": None, "M_star_max": None,
     "binning": "duration",      # or "none": transitleastsquares on every sample (reference)
-    "bin_fraction": 1 / 6,      # bin width as a fraction of the shortest duration searched
+    "bin_fraction": 1 / 3,      # of the shortest duration searched: the BLS search's fraction
 }
 BINNINGS = ("duration", "none")
 #: The settings of this module, not TLS's keywords.
@@ -114,7 +116,7 @@ def shortest_duration(baseline: float, keywords: Mapping[str, Any]) -> float:
                                        get("M_star_min", c.M_STAR_MIN),
                                        get("M_star_max", c.M_STAR_MAX))
     p_min = float(np.min(periods))
-    return float(T14(r_min, m_short, p_min, True)) * p_min
+    return float(T14(R_s=r_min, M_s=m_short, P=p_min, small=True)) * p_min
 
 
 def _binned(data: SearchInput, s: Mapping[str, Any], keywords: Mapping[str, Any]):
@@ -145,6 +147,26 @@ def _binned(data: SearchInput, s: Mapping[str, Any], keywords: Mapping[str, Any]
     return b.t, b.y, b.dy, width, max(offset, 0.0)
 
 
+@contextlib.contextmanager
+def _tls_period_binning(fraction: float | None):
+    """TLS's own period-dependent pre-binning (``tls_constants.BIN_FRACTION``, where the
+    installed transitleastsquares has it) at ``fraction`` of the shortest duration at each
+    period while TLS runs on binned points: longer periods, whose shortest duration is longer
+    (as ``P**(1/3)``), search bins of 2, 4... points, TLS adding their within-bin scatter to
+    chi2. None leaves TLS as it is (the reference). The process runs one search at a time."""
+    from transitleastsquares import tls_constants
+
+    if fraction is None or not hasattr(tls_constants, "BIN_FRACTION"):
+        yield
+        return
+    saved = tls_constants.BIN_FRACTION
+    tls_constants.BIN_FRACTION = float(fraction)
+    try:
+        yield
+    finally:
+        tls_constants.BIN_FRACTION = saved
+
+
 def search(lc: LightCurve, *, lc_duration: float | None = None,
            search_settings: Mapping[str, Any] | None = None,
            target_period: float | None = None, cpus: int = 1) -> SearchResult:
@@ -159,7 +181,8 @@ def search(lc: LightCurve, *, lc_duration: float | None = None,
     time, flux, flux_err, width, offset = _binned(data, s, keywords)
     model = transitleastsquares(time, flux, flux_err)
     chatter = io.StringIO()
-    with contextlib.redirect_stdout(chatter), warnings.catch_warnings(record=True) as caught:
+    with contextlib.redirect_stdout(chatter), warnings.catch_warnings(record=True) as caught, \
+            _tls_period_binning(s["bin_fraction"] if width > 0 else None):
         warnings.simplefilter("always")
         r = model.power(use_threads=max(1, int(cpus)), show_progress_bar=False, **keywords)
     for line in chatter.getvalue().splitlines():
