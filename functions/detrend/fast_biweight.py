@@ -6,18 +6,21 @@ sample: 2.5 million windows of ~3,500 samples for two years at 25 s with a 1-day
 trend those windows describe changes on the scale of the window, not of the cadence, so
 :func:`biweight_trend` (``kernel="fast"``) computes the same location (same window, median,
 MAD-based scale with cval 5, iteration and tolerance; see :mod:`._biweight_core`) at window
-centres ``step`` apart (default :data:`STEP_FRACTION` of the window), in parallel on the numba
-threads, and interpolates linearly to the samples. Each break_tolerance segment has its own
-grid, from its first to its last sample inside the edge cutoff (wotan's NaN outside), so
-nothing is interpolated across a gap or an edge. ``step=0`` evaluates every sample: wotan's
-trend itself, up to round-off (the test of the core). ``kernel="wotan"`` runs wotan's
-``flatten`` (the reference).
+centres ``step`` apart, in parallel on the numba threads, and interpolates linearly to the
+samples. Each break_tolerance segment has its own grid, from its first to its last sample inside
+the edge cutoff (wotan's NaN outside), so nothing is interpolated across a gap or an edge.
+``step=0`` evaluates every sample: wotan's trend itself, to round-off. ``kernel="wotan"`` runs
+wotan's ``flatten`` (the reference, and the path of every other method).
 
-The default step, window / 200, was measured (tests/science/test_fast_biweight.py,
-benchmarks/detrend.py): against wotan's trend the interpolation differs by < 1 ppm rms on two
-years at 25 s with 1 % spot modulation and on the real Kepler, K2 and TESS curves, far inside
-the 10 ppm allowed, while the cost per centre (~n) keeps the trend of 2.5 million samples near
-a second on two cores.
+The step (:func:`default_step`) is set by what limits the interpolation, measured against
+wotan: not the trend's curvature (window / 100 leaves < 2 ppm rms on 1 % spot modulation) but
+wotan's own per-sample jitter, a random walk of ~sigma / N per sample that a line through the
+centres cannot follow. The step is chosen for 3 ppm rms of it (PLATO at 25 s and 600 ppm per
+sample: window / 100, about 1.3 ppm rms); where every sample is cheap (a TESS sector) every
+sample is evaluated.
+
+Decision: ``biweight`` takes this path by default in ``detrend`` (``kernel="fast"``), so every
+job and chain gets it without change; ``kernel="wotan"`` asks for wotan's own trend.
 """
 from __future__ import annotations
 
@@ -31,6 +34,9 @@ STEP_FRACTION = 1 / 100
 #: :func:`default_step` aims at, and the constant of its model (measured, see the docstring).
 TARGET = 3e-6
 JITTER = 0.8
+#: Below this many samples x samples per window, every sample is evaluated (wotan's trend to
+#: round-off, in well under a second): a TESS sector at 2 min is 1.3e7.
+EXACT_BUDGET = 5e7
 #: Biweight tuning constant (wotan's default for ``biweight``).
 CVAL = 5.0
 KERNELS = ("fast", "wotan")
@@ -45,10 +51,19 @@ def default_step(time: np.ndarray, flux: np.ndarray, window_length: float) -> fl
     apart misses by ``JITTER * sigma * sqrt(m) / N`` rms (measured on the TESS curves: 0.67-0.9
     for m = 4-14; sigma the point-to-point scatter relative to the median flux). So
     ``m = (TARGET * N / (JITTER * sigma))**2`` samples, at most :data:`STEP_FRACTION` of the
-    window (the curvature of the trend); every sample when that is under 2 samples.
+    window (the curvature of the trend); every sample when that is under 2 samples or when
+    evaluating every sample is cheap (:data:`EXACT_BUDGET`).
     """
     if time.size < 3:
         return 0.0
+    cadence = float(np.median(np.diff(time)))
+    if cadence <= 0 or time.size * window_length / cadence <= EXACT_BUDGET:
+        return 0.0
+    return grid_step(time, flux, window_length)
+
+
+def grid_step(time: np.ndarray, flux: np.ndarray, window_length: float) -> float:
+    """:func:`default_step` without the budget for every sample: the noise-set grid."""
     cadence = float(np.median(np.diff(time)))
     level = float(np.median(np.abs(flux)))
     d = np.diff(flux[:: max(1, time.size // 200_000)])      # a subsample is enough for a scale
