@@ -5,7 +5,8 @@ timings on a shared, noisy machine are only comparable within one run. Sections:
 (broker, upload -> task.ready, wrapper overhead), ``jobs`` (submitting a 20,000-task job),
 ``diagnostics`` (page queries on a large database), ``site`` (the index site's slowest pages),
 ``science`` (transit searches as the functions run them), ``search`` (the BLS kernel and the
-full search of a PLATO-length light curve), ``tls`` (TLS binned beside TLS on every sample).
+full search of a PLATO-length light curve), ``tls`` (TLS binned beside TLS on every sample),
+``detrend`` (the fast biweight beside wotan).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import os
 import platform
 import sys
 
-SECTIONS = ("pipeline", "jobs", "diagnostics", "site", "science", "search", "tls")
+SECTIONS = ("pipeline", "jobs", "diagnostics", "site", "science", "search", "tls", "detrend")
 
 
 def _machine() -> str:
