@@ -27,7 +27,7 @@ from urllib.parse import unquote_plus
 from flask import Flask, Response, jsonify, request
 
 from eas_runtime import events
-from eas_runtime.store.base import InvalidKey, ObjectInfo, check_key, product_created_event
+from eas_runtime.store.base import MAX_OBJECT_SIZE, InvalidKey, ObjectInfo, check_key, product_created_event
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,6 @@ META_PREFIX = "x-amz-meta-"
 #: Largest notification body taken (MinIO sends one record per call, a few kB); a larger one
 #: is answered 413 without being read.
 MAX_BODY_BYTES = 4 * 1024 * 1024
-#: Largest object size a record may state: S3's object limit is 5 TiB, well inside 2**63.
-MAX_OBJECT_SIZE = 2 ** 62
 
 
 class BadRecord(ValueError):

@@ -25,7 +25,7 @@ from eas_runtime.db.products import ensure_product_id
 from eas_runtime.jobs import JobError, admit, insert_job, reject_job, served_task_types
 from eas_runtime.jobs.served import check_served
 from eas_runtime.resources import Resources
-from eas_runtime.store.base import InvalidKey, check_key
+from eas_runtime.store.base import MAX_OBJECT_SIZE, InvalidKey, check_key
 
 log = logging.getLogger("eas.control")
 
@@ -59,8 +59,6 @@ _UPLOADED = insert(_PV).returning(_PV.c.id)
 _PIN = (update(_TI).where(_TI.c.key == bindparam("pin_key"), _TI.c.version_id.is_(None),
                           _TI.c.task_id.in_(select(_T.c.id).where(_T.c.job_id == bindparam("job_id"))))
         .values(version_id=bindparam("version_id")))
-#: Largest object size a product.created event may state (S3's limit is 5 TiB).
-MAX_OBJECT_SIZE = 2 ** 62
 
 
 def _bounded(text: str, limit: int) -> str:
@@ -178,7 +176,7 @@ class Control:
             task_id = int(meta.get("eas-task-id", "0") or 0)
         except ValueError:
             return "its metadata eas-attempt-id/eas-task-id are not integer ids"
-        if not 0 < attempt_id < 2 ** 63 or not 0 <= task_id < 2 ** 63:
+        if not 0 < attempt_id <= events.MAX_ID or not 0 <= task_id <= events.MAX_ID:
             return "its metadata eas-attempt-id/eas-task-id are out of range"
         with self.db.read() as s:
             attempt = s.get(Attempt, attempt_id)

@@ -347,7 +347,7 @@ def logs_step(root: Path, function: str, follow: bool = False, tail: int = 200) 
 
 
 #: Ids of the sample event: the largest id an event may carry, which no database has issued.
-SAMPLE_ID = 2 ** 63 - 1
+SAMPLE_ID = events.MAX_ID
 
 
 def sample_event(root: Path, function: str, task_id: int = SAMPLE_ID, attempt_id: int = SAMPLE_ID,

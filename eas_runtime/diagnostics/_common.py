@@ -7,13 +7,13 @@ import re
 from typing import Any
 
 from eas_runtime.db.models import utcnow
+# Largest id of a row (signed 64-bit in SQLite and PostgreSQL; a larger Python int makes the
+# driver raise instead of matching nothing): one definition for events, the site and the CLI.
+from eas_runtime.events import MAX_ID
 
 #: Rows per page unless asked otherwise, and the most a caller may ask for.
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
-#: Largest id of a row: ids are signed 64-bit integers in SQLite and PostgreSQL (BIGINT), and a
-#: larger Python int makes the driver raise instead of matching nothing.
-MAX_ID = 2**63 - 1
 #: Largest page number: far beyond any table this pipeline holds, and small enough that the
 #: offset (page * page_size) stays a 64-bit integer.
 MAX_PAGE = 10**9

@@ -56,6 +56,8 @@ class ObjectInfo:
 MAX_KEY_BYTES = 1024
 #: The task database's key columns hold 1000 characters (VARCHAR(1000) on PostgreSQL).
 MAX_KEY_CHARS = 1000
+#: Largest object size a notification or event may state: S3's limit is 5 TiB, well inside 2**62.
+MAX_OBJECT_SIZE = 2 ** 62
 
 
 class InvalidKey(ValueError):

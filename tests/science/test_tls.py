@@ -119,9 +119,15 @@ def test_shortest_duration_is_the_shortest_tls_searches():
     assert shortest_duration(60.0, {"period_min": 5.0}) > 1.5 * expected
 
 
-def test_a_cadence_coarser_than_the_bins_is_not_binned():
-    lc = synthesize({"duration": 20, "sampling_cadence": 1800, "orbital_period": 3.0,
-                     "semi_major_axis": 0.04, "planet_radius": 0.3})
+@pytest.fixture
+def half_hour_lc():
+    """20 days at a 30-minute cadence with a large planet: cheap, and coarser than any bin."""
+    return synthesize({"duration": 20, "sampling_cadence": 1800, "orbital_period": 3.0,
+                       "semi_major_axis": 0.04, "planet_radius": 0.3})
+
+
+def test_a_cadence_coarser_than_the_bins_is_not_binned(half_hour_lc):
+    lc = half_hour_lc
     meta = search(lc, search_settings={"period_min": 1.0, "period_max": 8}).to_dict()
     assert meta["binned_cadence_s"] == 0 and meta["n_points"] == meta["n_samples"] == len(lc)
 
@@ -131,8 +137,6 @@ def test_a_cadence_coarser_than_the_bins_is_not_binned():
     ({"bin_fraction": 2}, "'bin_fraction' must be at most 1"),
     ({"bin_fraction": 0}, "'bin_fraction' must be a number > 0"),
 ])
-def test_bad_binning_settings_name_the_setting(settings, message):
-    lc = synthesize({"duration": 20, "sampling_cadence": 1800, "orbital_period": 3.0,
-                     "semi_major_axis": 0.04, "planet_radius": 0.3})
+def test_bad_binning_settings_name_the_setting(half_hour_lc, settings, message):
     with pytest.raises(ParameterError, match=message):
-        search(lc, search_settings=settings)
+        search(half_hour_lc, search_settings=settings)
