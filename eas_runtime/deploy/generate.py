@@ -189,6 +189,9 @@ def containerfile_text(desc: Descriptor) -> str:
         f"        pip install --no-cache-dir -r /app/{folder}/requirements.txt; \\\n"
         "    fi\n"
         f"USER {IMAGE_USER}:{IMAGE_USER}\n"
+        "# Import the function and compile its numba kernels into the image (NUMBA_CACHE_DIR), as the\n"
+        "# replica's user: a replica scaled from zero loads machine code instead of compiling it.\n"
+        f"RUN python -m eas_runtime.warmup {task}\n"
         "# functions-framework listens on $PORT (Knative sets it; 8080 otherwise).\n"
         f"CMD [{command}]\n")
 

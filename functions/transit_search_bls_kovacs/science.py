@@ -126,3 +126,11 @@ def search(lc: LightCurve, *, lc_duration: float | None = None,
         count=transit_count(data.time, period, epoch, duration),
         periodogram={"period": 1.0 / freqs, "power": spectrum.power},
         extra={"n_periods": int(freqs.size)})
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the numba kernel (:mod:`eas_runtime.warmup`)."""
+    t = np.arange(0.0, 20.0, 0.01)
+    y = 1.0 + 1e-4 * np.sin(t * 7.0)
+    y[(t % 3.0) < 0.1] -= 1e-3
+    search(LightCurve(t, y, None), search_settings={"period_min": 2.0, "period_max": 4.0})

@@ -190,3 +190,10 @@ def _fast(data, settings: dict[str, Any], cpus: int) -> SearchResult:
                      "depth": gram["depth"] * 1e6, "duration": gram["duration"],
                      "epoch": gram["transit_time"]},
         extra={"n_periods": found.n_periods})
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the BLS kernels (:mod:`eas_runtime.warmup`)."""
+    from eas_runtime.bls import warm_up as bls_warm_up
+
+    bls_warm_up()

@@ -215,3 +215,21 @@ def search(lc: LightCurve, *, lc_duration: float | None = None,
         extra={"n_periods": int(np.asarray(r.periods).size), "binning": s["binning"],
                "binned_cadence_s": width * 86400.0, "n_samples": int(data.time.size),
                "n_points": int(time.size)})
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) TLS's kernels and those of the binned path, on a
+    small light curve, in this process (:mod:`eas_runtime.warmup` runs this when the image is
+    built; TLS's worker processes are forked from a process that has them)."""
+    from transitleastsquares.warmup import ensure_compiled
+
+    with warnings.catch_warnings():      # its tiny search's grid falls back to a solar star
+        warnings.simplefilter("ignore")
+        ensure_compiled(None, verbose=False)
+    rng = np.random.default_rng(0)
+    t = np.arange(0.0, 12.0, 25.0 / 86400.0 * 8)
+    y = 1.0 + rng.normal(0.0, 3e-4, t.size)
+    y[(t % 3.1) < 0.08] -= 2e-3
+    for binning in BINNINGS:
+        search(LightCurve(t, y, None), search_settings={"period_min": 2.5, "period_max": 3.5,
+                                                        "binning": binning}, cpus=1)
