@@ -6,7 +6,8 @@ timings on a shared, noisy machine are only comparable within one run. Sections:
 ``diagnostics`` (page queries on a large database), ``site`` (the index site's slowest pages),
 ``science`` (transit searches as the functions run them), ``search`` (the BLS kernel and the
 full search of a PLATO-length light curve), ``tls`` (TLS binned beside TLS on every sample),
-``detrend`` (the fast biweight beside wotan).
+``detrend`` (the fast biweight beside wotan), ``coldstart`` (a new replica to its science, per
+function), ``chain`` (a PLATO star and 200 TESS-like stars through the standard chain).
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import os
 import platform
 import sys
 
-SECTIONS = ("pipeline", "jobs", "diagnostics", "site", "science", "search", "tls", "detrend")
+SECTIONS = ("pipeline", "jobs", "diagnostics", "site", "science", "search", "tls", "detrend",
+            "coldstart", "chain")
 
 
 def _machine() -> str:
