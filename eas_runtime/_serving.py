@@ -22,6 +22,10 @@ AGGREGATION = ("linear", "weightedExponential", "weighted-exponential")
 CONTAINER_CONCURRENCY_MAX = 1000
 TIMEOUT_SECONDS_MAX = 600
 TIMEOUT_SECONDS_DEFAULT = 300
+#: The longest request a descriptor may ask for (24 h): Knative itself has no bound beyond its
+#: config-defaults, but a task that needs more is a job to split. Above TIMEOUT_SECONDS_MAX the
+#: cluster needs the settings of docs/cluster.md ("Tasks longer than 10 minutes").
+TIMEOUT_SECONDS_LONGEST = 86400
 
 #: Deprecated spellings Knative still accepts, and the key to use instead.
 ALIASES = {
@@ -197,7 +201,8 @@ def check_service(doc: dict) -> list[Finding]:
         elif timeout > TIMEOUT_SECONDS_MAX:
             out.append(Finding("spec.template.spec.timeoutSeconds", f"{timeout} exceeds "
                                f"{TIMEOUT_SECONDS_MAX}, the max-revision-timeout-seconds of a "
-                               "default install (raise it in config-defaults)", "warning"))
+                               "default install: raise it in config-defaults (docs/cluster.md, "
+                               "'Tasks longer than 10 minutes')", "warning"))
     is_function = "eas.plato/task-type" in ((doc.get("metadata") or {}).get("labels") or {})
     for i, container in enumerate(spec.get("containers") or []):
         for probe in ("readinessProbe", "livenessProbe", "startupProbe"):

@@ -66,6 +66,8 @@ def cmd_generate(args) -> int:
         print(f"wrote   {rel}")
     for rel in report.removed:
         print(f"removed {rel}")
+    for warning in report.warnings:
+        print(f"note    {warning}")
     print(f"{len(report.written)} written, {len(report.removed)} removed, "
           f"{len(report.unchanged)} unchanged")
     return 0

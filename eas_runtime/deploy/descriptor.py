@@ -13,7 +13,8 @@ A science function describes itself in ``functions/<task_type>/func.yaml``::
       gpu: 0                               # > 0: limits nvidia.com/gpu
     scale: {min: 0, max: 10}               # science codes scale to zero
     concurrency: 1                         # containerConcurrency: one task per replica
-    timeout_s: 300                         # timeoutSeconds (at most 600 on a default install)
+    timeout_s: 300                         # timeoutSeconds [s], at most 86400; above 600 the
+                                           # cluster needs docs/cluster.md's settings
     delivery: {retry: 3, backoffDelay: PT2S}   # optional: the Trigger's own spec.delivery
 
 The always-on platform services (eas-control, eas-index, eas-storage-adapter) are described the
@@ -36,7 +37,7 @@ from typing import Any, ClassVar, Mapping
 import yaml
 
 from eas_runtime._admission import check_delivery, unknown_key
-from eas_runtime._serving import TIMEOUT_SECONDS_DEFAULT, TIMEOUT_SECONDS_MAX
+from eas_runtime._serving import TIMEOUT_SECONDS_DEFAULT, TIMEOUT_SECONDS_LONGEST
 from eas_runtime.manifests import DNS1035_LABEL, QUANTITY_PATTERN, _StrictLoader
 from eas_runtime.settings import PROJECT_ROOT
 
@@ -312,7 +313,7 @@ class _Checker:
             self.bad("scale.max", f"{high} is less than scale.min ({low}); 0 means unlimited")
         timeout = doc.get("timeout_s")
         if timeout is not None:
-            timeout = self.integer(timeout, "timeout_s", 1, TIMEOUT_SECONDS_MAX)
+            timeout = self.integer(timeout, "timeout_s", 1, TIMEOUT_SECONDS_LONGEST)
         return {"name": name, "description": str(doc.get("description") or "").strip(),
                 **res, "min_scale": low, "max_scale": high, "timeout_s": timeout}
 

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 import yaml
 
 from eas_runtime import manifests
-from eas_runtime._serving import TIMEOUT_SECONDS_DEFAULT
+from eas_runtime._serving import TIMEOUT_SECONDS_DEFAULT, TIMEOUT_SECONDS_MAX
 from eas_runtime.events import TASK_READY
 
 from . import _yaml
@@ -156,7 +156,12 @@ def _service_text(desc: Descriptor) -> str:
             what += f" Each replica gets {desc.gpu} GPU(s) (nvidia.com/gpu)."
     else:
         what = desc.description
-    return _header(desc.path, what) + _yaml.dump(service_document(desc))
+    lines = [what]
+    if desc.timeout_s is not None and desc.timeout_s > TIMEOUT_SECONDS_MAX:
+        lines.append(f"Its timeout ({desc.timeout_s} s) exceeds a default install's "
+                     f"max-revision-timeout-seconds ({TIMEOUT_SECONDS_MAX} s): see "
+                     "docs/cluster.md, 'Tasks longer than 10 minutes'.")
+    return _header(desc.path, *lines) + _yaml.dump(service_document(desc))
 
 
 def _trigger_text(desc: Descriptor, task_type: str) -> str:
@@ -268,9 +273,11 @@ def orphans(root: Path, rendering: Rendering) -> list[str]:
                   if _is_generated(p) and p.relative_to(root).as_posix() not in rendering.files)
 
 
-def validate(root: Path, rendering: Rendering) -> list[str]:
-    """Validator problems of the Services and Triggers as they will be, with the hand-written
-    manifests beside them, plus the task routing rules (:mod:`.routing`)."""
+def validate(root: Path, rendering: Rendering, warnings: list[str] | None = None) -> list[str]:
+    """Validator errors of the Services and Triggers as they will be, with the hand-written
+    manifests beside them, plus the task routing rules (:mod:`.routing`). Warnings (a setting
+    a default install refuses, for one) do not stop the generation: they are appended to
+    ``warnings`` when given."""
     from .routing import check_routing
     entries = []
     for folder in (KNATIVE_DIR, BROKER_DIR):
@@ -283,7 +290,10 @@ def validate(root: Path, rendering: Rendering) -> list[str]:
     for rel, text in sorted(rendering.files.items()):
         if rel.endswith(".yaml") and not rel.endswith("kustomization.yaml"):
             entries += [(Path(rel), 0, doc) for doc in _load(text)]
-    problems = [str(p) for p in manifests.validate_documents(entries)]
+    found = manifests.validate_documents(entries)
+    problems = [str(p) for p in found if getattr(p, "severity", "error") != "warning"]
+    if warnings is not None:
+        warnings += [str(p) for p in found if getattr(p, "severity", "error") == "warning"]
     problems += check_routing([doc for _, _, doc in entries], rendering.descriptors)
     return problems
 
@@ -313,6 +323,7 @@ class WriteReport:
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def write(root: Path) -> WriteReport:
@@ -320,10 +331,10 @@ def write(root: Path) -> WriteReport:
     :class:`GenerateError` (nothing written) when the result would not validate."""
     root = Path(root)
     rendering = render(root)
-    problems = validate(root, rendering)
+    report = WriteReport()
+    problems = validate(root, rendering, report.warnings)
     if problems:
         raise GenerateError("\n".join(problems))
-    report = WriteReport()
     for rel, text in sorted(rendering.files.items()):
         path = root / rel
         if path.exists() and path.read_text() == text:

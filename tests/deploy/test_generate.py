@@ -173,3 +173,28 @@ def test_command_check_and_write(repo):
     (repo / "functions" / "transit_search_example" / "func.yaml").write_text("name: [\n")
     result = eas()
     assert result.returncode == 2 and "functions/transit_search_example/func.yaml" in result.stderr
+
+
+def test_a_long_timeout_reaches_service_trigger_wrapper_and_embedded_runtime(repo):
+    """Issue 12, item 5: a descriptor's timeout_s beyond a default install's 600 s is carried
+    by the Service (timeoutSeconds, EAS_TIMEOUT_S for the wrapper), the Trigger's delivery
+    timeout and the embedded runtime's request limit; the manifest check warns (not fails)
+    that the cluster's max-revision-timeout-seconds must allow it, naming where it is set."""
+    path = repo / "functions" / "verify" / "func.yaml"
+    path.write_text(path.read_text().replace("timeout_s: 300", "timeout_s: 7200"))
+    generate.write(repo)
+    text = (repo / "knative/base/eas-verify.yaml").read_text()
+    assert "max-revision-timeout-seconds" in text and "Tasks longer than 10 minutes" in text
+    pod = yaml.safe_load(text)["spec"]["template"]["spec"]
+    assert pod["timeoutSeconds"] == 7200
+    assert {"name": "EAS_TIMEOUT_S", "value": "7200"} in pod["containers"][0]["env"]
+    trigger = yaml.safe_load((repo / "broker_config/triggers/eas-verify.yaml").read_text())
+    assert trigger["spec"]["delivery"]["timeout"] == "PT2H"
+    findings = manifests.validate_paths([repo / "knative", repo / "broker_config"])
+    assert [(f.severity, "max-revision-timeout-seconds" in f.message) for f in findings
+            if "timeoutSeconds" in f.path] == [("warning", True)]
+    assert not [f for f in findings if f.severity == "error"]
+    spec = load_specs(repo / "knative" / "base", Settings.load(max_replicas=2))["eas-verify"]
+    assert spec.timeout_s == 7200.0
+    delivery = load_config(repo / "broker_config").triggers["eas-verify"].delivery
+    assert delivery.timeout_s == 7200.0

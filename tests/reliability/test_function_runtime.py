@@ -159,6 +159,25 @@ def test_defect_8_a_helper_outliving_its_task_holds_no_server_socket(serve, reso
 
 # ---------------------------------------------------------------------- defect 9
 @pytest.mark.timeout(120)
+def test_a_task_runs_as_long_as_its_services_timeout_allows(serve, resources):
+    """Issue 12, item 5: the limit is the Service's own timeoutSeconds (from the descriptor's
+    timeout_s), not a fixed one: a 6 s task finishes under a 15 s limit, and the same task
+    under a 3 s limit fails as a timeout with its elapsed time."""
+    serving = serve(_service("eas-probe-long", PROBE, timeout_s=15),
+                    _service("eas-probe-short", PROBE, timeout_s=3))
+    for service, kind in (("eas-probe-long", ""), ("eas-probe-short", "timeout")):
+        ready = make_task(resources, "null", params={"mode": "sleep", "seconds": 6})
+        status, _headers, _body = _post(serving, service, ready, timeout=60)
+        attempt = _attempt(resources.db, ready.attempt_id)
+        assert (status, attempt.state, attempt.error_kind) == (200, A_FINISHED, kind), \
+            attempt.error_text
+        if kind:
+            assert "request limit of 3 s" in attempt.error_text
+        else:
+            assert attempt.wall_s >= 6.0
+
+
+@pytest.mark.timeout(120)
 def test_defect_9_a_run_past_the_request_limit_is_a_recorded_timeout(serve, resources):
     """The Service's timeoutSeconds (3 s) reaches the replica; the wrapper stops the science
     before it, records a timeout with the elapsed time and where the run was, answers with
