@@ -49,20 +49,12 @@ TaskFunction = Callable[[TaskContext], TaskResult]
 __all__ = ["cloud_task", "TaskRunner", "TaskContext", "TaskResult", "ParameterError", "InputError"]
 
 
-def cloud_task(task_types: str | Sequence[str], *, resources: Resources | None = None,
-               forkserver_preload: Sequence[str] = ()):
-    """Decorate a science entry point; the result is a functions-framework HTTP target.
-
-    ``forkserver_preload``: modules the science's worker processes need. In a replica
-    (``K_SERVICE`` set, as Knative and the embedded runtime set it) the forkserver they are
-    forked from starts at once, in the background, with these imported
-    (:func:`._isolation.prestart`); elsewhere (tests, ``eas invoke``) nothing starts early."""
+def cloud_task(task_types: str | Sequence[str], *, resources: Resources | None = None):
+    """Decorate a science entry point; the result is a functions-framework HTTP target."""
     types = (task_types,) if isinstance(task_types, str) else tuple(task_types)
 
     def decorate(fn: TaskFunction):
         runner = TaskRunner(types, fn, resources)
-        if forkserver_preload and os.environ.get("K_SERVICE"):
-            _isolation.prestart(forkserver_preload)
 
         def handle(request):
             status, body, headers = runner.handle_http(request.method, request.headers, request.get_data())

@@ -27,7 +27,6 @@ import os
 import socket
 import stat
 import threading
-from typing import Sequence
 
 log = logging.getLogger(__name__)
 START_METHOD = "forkserver"
@@ -50,22 +49,6 @@ def install() -> None:
                      multiprocessing.get_start_method(allow_none=True))
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=drop_server_sockets)
-
-
-def prestart(modules: Sequence[str]) -> bool:
-    """Start the forkserver now, in the background, with ``modules`` imported in it: a function
-    whose science runs a process pool (TLS keeps one) names the modules its workers need, and
-    the forkserver imports them (and loads their compiled kernels) on the other core while the
-    replica is still starting, so that the first task's workers fork ready instead of each
-    importing them (issue 12, cold starts). True when started; False when the start method is
-    not the forkserver (then nothing is done)."""
-    install()
-    if multiprocessing.get_start_method(allow_none=True) != START_METHOD:
-        return False
-    import multiprocessing.forkserver as forkserver
-    multiprocessing.set_forkserver_preload(list(modules))
-    threading.Thread(target=forkserver.ensure_running, name="forkserver-prestart", daemon=True).start()
-    return True
 
 
 def _inet_sockets() -> list[tuple[int, int, bool]]:

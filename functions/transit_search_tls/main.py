@@ -9,7 +9,7 @@ from eas_runtime.wrapper import cloud_task
 from functions.transit_search_tls.science import search
 
 
-@cloud_task("transit_search_tls", forkserver_preload=("functions.transit_search_tls._preload",))
+@cloud_task("transit_search_tls")
 def handle(ctx):
     result = search(common.read_input(ctx), **common.common_params(ctx), cpus=ctx.cpus)
     return common.task_result(ctx, result)
