@@ -3,8 +3,8 @@
 The chain is ``examples/jobs/star_chain.json`` as a watch-rule template: ingest -> detrend
 (biweight, 1 d, the fast kernel) -> BLS search (``transit_search_bls_reference``, compiled
 kernel, its default grid) -> TLS on the BLS candidate (period within 1 %, binned) -> products.
-Light curves are batman transits with white noise on a slowly varying star (1,000 ppm at
-3.7 d), written as mission-style FITS (TIME, FLUX, FLUX_ERR, QUALITY) and uploaded to the
+Light curves are batman transits with white noise on a spotted, rotating star (500 ppm at
+11.3 d), written as mission-style FITS (TIME, FLUX, FLUX_ERR, QUALITY) and uploaded to the
 runtime's store, which starts the chain.
 
 * **One PLATO star**: two years at 25 s (2,522,880 samples), one 2 Earth-radius planet at
@@ -60,7 +60,7 @@ def write_star(path: Path, *, days: float, cadence_s: float, period: float, radi
                      "planet_radius": radius_earth * EARTH_IN_JUPITER, "noise": noise,
                      "t0": t0 if t0 is not None else 0.37 * period}, seed=seed)
     phase = np.random.default_rng(seed).uniform(0, 2 * np.pi)
-    flux = lc.flux * (1.0 + 1e-3 * np.sin(2 * np.pi * lc.time / 3.7 + phase))
+    flux = lc.flux * (1.0 + 5e-4 * np.sin(2 * np.pi * lc.time / 11.3 + phase))
     columns = [fits.Column(name="TIME", format="D", unit="d", array=lc.time),
                fits.Column(name="FLUX", format="D", array=flux),
                fits.Column(name="FLUX_ERR", format="D", array=np.full(flux.size, noise)),

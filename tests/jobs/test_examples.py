@@ -18,7 +18,7 @@ from tests.jobs.conftest import EXAMPLES, load
 from tests.jobs.prototype_model import Model
 
 EXAMPLE_FILES = sorted(p.name for p in EXAMPLES.glob("*.json"))
-TEMPLATES = {"standard_search.json"}
+TEMPLATES = {"standard_search.json", "star_chain.json"}
 BIG = {"detection_grid_2d.json"}          # compiled in test_compiler; too large to insert in every run
 #: Innermost chains (the experiment's grid points) per example.
 GRID = {"earth_vs_size_batman.json": 40, "earth_vs_size_psls.json": 40, "hot_jupiter_vs_size_batman.json": 60,
