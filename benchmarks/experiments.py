@@ -1,0 +1,149 @@
+"""The prototype's experiments (``examples/jobs/``) run to the end on the embedded runtime.
+
+Not part of the default table (the full set takes hours on 2 cores): run as
+
+    python -m benchmarks.experiments earth_vs_snr hot_jupiter_vs_size_batman ...
+    python -m benchmarks.experiments --list
+
+Each named job is submitted, as ``eas submit`` does, to a fresh embedded runtime (SQLite,
+local store, its own temporary home) and followed until every task has ended. Printed per job:
+the wall time from the submission to the last attempt's end, the tasks done and failed (and
+the failures' kinds), the attempts' CPU time and the throughput in chains per hour. The
+machine's load average is printed with it: these machines are shared.
+
+A job may be run on a documented subset with ``--subset NAME=PATH:N``: the for-loop at PATH
+(``task_list[0]`` and so on, as ``eas submit --dry-run`` names them) keeps N values spread over
+its range, so a large grid runs to the end in part and the full grid's time is projected from
+the measured throughput. ``ingest_lcsg`` needs its three uploads: the runner puts the
+ingest function's LCSG sample under each of the names it waits for.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+
+from eas_runtime.settings import PROJECT_ROOT
+
+EXAMPLES = PROJECT_ROOT / "examples" / "jobs"
+LCSG_SAMPLE = PROJECT_ROOT / "functions/ingest_external_lcs/sample/lcsg_example.csv"
+TEMPLATES = {"standard_search.json", "star_chain.json"}
+
+
+def _subset(spec: dict, path: str, n: int) -> dict:
+    """Keep ``n`` values, evenly spread and ends included, of the for-loop at ``path``
+    (``task_list[i].task_list[j]...``); a range becomes the list of its kept values, written as
+    expressions of its own ends."""
+    import numpy as np
+
+    node = spec
+    for part in path.split("."):
+        name, _, index = part.partition("[")
+        node = node[name][int(index.rstrip("]"))]
+    if node.get("task") != "execution_for_loop":
+        raise ValueError(f"{path} is not an execution_for_loop")
+    if "values" in node:
+        count = len(node["values"])
+    else:
+        count = int((node.get("linear_range") or node.get("log_range"))[2])
+    picks = [int(i) for i in np.unique(np.linspace(0, count - 1, n).round())]
+    if "values" in node:
+        node["values"] = [node["values"][i] for i in picks]
+    elif "linear_range" in node:
+        a, b, _ = node.pop("linear_range")
+        node["values"] = [f"(({a}) + (({b}) - ({a})) * {i} / {max(count - 1, 1)})" for i in picks]
+    else:
+        a, b, _ = node.pop("log_range")
+        node["values"] = [f"(pow(10, math.log10({a}) + (math.log10({b}) - math.log10({a})) * "
+                          f"{i} / {max(count - 1, 1)}))" for i in picks]
+    return spec
+
+
+def run_job(name: str, spec: dict, timeout_s: float) -> dict:
+    from sqlalchemy import func, select
+
+    from eas_runtime import events
+    from eas_runtime.db.models import DONE, FAILED, Attempt, Job, Task
+    from eas_runtime.embedded import EmbeddedRuntime
+    from eas_runtime.resources import Resources
+    from eas_runtime.settings import Settings
+
+    with tempfile.TemporaryDirectory(prefix="eas-experiment-") as tmp:
+        settings = Settings.load(home=tmp, gateway_port=0, index_port=0, adapter_port=0)
+        runtime = EmbeddedRuntime(settings).start()
+        try:
+            if name == "ingest_lcsg":
+                store = Resources(runtime.settings, db=runtime.db).store
+                for star in ("plato_bright_0001", "plato_bright_0002", "plato_bright_0003"):
+                    store.put_file(f"inbox/lcsg/{star}.csv", LCSG_SAMPLE)
+            event = events.make_event(events.JOB_SUBMITTED, events.SOURCE_CLI, spec, id=uuid.uuid4().hex)
+            submitted = time.time()
+            events.send(event, runtime.broker_url, token=runtime.settings.internal_token)
+            deadline = time.monotonic() + timeout_s
+            while True:
+                time.sleep(2.0)
+                with runtime.db.read() as s:
+                    job_id = s.scalar(select(func.max(Job.id)))
+                    states = Counter(dict(s.execute(select(Task.state, func.count()).where(
+                        Task.job_id == job_id).group_by(Task.state)).all())) if job_id else Counter()
+                ended = states[DONE] + states[FAILED]
+                if job_id and ended == sum(states.values()):
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{name}: not finished after {timeout_s:.0f} s: {dict(states)}")
+            with runtime.db.read() as s:
+                last, cpu = s.execute(select(func.max(Attempt.ended_at), func.sum(Attempt.cpu_children_s))
+                                      .join(Task, Task.id == Attempt.task_id)
+                                      .where(Task.job_id == job_id)).one()
+                kinds = Counter(dict(s.execute(
+                    select(Attempt.error_kind, func.count()).join(Task, Task.id == Attempt.task_id)
+                    .where(Task.job_id == job_id, Task.state == FAILED, Attempt.error_kind != "")
+                    .group_by(Attempt.error_kind)).all()))
+                types = Counter(dict(s.execute(select(Task.task_type, func.count()).where(
+                    Task.job_id == job_id).group_by(Task.task_type)).all()))
+        finally:
+            runtime.stop()
+    wall = (last.timestamp() if last else time.time()) - submitted
+    return {"job": name, "wall_s": round(wall, 1), "tasks": sum(states.values()),
+            "done": states[DONE], "failed": states[FAILED], "failure_kinds": dict(kinds),
+            "cpu_s": round(cpu or 0.0, 1), "task_types": dict(types),
+            "load_average": os.getloadavg()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.experiments")
+    parser.add_argument("jobs", nargs="*", help="file stems under examples/jobs/")
+    parser.add_argument("--list", action="store_true")
+    parser.add_argument("--subset", action="append", default=[], metavar="NAME=PATH:N")
+    parser.add_argument("--timeout", type=float, default=6 * 3600.0, help="per job [s]")
+    args = parser.parse_args(argv)
+    names = sorted(p.stem for p in EXAMPLES.glob("*.json") if p.name not in TEMPLATES)
+    if args.list or not args.jobs:
+        print("\n".join(names))
+        return 0
+    subsets: dict[str, list[tuple[str, int]]] = {}
+    for item in args.subset:
+        job, _, rest = item.partition("=")
+        path, _, n = rest.rpartition(":")
+        subsets.setdefault(job, []).append((path, int(n)))
+    for name in args.jobs:
+        if name not in names:
+            print(f"unknown job {name!r}; see --list", file=sys.stderr)
+            return 2
+        spec = json.loads((EXAMPLES / f"{name}.json").read_text())
+        for path, n in subsets.get(name, []):
+            spec = _subset(copy.deepcopy(spec), path, n)
+        result = run_job(name, spec, args.timeout)
+        result["subset"] = subsets.get(name, [])
+        print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
