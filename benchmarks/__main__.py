@@ -58,7 +58,13 @@ def main(argv=None) -> int:
                 raise
             continue
         print(f"running {section} ...", file=sys.stderr, flush=True)
-        rows += module.run(args.quick)
+        try:
+            rows += module.run(args.quick)
+        except BaseException:
+            if rows:            # keep what the sections before it measured
+                print(f"machine: {_machine()}\nsections before {section} (it failed):")
+                print_table(rows)
+            raise
     print(f"machine: {_machine()}")
     print_table(rows)
     return 0
