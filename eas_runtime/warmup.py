@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 
 
-
 def function_types() -> list[str]:
     """Task types with a function folder (``functions/<task_type>/main.py``) on the import path:
     the checkout's, or ``/app/functions/`` in an image (``PYTHONPATH=/app``)."""
@@ -63,10 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("task_types", nargs="+", metavar="TASK_TYPE",
                         help="function folders under functions/, or 'all'")
     args = parser.parse_args(argv)
-    wanted = function_types() if args.task_types == ["all"] else args.task_types
-    unknown = sorted(set(wanted) - set(function_types()))
+    known = function_types()
+    wanted = known if args.task_types == ["all"] else args.task_types
+    unknown = sorted(set(wanted) - set(known))
     if unknown:
-        print(f"unknown function(s) {', '.join(unknown)}; there are: {', '.join(function_types())}",
+        print(f"unknown function(s) {', '.join(unknown)}; there are: {', '.join(known)}",
               file=sys.stderr)
         return 2
     for task_type in wanted:

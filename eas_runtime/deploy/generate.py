@@ -291,9 +291,9 @@ def validate(root: Path, rendering: Rendering, warnings: list[str] | None = None
         if rel.endswith(".yaml") and not rel.endswith("kustomization.yaml"):
             entries += [(Path(rel), 0, doc) for doc in _load(text)]
     found = manifests.validate_documents(entries)
-    problems = [str(p) for p in found if getattr(p, "severity", "error") != "warning"]
+    problems = [str(p) for p in found if p.severity != "warning"]
     if warnings is not None:
-        warnings += [str(p) for p in found if getattr(p, "severity", "error") == "warning"]
+        warnings += [str(p) for p in found if p.severity == "warning"]
     problems += check_routing([doc for _, _, doc in entries], rendering.descriptors)
     return problems
 

@@ -62,14 +62,17 @@ def default_step(time: np.ndarray, flux: np.ndarray, window_length: float) -> fl
     cadence = float(np.median(np.diff(time)))
     if cadence <= 0 or time.size * window_length / cadence <= EXACT_BUDGET:
         return 0.0
-    return grid_step(time, flux, window_length)
+    return grid_step(time, flux, window_length, cadence=cadence)
 
 
-def grid_step(time: np.ndarray, flux: np.ndarray, window_length: float) -> float:
+def grid_step(time: np.ndarray, flux: np.ndarray, window_length: float,
+              cadence: float | None = None) -> float:
     """:func:`default_step` without the budget for every sample: the grid set by the scatter of
     the values in a window (1.4826 MAD relative to the median, the rms over :data:`PROBES`
-    windows spread over the light curve)."""
-    cadence = float(np.median(np.diff(time)))
+    windows spread over the light curve). ``cadence``: the median step of ``time`` [d], when
+    the caller has it."""
+    if cadence is None:
+        cadence = float(np.median(np.diff(time)))
     if cadence <= 0:
         return 0.0
     half = window_length / 2
@@ -148,7 +151,10 @@ def _fast(time, flux, window_length, edge_cutoff, break_tolerance, step, threads
     return trend
 
 
-def _wotan(time, flux, window_length, edge_cutoff, break_tolerance):
+def wotan_trend(time, flux, window_length, edge_cutoff, break_tolerance,
+                method: str = "biweight") -> np.ndarray:
+    """wotan's own ``method`` trend (its progress output and warnings silenced); the window in
+    days, or in samples for wotan's sample-windowed filters."""
     import contextlib
     import io
     import warnings
@@ -156,7 +162,7 @@ def _wotan(time, flux, window_length, edge_cutoff, break_tolerance):
     from wotan import flatten
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _, trend = flatten(time, flux, method="biweight", window_length=window_length,
+        _, trend = flatten(time, flux, method=method, window_length=window_length,
                            edge_cutoff=edge_cutoff, break_tolerance=break_tolerance,
                            return_trend=True)
     return np.asarray(trend, dtype=np.float64)
@@ -205,7 +211,7 @@ def biweight_trend(time, flux, window_length: float, *, edge_cutoff: float = 0.0
     if not window_length > 0:
         raise ValueError(f"window_length must be > 0, got {window_length!r}")
     if kernel == "wotan":
-        return _wotan(time, flux, window_length, edge_cutoff, break_tolerance)
+        return wotan_trend(time, flux, window_length, edge_cutoff, break_tolerance)
     step = default_step(time, flux, window_length) if step is None else float(step)
     if not step >= 0:
         raise ValueError(f"step must be >= 0, got {step!r}")

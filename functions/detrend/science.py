@@ -27,10 +27,7 @@ Output metadata records ``detrend_method``, ``detrend_kernel`` and
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import math
-import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -38,7 +35,7 @@ import numpy as np
 from eas_runtime.lightcurve import LightCurve
 from eas_runtime.lightcurve.search import robust_sigma
 from eas_runtime.task_api import InputError, ParameterError
-from functions.detrend.fast_biweight import KERNELS, biweight_trend
+from functions.detrend.fast_biweight import KERNELS, biweight_trend, wotan_trend
 
 #: Filters that need nothing beyond wotan, numpy, scipy and numba. ``savgol`` and ``medfilt``
 #: work in samples: the window is converted from days with the median sampling interval.
@@ -79,16 +76,6 @@ def _number(name: str, value, *, minimum: float = 0.0, strict: bool = False) -> 
     return number
 
 
-def _wotan(t, f, method, window, edge_cutoff, break_tolerance) -> np.ndarray:
-    """wotan's trend (its progress output and warnings silenced: the summary reports)."""
-    from wotan import flatten
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        _, trend = flatten(t, f, method=method, window_length=window, edge_cutoff=edge_cutoff,
-                           break_tolerance=break_tolerance, return_trend=True)
-    return np.asarray(trend, dtype=np.float64)
-
-
 def detrend(lc: LightCurve, *, method: str = "biweight", window_length: float = 1.0,
             edge_cutoff: float = 0.0, break_tolerance: float = 0.5, kernel: str = "fast"
             ) -> tuple[LightCurve, DetrendResult]:
@@ -115,7 +102,7 @@ def detrend(lc: LightCurve, *, method: str = "biweight", window_length: float = 
         trend_good = biweight_trend(t, f, window_length, edge_cutoff=edge_cutoff,
                                     break_tolerance=break_tolerance, kernel=kernel)
     else:
-        trend_good = _wotan(t, f, method, window, edge_cutoff, break_tolerance)
+        trend_good = wotan_trend(t, f, window, edge_cutoff, break_tolerance, method=method)
     usable = np.isfinite(trend_good) & (trend_good > 0)
     if not usable.any():
         raise InputError(f"the {method} filter ({kernel}) gave no usable trend "

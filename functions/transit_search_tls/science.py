@@ -197,11 +197,9 @@ def search(lc: LightCurve, *, lc_duration: float | None = None,
     if width > 0 and np.size(r.chi2) > 1 and np.all(np.isfinite(r.chi2)):
         # the spectrum on the unbinned chi2 scale: binned chi2 alone exaggerates the peak's
         # contrast (SR = min chi2 / chi2 with a smaller chi2), by about 10 % in SDE at 2 min
+        from transitleastsquares import tls_constants
         from transitleastsquares.stats import spectra
-        oversampling = keywords.get("oversampling_factor", None)
-        if oversampling is None:
-            from transitleastsquares import tls_constants
-            oversampling = tls_constants.OVERSAMPLING_FACTOR
+        oversampling = keywords.get("oversampling_factor", tls_constants.OVERSAMPLING_FACTOR)
         spectrum = spectra(np.asarray(r.chi2, dtype=np.float64) + offset, oversampling)
         sr, power = (np.asarray(spectrum[i], dtype=np.float64) for i in (0, 2))
         sde_value = float(spectrum[4])
@@ -219,8 +217,8 @@ def search(lc: LightCurve, *, lc_duration: float | None = None,
 
 def warm_up() -> None:
     """Compile (or load from numba's cache) TLS's kernels and those of the binned path, on a
-    small light curve, in this process (:mod:`eas_runtime.warmup` runs this when the image is
-    built; TLS's worker processes are forked from a process that has them)."""
+    small light curve (:mod:`eas_runtime.warmup` runs this when the image is built; TLS's pool
+    workers, started by the replica's forkserver, then load the same kernels from the cache)."""
     from transitleastsquares.warmup import ensure_compiled
 
     with warnings.catch_warnings():      # its tiny search's grid falls back to a solar star
