@@ -71,52 +71,29 @@ def write_star(path: Path, *, days: float, cadence_s: float, period: float, radi
 
 
 # ---------------------------------------------------------------------- process accounting
-def _stat(pid: int) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def _tree(root: int) -> list[int]:
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            fields = _stat(int(entry.name))
-            if fields:
-                parents.setdefault(int(fields[1]), []).append(int(entry.name))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo += parents.get(pid, [])
-    return out
-
-
-def _cpu_s(pid: int) -> float:
-    """CPU of ``pid`` and of its reaped children [s]."""
-    fields = _stat(pid)
-    return 0.0 if not fields else sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
-def _hwm_bytes(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
 def _replicas(runtime) -> dict[str, list[int]]:
     return {svc["name"]: [r["pid"] for r in svc["replicas"]] for svc in runtime.serving.status()}
 
 
-def _replica_cpu(runtime) -> dict[int, float]:
-    """CPU per process of every replica's tree, keyed by pid."""
-    return {pid: _cpu_s(pid) for pids in _replicas(runtime).values()
-            for root in pids for pid in _tree(root)}
+def _trees(runtime) -> dict[str, dict]:
+    """Per Service, the CPU [s] of every process of its replicas' trees (server, worker,
+    helpers), keyed by (pid, start) as the wrapper's own accounting keys them."""
+    from eas_runtime.wrapper import _descendants
+    return {name: {key: cpu for root in pids
+                   for key, cpu in _descendants.snapshot(root, with_root=True).items()}
+            for name, pids in _replicas(runtime).items()}
+
+
+def _tree_peak(tree: dict) -> int:
+    """``VmHWM`` summed over the living processes of a tree [bytes]."""
+    from eas_runtime.memory import peak_rss
+    total = 0
+    for pid, _start in tree:
+        try:
+            total += peak_rss(pid)
+        except OSError:         # ended since the snapshot
+            pass
+    return total
 
 
 # ---------------------------------------------------------------------- the runtime
@@ -255,20 +232,18 @@ def plato_star(tmp: Path, quick: bool) -> list[tuple[str, str, str, str]]:
     try:
         rt.upload("inbox/warm_star.fits", warm)
         rt.wait(1, 900)
-        for pids in _replicas(rt.runtime).values():       # peaks of this star only
-            for root in pids:
-                for pid in _tree(root):
-                    try:
-                        Path(f"/proc/{pid}/clear_refs").write_text("5")
-                    except OSError:
-                        pass
+        for tree in _trees(rt.runtime).values():       # peaks of this star only
+            for pid, _start in tree:
+                try:
+                    Path(f"/proc/{pid}/clear_refs").write_text("5")
+                except OSError:
+                    pass
         first = rt.last_job()
         uploaded = time.time()
         rt.upload("inbox/plato_star.fits", star)
         rt.wait(2, 1800)
         attempts = {a["task_type"]: a for a in rt.attempts(first)}
-        peaks = {name: sum(_hwm_bytes(p) for root in pids for p in _tree(root))
-                 for name, pids in _replicas(rt.runtime).items()}
+        peaks = {name: _tree_peak(tree) for name, tree in _trees(rt.runtime).items()}
     finally:
         rt.stop()
     failed = [f"{k}: {a['error'][-300:]}" for k, a in attempts.items() if a["state"] != "done"]
@@ -322,18 +297,19 @@ def tess_stars(tmp: Path, quick: bool) -> list[tuple[str, str, str, str]]:
             rt.upload(f"inbox/star{i:04d}.fits", folder / f"star{i:04d}.fits")
         rt.wait(2, 900)
         first = rt.last_job()
-        cpu_replicas = _replica_cpu(rt.runtime)
+        before = _trees(rt.runtime)
         cpu_self, wall = time.process_time(), time.monotonic()
         for i in range(2, n + 2):
             rt.upload(f"inbox/star{i:04d}.fits", folder / f"star{i:04d}.fits")
         rt.wait(n + 2, 3600)
         wall = time.monotonic() - wall
         cpu_self = time.process_time() - cpu_self
-        after = _replica_cpu(rt.runtime)
+        after = _trees(rt.runtime)
         attempts = rt.attempts(first)
     finally:
         rt.stop()
-    replicas = sum(after.values()) - sum(cpu_replicas.get(pid, 0.0) for pid in after)
+    from eas_runtime.wrapper._descendants import spent
+    replicas = sum(spent(before.get(name, {}), tree) for name, tree in after.items())
     science = sum(a["cpu_s"] for a in attempts)
     overhead = cpu_self + replicas - science
     failed = [a for a in attempts if a["state"] != "done"]

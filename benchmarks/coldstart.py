@@ -18,7 +18,6 @@ sample's first task twice. From the replica's process start (``/proc/<pid>/stat`
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -43,15 +42,6 @@ def _process_start(pid: int) -> float:
     return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _sample(task_type: str) -> dict:
-    base = FUNCTIONS / task_type / "sample"
-    run = json.loads((base / "invoke.json").read_text())[0]
-    params = dict(run.get("params", {}))
-    if "params_file" in run:
-        params = {**json.loads((base / run["params_file"]).read_text()), **params}
-    return {"inputs": {k: base / v for k, v in run.get("inputs", {}).items()}, "params": params}
-
-
 def _measure(task_type: str, numba_cache: Path, home: Path) -> dict:
     """One fresh replica of ``task_type``: two tasks; times in seconds."""
     from eas_runtime import events, invoke
@@ -67,7 +57,7 @@ def _measure(task_type: str, numba_cache: Path, home: Path) -> dict:
     serving = LocalServing(settings.replace(idle_s=600.0, cold_start_timeout_s=300.0),
                            "http://127.0.0.1:1/eas/default", grace_s=3.0)
     serving.start()
-    sample = _sample(task_type)
+    sample = invoke.sample_runs(task_type)[0]
     service = f"eas-{task_type.replace('_', '-')}"
     ref = {"ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": service}}
     try:

@@ -89,6 +89,21 @@ def function_folder(task_type: str, root: Path | None = None) -> Path:
     raise InvokeError(f"no function serves task type {task_type!r}; functions: {known}")
 
 
+def sample_runs(task_type: str, root: Path | None = None) -> list[dict[str, Any]]:
+    """The sample invocations of a function (``functions/<task_type>/sample/invoke.json``): a
+    list of ``{"inputs": {name: path}, "params": {...}}``, a run's ``params_file`` read under
+    its own ``params``."""
+    base = function_folder(task_type, root) / "sample"
+    out = []
+    for run in json.loads((base / "invoke.json").read_text()):
+        params = dict(run.get("params", {}))
+        if "params_file" in run:
+            params = {**json.loads((base / run["params_file"]).read_text()), **params}
+        out.append({"inputs": {k: base / v for k, v in run.get("inputs", {}).items()},
+                    "params": params})
+    return out
+
+
 def load_runner(task_type: str, resources):
     """A TaskRunner of the function serving ``task_type``, bound to ``resources``."""
     import importlib

@@ -103,13 +103,14 @@ def memory_limit() -> MemoryLimit:
     return read_memory_limit(os.environ)
 
 
-def peak_rss() -> int:
-    """Peak resident memory [bytes] of this process since it started its program: ``VmHWM`` of
-    ``/proc/self/status``. Unlike ``ru_maxrss``, which Linux carries across ``execve`` (a
-    program started from a 1 GiB parent begins with a 1 GiB ``ru_maxrss``), it counts only this
-    program's own pages."""
-    with open("/proc/self/status") as status:
+def peak_rss(pid: int | None = None) -> int:
+    """Peak resident memory [bytes] of this process (or of ``pid``) since it started its
+    program: ``VmHWM`` of ``/proc/<pid>/status``. Unlike ``ru_maxrss``, which Linux carries
+    across ``execve`` (a program started from a 1 GiB parent begins with a 1 GiB
+    ``ru_maxrss``), it counts only this program's own pages. OSError when the process is gone."""
+    path = f"/proc/{'self' if pid is None else int(pid)}/status"
+    with open(path) as status:
         for line in status:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
-    raise OSError("/proc/self/status has no VmHWM line")
+    raise OSError(f"{path} has no VmHWM line")

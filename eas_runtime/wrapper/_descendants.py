@@ -44,9 +44,14 @@ def _has_children() -> bool:
     return True
 
 
-def snapshot(root: int | None = None) -> dict[Key, float]:
-    """CPU seconds of every living descendant of ``root`` (this process by default)."""
+def snapshot(root: int | None = None, *, with_root: bool = False) -> dict[Key, float]:
+    """CPU seconds of every living descendant of ``root`` (this process by default), and of
+    ``root`` itself with ``with_root`` (a process tree measured from outside)."""
     root = os.getpid() if root is None else root
+    if with_root:
+        own = _stat(str(root))
+        tree = {} if own is None else {own[1]: own[2]}
+        return {**tree, **snapshot(root)}
     if root == os.getpid() and not _has_children():
         return {}                       # the common case costs no scan of /proc
     try:

@@ -29,18 +29,6 @@ SEARCHES = {"transit_search_bls_reference", "transit_search_bls_kovacs", "transi
             "transit_search_qats"}
 
 
-def _runs(folder: str) -> list[dict]:
-    base = FUNCTIONS / folder / "sample"
-    out = []
-    for run in json.loads((base / "invoke.json").read_text()):
-        params = dict(run.get("params", {}))
-        if "params_file" in run:
-            params = {**json.loads((base / run["params_file"]).read_text()), **params}
-        out.append({"inputs": {k: base / v for k, v in run.get("inputs", {}).items()},
-                    "params": params})
-    return out
-
-
 def check_result(task_type: str, state: str, meta: dict, outputs: list[str]) -> None:
     """What each sample must give (see each sample's README)."""
     if task_type == "error":
@@ -75,13 +63,13 @@ def test_every_function_folder_ships_a_sample():
         assert (FUNCTIONS / folder / "sample" / "README.md").is_file()
         assert (FUNCTIONS / folder / "func.yaml").is_file()
         assert (FUNCTIONS / folder / "requirements.txt").is_file()
-        for run in _runs(folder):
+        for run in invoke.sample_runs(folder):
             assert all(path.is_file() for path in run["inputs"].values())
 
 
 @pytest.mark.parametrize("folder", FOLDERS)
 def test_sample_runs_stand_alone(folder, tmp_path):
-    for i, run in enumerate(_runs(folder)):
+    for i, run in enumerate(invoke.sample_runs(folder)):
         result = invoke.run_local(folder, run["inputs"], run["params"], {}, tmp_path / str(i))
         outputs = [item["key"] for item in result["outputs"]]
         check_result(folder, result["state"], result["metadata"], outputs)
@@ -188,7 +176,7 @@ def test_every_sample_through_the_event_path(runtime):  # noqa: F811 - the e2e f
     store = Resources(runtime.settings, db=runtime.db).store
     tasks = []
     for folder in FOLDERS:
-        run = _runs(folder)[0]
+        run = invoke.sample_runs(folder)[0]
         inputs = {}
         for name, path in run["inputs"].items():
             key = f"samples/{folder}/{path.name}"

@@ -32,9 +32,8 @@ class Listener(event.Listener):
         pass
 event.register("numba:compile", Listener())
 from eas_runtime import invoke
-from tests.functions.test_samples import _runs
 states = []
-for run in _runs(sys.argv[1]):
+for run in invoke.sample_runs(sys.argv[1]):
     result = invoke.run_local(sys.argv[1], run["inputs"], run["params"], {}, None)
     states.append(result["state"])
 print(json.dumps({"compiled": compiled, "states": states}))
