@@ -91,26 +91,52 @@ def _tls_keywords(s: Mapping[str, Any], baseline: float) -> dict[str, Any]:
     return keywords
 
 
-def shortest_duration(baseline: float, keywords: Mapping[str, Any]) -> float:
-    """The shortest transit duration [d] TLS searches over ``baseline`` [d] with its
-    ``keywords``: ``T14(R_star_min, m_short, P_min, small=True) * P_min`` at the shortest
-    period ``P_min`` of TLS's own period grid, as TLS's kernels restrict their durations (the
-    duration grid is in fractions of the period; the shortest fraction allowed at ``P`` times
-    ``P`` grows as ``P**(1/3)``)."""
+def period_grid(baseline: float, keywords: Mapping[str, Any]) -> np.ndarray:
+    """TLS's own trial periods [d] over ``baseline`` [d] with its ``keywords``, as ``power()``
+    will make them. ParameterError when there is none (``period_min``/``period_max`` outside
+    what the baseline allows): TLS's own ValueError would fail the task as a science error."""
+    from transitleastsquares import grid
     from transitleastsquares import tls_constants as c
-    from transitleastsquares.grid import T14, duration_limit_masses, period_grid
 
     def get(key, default):
         return float(keywords.get(key, default))
 
-    with warnings.catch_warnings():   # TLS's fallback to a solar star warns; power() says it
-        warnings.simplefilter("ignore")
-        periods = period_grid(R_star=get("R_star", c.R_STAR), M_star=get("M_star", c.M_STAR),
-                              time_span=baseline, period_min=get("period_min", 0.0),
-                              period_max=get("period_max", math.inf),
-                              oversampling_factor=get("oversampling_factor",
-                                                      c.OVERSAMPLING_FACTOR),
-                              n_transits_min=c.N_TRANSITS_MIN)
+    try:
+        with warnings.catch_warnings():   # TLS's fallback to a solar star warns; power() says it
+            warnings.simplefilter("ignore")
+            periods = grid.period_grid(
+                R_star=get("R_star", c.R_STAR), M_star=get("M_star", c.M_STAR),
+                time_span=baseline, period_min=get("period_min", 0.0),
+                period_max=get("period_max", math.inf),
+                oversampling_factor=get("oversampling_factor", c.OVERSAMPLING_FACTOR),
+                n_transits_min=c.N_TRANSITS_MIN)
+    except ValueError as exc:
+        periods, why = np.empty(0), str(exc)
+    else:
+        why = ""
+    if np.size(periods) == 0:
+        raise ParameterError(
+            f"TLS has no trial period between period_min {get('period_min', 0.0):g} d and "
+            f"period_max {get('period_max', math.inf):g} d for a baseline of {baseline:g} d "
+            f"(two transits at least){': ' + why if why else ''}")
+    return np.asarray(periods, dtype=np.float64)
+
+
+def shortest_duration(baseline: float, keywords: Mapping[str, Any],
+                      periods: np.ndarray | None = None) -> float:
+    """The shortest transit duration [d] TLS searches over ``baseline`` [d] with its
+    ``keywords``: ``T14(R_star_min, m_short, P_min, small=True) * P_min`` at the shortest
+    period ``P_min`` of TLS's own period grid, as TLS's kernels restrict their durations (the
+    duration grid is in fractions of the period; the shortest fraction allowed at ``P`` times
+    ``P`` grows as ``P**(1/3)``). ``periods``: that grid, when the caller has it."""
+    from transitleastsquares import tls_constants as c
+    from transitleastsquares.grid import T14, duration_limit_masses
+
+    def get(key, default):
+        return float(keywords.get(key, default))
+
+    if periods is None:
+        periods = period_grid(baseline, keywords)
     r_min = get("R_star_min", c.R_STAR_MIN)
     m_short, _ = duration_limit_masses(r_min, get("R_star_max", c.R_STAR_MAX),
                                        get("M_star_min", c.M_STAR_MIN),
@@ -119,7 +145,8 @@ def shortest_duration(baseline: float, keywords: Mapping[str, Any]) -> float:
     return float(T14(R_s=r_min, M_s=m_short, P=p_min, small=True)) * p_min
 
 
-def _binned(data: SearchInput, s: Mapping[str, Any], keywords: Mapping[str, Any]):
+def _binned(data: SearchInput, s: Mapping[str, Any], keywords: Mapping[str, Any],
+            periods: np.ndarray):
     """(time, flux, flux_err, bin width [d], chi2 offset) TLS runs on; width 0 when not
     binned. The offset is the within-bin scatter ``sum w (y - y_bin)**2``: the unbinned chi2
     of a model constant within each bin is the binned chi2 plus it (TLS's own pre-binning,
@@ -134,7 +161,7 @@ def _binned(data: SearchInput, s: Mapping[str, Any], keywords: Mapping[str, Any]
                              f"the shortest duration), got {fraction!r}")
     if binning == "none":
         return data.time, data.flux, data.flux_err, 0.0, 0.0
-    width = fraction * shortest_duration(data.baseline, keywords)
+    width = fraction * shortest_duration(data.baseline, keywords, periods)
     cadence = float(np.median(np.diff(data.time)))
     if not width > cadence:   # the samples are already as coarse as the bins
         return data.time, data.flux, data.flux_err, 0.0, 0.0
@@ -178,7 +205,8 @@ def search(lc: LightCurve, *, lc_duration: float | None = None,
         number(s, "period_min", positive=True)
     data = prepare(lc, lc_duration, target_period=target_period)
     keywords = _tls_keywords(s, data.baseline)
-    time, flux, flux_err, width, offset = _binned(data, s, keywords)
+    periods = period_grid(data.baseline, keywords)      # an empty grid is the settings' fault
+    time, flux, flux_err, width, offset = _binned(data, s, keywords, periods)
     model = transitleastsquares(time, flux, flux_err)
     chatter = io.StringIO()
     with contextlib.redirect_stdout(chatter), warnings.catch_warnings(record=True) as caught, \

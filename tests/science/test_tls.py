@@ -140,3 +140,14 @@ def test_a_cadence_coarser_than_the_bins_is_not_binned(half_hour_lc):
 def test_bad_binning_settings_name_the_setting(half_hour_lc, settings, message):
     with pytest.raises(ParameterError, match=message):
         search(half_hour_lc, search_settings=settings)
+
+
+@pytest.mark.parametrize("binning", ["duration", "none"])
+@pytest.mark.parametrize("window", [(3.0, 3.0000001), (12.0, 15.0)])
+def test_a_period_window_with_no_trial_period_is_a_parameter_error(half_hour_lc, binning, window):
+    """A window TLS's grid has no period in (too narrow, or beyond half the 20-day baseline)
+    is the settings' fault, named as such; before, TLS's own ValueError failed the task as a
+    science error."""
+    settings = {"period_min": window[0], "period_max": window[1], "binning": binning}
+    with pytest.raises(ParameterError, match=r"no trial period between period_min .* period_max"):
+        search(half_hour_lc, search_settings=settings, cpus=1)
