@@ -124,21 +124,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=6 * 3600.0, help="per job [s]")
     args = parser.parse_args(argv)
     names = sorted(p.stem for p in EXAMPLES.glob("*.json") if p.name not in TEMPLATES)
-    if args.list or not args.jobs:
-        print("\n".join(names))
-        return 0
     subsets: dict[str, list[tuple[str, int]]] = {}
     for item in args.subset:
         job, _, rest = item.partition("=")
         path, _, n = rest.rpartition(":")
+        if not (job and path and n.isdigit() and int(n) > 0):
+            parser.error(f"--subset {item!r} must be JOB=PATH:N, e.g. "
+                         f"'earth_vs_snr=task_list[0]:3' (N > 0)")
         subsets.setdefault(job, []).append((path, int(n)))
+    if args.list or not args.jobs:
+        print("\n".join(names))
+        return 0
     for name in args.jobs:
         if name not in names:
             print(f"unknown job {name!r}; see --list", file=sys.stderr)
             return 2
         spec = json.loads((EXAMPLES / f"{name}.json").read_text())
         for path, n in subsets.get(name, []):
-            spec = _subset(copy.deepcopy(spec), path, n)
+            try:
+                spec = _subset(copy.deepcopy(spec), path, n)
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                parser.error(f"--subset {name}={path}:{n}: no for-loop there ({exc!r})")
         result = run_job(name, spec, args.timeout)
         result["subset"] = subsets.get(name, [])
         print(json.dumps(result), flush=True)
