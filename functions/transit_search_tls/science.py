@@ -16,7 +16,8 @@ not shorter than ``T14(R_star_min, M, P, small=True)`` (:mod:`transitleastsquare
 mass paired with ``R_star_min`` by ``duration_limit_masses``), shortest at the shortest period
 of TLS's period grid for the baseline, the star and ``period_min``/``period_max`` (0.018 d, 26
 minutes, at 0.60 d for the default star and periods). A cadence already at least that bin is
-not binned. ``binning: "none"`` runs transitleastsquares on every good sample, exactly as
+not binned, nor is a light curve of fewer than :data:`BIN_MIN_SAMPLES` good samples (a TESS
+sector: TLS on every sample is cheap there, and exact). ``binning: "none"`` runs transitleastsquares on every good sample, exactly as
 before: the reference. TLS's own pre-binning by period (``transitleastsquares.binning``,
 present in the installed version) is set to the same fraction, so that longer periods, whose
 shortest duration is longer, search coarser bins (2, 4... of ours). What differs with binning:
@@ -71,6 +72,11 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "bin_fraction": 1 / 3,      # of the shortest duration searched: the BLS search's fraction
 }
 BINNINGS = ("duration", "none")
+#: ``binning: "duration"`` bins only light curves of at least this many good samples: below it
+#: TLS on every sample takes about a second, binning gains nothing, and on real TESS sectors
+#: (18,000 samples at 2 min) the binned SDE of hot Jupiters came out 20-40 % below TLS's own
+#: (WASP-100 b 12.9 against 20.5), beyond the 5 % the binning is meant to keep.
+BIN_MIN_SAMPLES = 25_000
 #: The settings of this module, not TLS's keywords.
 OWN_SETTINGS = ("period_min", "period_max", "binning", "bin_fraction")
 log = logging.getLogger("eas.task.transit_search_tls")
@@ -159,7 +165,7 @@ def _binned(data: SearchInput, s: Mapping[str, Any], keywords: Mapping[str, Any]
     if fraction > 1:
         raise ParameterError(f"search setting 'bin_fraction' must be at most 1 (a fraction of "
                              f"the shortest duration), got {fraction!r}")
-    if binning == "none":
+    if binning == "none" or data.time.size < BIN_MIN_SAMPLES:
         return data.time, data.flux, data.flux_err, 0.0, 0.0
     width = fraction * shortest_duration(data.baseline, keywords, periods)
     cadence = float(np.median(np.diff(data.time)))

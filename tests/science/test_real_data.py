@@ -57,3 +57,20 @@ def test_tls_and_kovacs_recover_a_real_planet(real_dir):
                                           "qmi": 0.005, "qma": 0.05, "frequency_factor": 4},
                    target_period=period)
     assert abs(found.period / period - 1) < 1e-3 and found.outcome == "PASS"
+
+
+def test_tls_on_a_tess_sector_is_transitleastsquares_itself(real_dir):
+    """A TESS sector (18,000 samples at 2 min) is below TLS's binning threshold: the default
+    search is TLS on every sample, with its own SDE (binned, WASP-100 b's SDE came out 12.9
+    where TLS gives 20.5)."""
+    from eas_runtime.lightcurve import read_lightcurve
+    from functions.transit_search_tls.science import BIN_MIN_SAMPLES
+
+    lc = read_lightcurve(real_dir / "tess2018206045859-s0001-0000000038846515-0120-s_lc.fits")
+    flat, _ = detrend(lc, window_length=0.75)
+    default = tls(flat, cpus=1)
+    reference = tls(flat, search_settings={"binning": "none"}, cpus=1)
+    meta = default.to_dict()
+    assert meta["n_points"] == meta["n_samples"] < BIN_MIN_SAMPLES
+    assert (default.period, default.sde) == (reference.period, reference.sde)
+    assert abs(default.period / 2.849375 - 1) < 1e-3
