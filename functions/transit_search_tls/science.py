@@ -18,7 +18,8 @@ of TLS's period grid for the baseline, the star and ``period_min``/``period_max`
 minutes, at 0.60 d for the default star and periods). A cadence already at least that bin is
 not binned, nor is a light curve of fewer than :data:`BIN_MIN_SAMPLES` good samples (a TESS
 sector: TLS on every sample is cheap there, and exact). ``binning: "none"`` runs
-transitleastsquares on every good sample, exactly as before: the reference. TLS's own pre-binning by period (``transitleastsquares.binning``,
+transitleastsquares on every good sample, exactly as before: the reference. TLS's own
+pre-binning by period (``transitleastsquares.binning``,
 present in the installed version) is set to the same fraction, so that longer periods, whose
 shortest duration is longer, search coarser bins (2, 4... of ours). What differs with binning:
 TLS searches the binned points and picks its peak there; the signal residue ``sr``, the
