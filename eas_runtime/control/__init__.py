@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from eas_runtime import events
@@ -53,6 +53,11 @@ def request_limits() -> dict[str, float]:
     return limits
 _PE, _PV = ProcessedEvent.__table__, ProductVersion.__table__
 _TI, _T = TaskInput.__table__, Task.__table__
+_A, _TO = Attempt.__table__, TaskOutput.__table__
+_OUTPUT_CLAIM = (select(_A.c.task_id, _A.c.state, _T.c.working_directory,
+                        exists(select(_TO.c.id).where(_TO.c.task_id == _T.c.id, _TO.c.key == bindparam("key")))
+                        .label("declared"))
+                 .select_from(_A.join(_T, _T.c.id == _A.c.task_id)).where(_A.c.id == bindparam("attempt_id")))
 _SEEN = select(_PE.c.handler).where(_PE.c.handler == bindparam("handler"), _PE.c.event_key == bindparam("event_key"))
 _REMEMBER = insert(_PE)
 _UPLOADED = insert(_PV).returning(_PV.c.id)
@@ -153,47 +158,51 @@ class Control:
         key, size, etag, version, meta = product_fields(event, data)
         jobs_created, recorded = 0, None
         if "eas-attempt-id" in meta:            # claims to be a pipeline output: check the claim
-            problem = self._output_claim_problem(key, meta)
+            problem, declared = self._output_claim(key, meta)
             if problem:
                 self.dead_letter("control", f"object {key!r} not processed: {problem}", event)
                 return {"key": key, "refused": problem}
+            if declared:
+                # A declared output's version is recorded with its attempt's end, in the same
+                # transaction; that end's task.finished/failed schedules every task reading it
+                # (scheduler "after"). Scheduling here would find nothing it does not.
+                return {"key": key, "jobs": 0, "claimed": 0}
         else:                                   # an upload from outside, not a pipeline output
             jobs_created, recorded = self._record_upload(event, key, size, etag, version)
-        if recorded is None:                    # an output, or an upload recorded before
+        if recorded is None:                    # an undeclared output, or an upload recorded before
             claimed = scheduler.schedule(self.db, self.send, input_keys=[key])
         else:
             claimed = scheduler.send_claimed(self.db, self.send, *recorded)
         return {"key": key, "jobs": jobs_created, "claimed": len(claimed)}
 
-    def _output_claim_problem(self, key: str, meta: dict) -> str:
-        """Why an object whose metadata names an attempt (``eas-attempt-id``, as the function
-        wrapper writes its outputs) is not that attempt's output, or "" when it is: the attempt
-        exists, runs or ran, belongs to the task of ``eas-task-id``, and ``key`` is one of the
-        task's declared outputs or lies in its working directory. Anything else is an upload
-        dressed as an output, which would otherwise be neither processed nor an error."""
+    def _output_claim(self, key: str, meta: dict) -> tuple[str, bool]:
+        """Check an object whose metadata names an attempt (``eas-attempt-id``, as the function
+        wrapper writes its outputs): ("", declared) when it is that attempt's output (the
+        attempt exists, runs or ran, belongs to the task of ``eas-task-id``, and ``key`` is one
+        of the task's declared outputs or lies in its working directory); (why not, False)
+        otherwise. Anything else is an upload dressed as an output, which would otherwise be
+        neither processed nor an error. One query."""
         try:
             attempt_id = int(meta["eas-attempt-id"])
             task_id = int(meta.get("eas-task-id", "0") or 0)
         except ValueError:
-            return "its metadata eas-attempt-id/eas-task-id are not integer ids"
+            return "its metadata eas-attempt-id/eas-task-id are not integer ids", False
         if not 0 < attempt_id <= events.MAX_ID or not 0 <= task_id <= events.MAX_ID:
-            return "its metadata eas-attempt-id/eas-task-id are out of range"
-        with self.db.read() as s:
-            attempt = s.get(Attempt, attempt_id)
-            if attempt is None:
-                return f"its metadata names attempt {attempt_id}, which does not exist"
-            if task_id and attempt.task_id != task_id:
-                return f"its metadata names attempt {attempt_id} of task {task_id}, but that attempt is of task " \
-                       f"{attempt.task_id}"
-            if attempt.state not in (A_RUNNING, A_FINISHED):
-                return f"its metadata names attempt {attempt_id}, which has not started"
-            task = s.get(Task, attempt.task_id)
-            declared = s.scalar(select(TaskOutput.id).where(TaskOutput.task_id == task.id, TaskOutput.key == key))
-            folder = task.working_directory.rstrip("/")
-            if declared is None and folder and not key.startswith(folder + "/"):
-                return (f"its metadata names attempt {attempt_id} of task {task.id}, which neither declares it "
-                        f"as an output nor works in its folder ({folder}/)")
-        return ""
+            return "its metadata eas-attempt-id/eas-task-id are out of range", False
+        with self.db.connect() as conn:
+            row = conn.execute(_OUTPUT_CLAIM, {"attempt_id": attempt_id, "key": key}).first()
+        if row is None:
+            return f"its metadata names attempt {attempt_id}, which does not exist", False
+        if task_id and row.task_id != task_id:
+            return (f"its metadata names attempt {attempt_id} of task {task_id}, but that attempt is of task "
+                    f"{row.task_id}"), False
+        if row.state not in (A_RUNNING, A_FINISHED):
+            return f"its metadata names attempt {attempt_id}, which has not started", False
+        folder = row.working_directory.rstrip("/")
+        if not row.declared and folder and not key.startswith(folder + "/"):
+            return (f"its metadata names attempt {attempt_id} of task {row.task_id}, which neither declares it "
+                    f"as an output nor works in its folder ({folder}/)"), False
+        return "", bool(row.declared)
 
     def _record_upload(self, event, key: str, size: int, etag: str, version: str | None
                        ) -> tuple[int, tuple | None]:

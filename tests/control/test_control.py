@@ -69,6 +69,42 @@ def test_chain_advances_when_outputs_pass_qc(resources, event_log):
     assert control.handle(end)["claimed"] == 0          # duplicate task.finished: no-op
 
 
+def test_a_declared_output_is_scheduled_by_its_task_end_not_by_its_product_event(resources, event_log):
+    """The product.created of a declared output only checks the claim: the version is recorded
+    with the attempt's end, whose task.finished schedules the readers (one schedule per task,
+    not two). An output in the task's folder that nobody declared is still scheduled from its
+    event (a later job may read it), and a forged claim is still refused."""
+    with resources.db.session() as s:
+        s.add(WatchRule(prefix="inbox/", task_types=["ingest_external_lcs", "verify"]))
+    control = Control(resources)
+    control.handle(_upload(resources, "inbox/star4.csv"))
+    first = event_log.of_type("task.ready")[0]
+    ready = scheduler.Ready(int(first["taskid"]), int(first["attemptid"]), first["tasktype"], int(first["jobid"]))
+    with resources.db.session() as s:
+        from eas_runtime.db.models import TaskOutput
+        key = s.scalar(select(TaskOutput.key).where(TaskOutput.task_id == ready.task_id))
+        folder = s.get(Task, ready.task_id).working_directory.rstrip("/")
+        s.execute(update(Attempt).where(Attempt.id == ready.attempt_id).values(state=A_RUNNING))
+    meta = {"eas-task-id": str(ready.task_id), "eas-attempt-id": str(ready.attempt_id)}
+
+    def output_event(k: str):
+        resources.store.notify = None
+        info = resources.store.put_bytes(k, b"1,2,0\n", metadata=meta)
+        return product_created_event(info, sequencer=info.version_id)
+
+    _finish(resources, ready, outputs=[key])
+    assert control.handle(output_event(key)) == {"key": key, "jobs": 0, "claimed": 0}
+    assert len(event_log.of_type("task.ready")) == 1           # verify waits for the task's end
+    end = events.make_event(events.TASK_FINISHED, "/test", {}, id="f4", taskid=ready.task_id)
+    assert control.handle(end)["claimed"] == 1
+    assert [e["tasktype"] for e in event_log.of_type("task.ready")[1:]] == ["verify"]
+    # an undeclared file in the task's folder goes through the scheduler (nothing reads it here)
+    extra = control.handle(output_event(f"{folder}/extra.csv"))
+    assert extra["claimed"] == 0 and "refused" not in extra
+    # the same claim on a key outside the task's outputs and folder is refused
+    assert "neither declares it" in control.handle(output_event("elsewhere/x.csv"))["refused"]
+
+
 def test_failed_qc_output_does_not_release_downstream(resources, event_log):
     with resources.db.session() as s:
         s.add(WatchRule(prefix="inbox/", task_types=["ingest_external_lcs", "verify"]))
