@@ -6,8 +6,11 @@ waited for during it, so their CPU time went unrecorded (issue 11, defect 12: 0.
 multi-second TLS search on two threads). :func:`snapshot` reads, for every living descendant,
 its own CPU time plus that of the children it has waited for (``utime + stime + cutime +
 cstime`` of ``/proc/<pid>/stat``), keyed by pid and start time (a reused pid is another
-process). The CPU a task's helpers spent is the growth between a snapshot before and one after
-the task (:func:`spent`).
+process). The tree is followed through the kernel's children files
+(``/proc/<pid>/task/<tid>/children``: a few reads per process of the tree); on a kernel without
+them every process of ``/proc`` is read (2.6 ms with 80 processes, and a node runs hundreds).
+The CPU a task's helpers spent is the growth between a snapshot before and one after the task
+(:func:`spent`).
 """
 from __future__ import annotations
 
@@ -44,6 +47,48 @@ def _has_children() -> bool:
     return True
 
 
+def _children(pid: int) -> list[int] | None:
+    """Pids of the direct children of ``pid`` (``/proc/<pid>/task/*/children``: each thread
+    lists the children it made); [] when ``pid`` is gone, None when the kernel has no such
+    files (built without ``CONFIG_PROC_CHILDREN``)."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    out: list[int] = []
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as fh:
+                out.extend(int(c) for c in fh.read().split())
+        except FileNotFoundError:
+            if os.path.isdir(f"/proc/{pid}/task/{tid}"):
+                return None                 # the thread is there, its children file is not
+        except OSError:                     # the thread ended while being read
+            pass
+    return out
+
+
+def _walk(root: int) -> dict[Key, float] | None:
+    """:func:`snapshot` by following the children files from ``root``: a few reads per
+    process of the tree instead of one per process of the machine. None when the kernel lacks
+    them. A listed child whose parent is no longer the process it was listed under has been
+    reparented or its pid reused: it is left out, as a scan of ``/proc`` would."""
+    out: dict[Key, float] = {}
+    todo = [root]
+    while todo:
+        parent = todo.pop()
+        kids = _children(parent)
+        if kids is None:
+            return None
+        for pid in kids:
+            info = _stat(str(pid))
+            if info is None or info[0] != parent or info[1] in out:
+                continue
+            out[info[1]] = info[2]
+            todo.append(pid)
+    return out
+
+
 def snapshot(root: int | None = None, *, with_root: bool = False) -> dict[Key, float]:
     """CPU seconds of every living descendant of ``root`` (this process by default), and of
     ``root`` itself with ``with_root`` (a process tree measured from outside)."""
@@ -54,6 +99,12 @@ def snapshot(root: int | None = None, *, with_root: bool = False) -> dict[Key, f
         return {**tree, **snapshot(root)}
     if root == os.getpid() and not _has_children():
         return {}                       # the common case costs no scan of /proc
+    walked = _walk(root)
+    return walked if walked is not None else _scan(root)
+
+
+def _scan(root: int) -> dict[Key, float]:
+    """:func:`snapshot` by reading every process of ``/proc`` (kernels without children files)."""
     try:
         names = [n for n in os.listdir("/proc") if n.isdigit()]
     except OSError:
