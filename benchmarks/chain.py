@@ -292,10 +292,10 @@ def plato_star(tmp: Path, quick: bool) -> list[tuple[str, str, str, str]]:
 def floor_costs(n: int = 2000) -> dict[str, float]:
     """CPU [s] of the least each step of a delivery costs in Python here, both ends in this
     process: ``http`` one keep-alive POST of a small CloudEvent through http.client to an
-    http.server handler that answers 202 (the standard library's HTTP, which the broker's client and
-    ingress and eas-control's server use; the functions answer through gunicorn); ``txn`` one SQLite write transaction (WAL,
-    ``synchronous=NORMAL``) of an insert and an update through SQLAlchemy Core, as the
-    broker's queue and the attempt records take them."""
+    http.server handler that answers 202 (the standard library's HTTP, which the broker's client
+    and ingress and eas-control's server use; the functions answer through gunicorn); ``txn``
+    one SQLite write transaction (WAL, ``synchronous=NORMAL``) of an insert and an update
+    through SQLAlchemy Core, as the broker's queue and the attempt records take them."""
     import http.client
     import http.server
     import socketserver
