@@ -85,8 +85,9 @@ class Settings:
     timeout_s: float = 0.0
     #: Reconcile tick of the embedded runtime (a PingSource does it in a cluster; 0 = off).
     reconcile_s: float = 60.0
-    #: Embedded serving: replicas per service at most (0 = number of cores), idle time
-    #: after which a replica of a scale-to-zero service is stopped.
+    #: Embedded serving: replicas per service at most (0 = as many as the cores fit by each
+    #: Service's ``resources.requests.cpu``, at least one), idle time after which a replica of
+    #: a scale-to-zero service is stopped.
     max_replicas: int = 0
     idle_s: float = 60.0
     #: Seconds a function process may take to start listening.

@@ -26,7 +26,10 @@ class ServiceSpec:
     """One Knative Service as the local activator runs it.
 
     ``max_scale`` is the effective bound: the manifest's ``max-scale`` (0 = unlimited) capped by
-    ``settings.replica_limit``, and by 1 when the service has a fixed port.
+    ``settings.replica_limit``, and by 1 when the service has a fixed port. Without an explicit
+    ``max_replicas`` the limit is the replicas whose ``resources.requests.cpu`` fit this
+    machine's cores (at least one), as a node of its size would schedule them: two replicas of
+    a search that requests 2 CPUs on 2 cores would each get half of what it was sized for.
     """
 
     name: str
@@ -82,6 +85,21 @@ def _memory_limit(name: str, container: Mapping[str, Any]) -> int | None:
     return value
 
 
+def _cpu_request(name: str, container: Mapping[str, Any]) -> float | None:
+    """The container's ``resources.requests.cpu`` in cores; None when the manifest sets none."""
+    raw = ((container.get("resources") or {}).get("requests") or {}).get("cpu")
+    if raw is None or raw == "":
+        return None
+    from eas_runtime.deploy.descriptor import parse_quantity
+    try:
+        value = parse_quantity(str(raw))
+    except ValueError as exc:
+        raise ServiceSpecError(f"Service {name}: resources.requests.cpu: {exc}") from None
+    if value <= 0:
+        raise ServiceSpecError(f"Service {name}: resources.requests.cpu={raw!r} is not positive")
+    return value
+
+
 def spec_from_document(doc: Mapping[str, Any], settings: Settings,
                        port: int | None = None) -> ServiceSpec:
     """Reduce a ``serving.knative.dev/v1`` Service document to a :class:`ServiceSpec`."""
@@ -112,7 +130,11 @@ def spec_from_document(doc: Mapping[str, Any], settings: Settings,
         raise ServiceSpecError(f"Service {name}: containerConcurrency {concurrency} is negative")
     min_scale = _scale(name, annotations, MIN_SCALE)
     max_scale = _scale(name, annotations, MAX_SCALE) or math.inf
-    cap = min(max_scale, max(1, settings.replica_limit), 1 if port else math.inf)
+    limit = max(1, settings.replica_limit)
+    cpu = _cpu_request(str(name), container)
+    if cpu is not None and not settings.max_replicas:
+        limit = max(1, min(limit, int(settings.replica_limit // cpu)))
+    cap = min(max_scale, limit, 1 if port else math.inf)
     timeout = pod.get("timeoutSeconds")
     return ServiceSpec(
         name=str(name), command=tuple(command),

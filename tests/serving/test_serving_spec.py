@@ -37,6 +37,18 @@ def test_scale_bounds_are_capped():
     assert (pinned.min_scale, pinned.max_scale, pinned.port) == (1, 1, 8471)
 
 
+@pytest.mark.parametrize(("request_cpu", "max_replicas", "expected"), [
+    (None, 0, 4), ("2", 0, 2), ("500m", 0, 4), ("3", 0, 1), ("8", 0, 1), ("2", 4, 4)])
+def test_replicas_fit_the_cores_by_their_cpu_request(monkeypatch, request_cpu, max_replicas, expected):
+    """Without an explicit limit, a Service gets the replicas a node of this machine's cores
+    would fit by its ``requests.cpu``; an explicit ``max_replicas`` is taken as given."""
+    monkeypatch.setattr("eas_runtime.settings.os.cpu_count", lambda: 4)
+    doc = echo_service("echo")
+    if request_cpu is not None:
+        doc["spec"]["template"]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": request_cpu}}
+    assert spec_from_document(doc, settings(max_replicas=max_replicas)).max_scale == expected
+
+
 def test_bad_documents_are_named():
     doc = echo_service("broken", min_scale=0)
     doc["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"] = "x"
@@ -46,6 +58,11 @@ def test_bad_documents_are_named():
     del doc["spec"]["template"]["spec"]["containers"][0]["command"]
     with pytest.raises(ServiceSpecError, match="no-command"):
         spec_from_document(doc, settings())
+    for bad in ("two", "-1", "0"):
+        doc = echo_service("greedy")
+        doc["spec"]["template"]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": bad}}
+        with pytest.raises(ServiceSpecError, match="greedy: resources.requests.cpu"):
+            spec_from_document(doc, settings())
 
 
 def test_documents_other_than_services_are_ignored():
