@@ -107,12 +107,21 @@ def run_job(name: str, spec: dict, timeout_s: float) -> dict:
                     .group_by(Attempt.error_kind)).all()))
                 types = Counter(dict(s.execute(select(Task.task_type, func.count()).where(
                     Task.job_id == job_id).group_by(Task.task_type)).all()))
+                # per science task type: attempts, CPU and wall time (sum, mean, longest)
+                by_type = {t: {"attempts": n, "cpu_s": round(c or 0.0, 1), "wall_s_mean": round(w or 0.0, 2),
+                               "wall_s_max": round(m or 0.0, 1)}
+                           for t, n, c, w, m in s.execute(
+                               select(Task.task_type, func.count(), func.sum(Attempt.cpu_children_s),
+                                      func.avg(Attempt.wall_s), func.max(Attempt.wall_s))
+                               .join(Task, Task.id == Attempt.task_id)
+                               .where(Task.job_id == job_id, Attempt.wall_s.is_not(None))
+                               .group_by(Task.task_type)).all()}
         finally:
             runtime.stop()
     wall = (last.timestamp() if last else time.time()) - submitted
     return {"job": name, "wall_s": round(wall, 1), "tasks": sum(states.values()),
             "done": states[DONE], "failed": states[FAILED], "failure_kinds": dict(kinds),
-            "cpu_s": round(cpu or 0.0, 1), "task_types": dict(types),
+            "cpu_s": round(cpu or 0.0, 1), "task_types": dict(types), "by_type": by_type,
             "load_average": os.getloadavg()}
 
 
