@@ -260,7 +260,8 @@ class SearchResult:
               sde_value, count, periodogram: Mapping[str, np.ndarray],
               extra: Mapping[str, Any] | None = None) -> SearchResult:
         """A result for ``data``: the target period, QC outcome and signal metadata added."""
-        detected = bool(snr is not None and math.isfinite(snr) and snr >= DETECTION_SNR)
+        # +inf counts (a dip in a noiseless light curve is certain; recorded as null), NaN does not
+        detected = bool(snr is not None and not math.isnan(snr) and snr >= DETECTION_SNR)
         outcome = period_outcome(data.target_period, period)
         if outcome == "PASS" and not detected:
             outcome = "FAIL"

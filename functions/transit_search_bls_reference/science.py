@@ -5,7 +5,12 @@ of :meth:`astropy.timeseries.BoxLeastSquares.autoperiod` from 0.5 days to half t
 with ``minimum_n_transit=2`` and ``frequency_factor=2`` (frequency step
 ``2 * min(duration) / baseline**2``). Only good samples are used (flag 0, finite flux); the
 flux is divided by its median. Without usable uncertainties, each sample gets the robust
-scatter (1.4826 * median absolute deviation) of the flux, so that ``snr`` means something.
+scatter (1.4826 * median absolute deviation) of the flux, so that ``snr`` means something. A
+light curve with neither (a synthesis without noise: the scatter of its flux is 0) is searched
+with every sample weighed the same by every method, as astropy's ``BoxLeastSquares`` does
+without ``dy``: the period, epoch, duration and depth are found as usual; without noise a dip
+is certain, so ``snr`` is infinite (recorded as null) and the candidate detected when the
+box's depth is positive, 0 otherwise, and a warning says so.
 
 ``method`` chooses the search: ``"astropy"`` (the default, all of the above), or the fast search
 of :func:`eas_runtime.bls.search.search_lightcurve` on the same good, normalised samples:
@@ -32,6 +37,8 @@ Ofir (2014), A&A 561, A138.
 """
 from __future__ import annotations
 
+import logging
+import math
 from typing import Any, Mapping
 
 import numpy as np
@@ -42,9 +49,10 @@ from eas_runtime.bls.search import OVERSAMPLE, search_lightcurve
 from eas_runtime.lightcurve import LightCurve
 from eas_runtime.lightcurve.search import (UNITS, SearchResult, number, period_range, prepare,
                                            sde, settings_from, transit_count)
-from eas_runtime.task_api import InputError, ParameterError
+from eas_runtime.task_api import ParameterError
 
 TASK = "transit_search_bls_reference"
+log = logging.getLogger(f"eas.task.{TASK}")
 DEFAULT_DURATIONS_D = tuple(float(d) for d in np.linspace(0.05, 0.2, 10))
 DEFAULT_SETTINGS: dict[str, Any] = {
     "period_min": 0.5,          # days
@@ -140,11 +148,7 @@ def search(lc: LightCurve, *, lc_duration: float | None = None,
     durations = settings["durations"]
     period_min, period_max = period_range(settings, data.baseline,
                                           shortest_duration=float(durations[-1]))
-    dy = data.flux_err
-    if dy is None and data.sigma > 0:
-        dy = np.full(data.flux.size, data.sigma)
-
-    model = BoxLeastSquares(data.time, data.flux, dy)
+    model = BoxLeastSquares(data.time, data.flux, _weights(data))
     periods = model.autoperiod(durations, minimum_period=period_min, maximum_period=period_max,
                                minimum_n_transit=int(settings["minimum_n_transit"]),
                                frequency_factor=float(settings["frequency_factor"]))
@@ -158,7 +162,7 @@ def search(lc: LightCurve, *, lc_duration: float | None = None,
     return SearchResult.build(
         data, period=period, epoch=epoch, duration=duration,
         depth=float(result.depth[best]) * 1e6, power=float(power[best]),
-        snr=float(result.depth_snr[best]), sde_value=sde(power),
+        snr=_snr(data, float(result.depth_snr[best]), float(result.depth[best])), sde_value=sde(power),
         count=transit_count(data.time, period, epoch, duration),
         periodogram={"period": np.asarray(result.period, dtype=np.float64), "power": power,
                      "depth": np.asarray(result.depth, dtype=np.float64) * 1e6,
@@ -166,15 +170,30 @@ def search(lc: LightCurve, *, lc_duration: float | None = None,
                      "epoch": np.asarray(result.transit_time, dtype=np.float64)})
 
 
+def _weights(data) -> np.ndarray:
+    """Each sample's uncertainty: its own, else the flux's robust scatter, else (a noiseless
+    light curve) 1 for all, which is what astropy's BLS takes without ``dy``; warned."""
+    if data.flux_err is not None:
+        return data.flux_err
+    if data.sigma > 0:
+        return np.full(data.flux.size, data.sigma)
+    log.warning("the light curve has no uncertainties and its flux no scatter (noiseless?): every "
+                "sample weighs the same, and a dip's snr is infinite (recorded as null)")
+    return np.ones(data.flux.size)
+
+
+def _snr(data, snr: float, depth_ppm: float) -> float:
+    """The search's snr; for a noiseless light curve (:func:`_weights`) +inf when the best box
+    is a dip and 0 when it is not, not the ratio to the unit weight."""
+    if data.flux_err is None and not data.sigma > 0:
+        return math.inf if depth_ppm > 0 else 0.0
+    return snr
+
+
 def _fast(data, settings: dict[str, Any], cpus: int) -> SearchResult:
     """The fast search (eas_runtime.bls) of ``data`` with validated ``settings``."""
     period_min, period_max = period_range(settings, data.baseline)
-    dy = data.flux_err
-    if dy is None:
-        if not data.sigma > 0:
-            raise InputError("the flux has no scatter and no uncertainties: nothing to weigh "
-                             "a transit search by")
-        dy = np.full(data.flux.size, data.sigma)
+    dy = _weights(data)
     found = search_lightcurve(
         data.time, data.flux, dy, period_min=period_min, period_max=period_max,
         density=settings["density"], oversampling=float(settings["oversampling"]),
@@ -184,7 +203,8 @@ def _fast(data, settings: dict[str, Any], cpus: int) -> SearchResult:
     gram = found.periodogram
     return SearchResult.build(
         data, period=found.period, epoch=found.epoch, duration=found.duration,
-        depth=found.depth * 1e6, power=found.power, snr=found.snr, sde_value=found.sde,
+        depth=found.depth * 1e6, power=found.power, snr=_snr(data, found.snr, found.depth),
+        sde_value=found.sde,
         count=transit_count(data.time, found.period, found.epoch, found.duration),
         periodogram={"period": gram["period"], "power": gram["power"],
                      "depth": gram["depth"] * 1e6, "duration": gram["duration"],

@@ -172,6 +172,28 @@ def test_fast_method_takes_the_star():
     assert result.outcome == "PASS" and abs(result.period / 1.7 - 1) < 1e-3
 
 
+@pytest.mark.parametrize("method", ["astropy", "fast", "ffa"])
+def test_a_noiseless_light_curve_is_searched_with_equal_weights(method, caplog):
+    """A synthesis without noise (no uncertainties, no scatter: detection_grid_1d's batman half)
+    is searched by every method, each sample weighed the same as astropy's BLS does without
+    ``dy``; the transit is found and detected (without noise a dip is certain: snr +inf,
+    recorded as null), and a warning says so. A flat noiseless light curve is no detection."""
+    lc = synthesize({"duration": 40, "sampling_cadence": 1800, "orbital_period": 3.2,
+                     "semi_major_axis": 0.04, "planet_radius": 0.3, "t0": 0.7}, seed=2)
+    assert lc.flux_err is None or not np.any(lc.flux_err > 0)
+    with caplog.at_level("WARNING", logger="eas.task.transit_search_bls_reference"):
+        result = search(lc, search_settings={"method": method}, cpus=2)
+    assert result.outcome == "PASS" and abs(result.period / 3.2 - 1) < 1e-3
+    k2 = (0.3 / (695500e3 / 71492e3)) ** 2
+    assert result.depth == pytest.approx(k2 / (1 - 0.1 / 3 - 0.3 / 6) * 1e6, rel=0.25)
+    assert result.snr == math.inf and result.extra["detected"] is True
+    assert result.to_dict()["snr"] is None
+    assert any("snr is infinite" in r.getMessage() for r in caplog.records)
+    if method != "ffa":     # the fast-folding search refuses a constant flux (no finite power)
+        flat = LightCurve(time=lc.time, flux=np.ones_like(lc.flux))
+        assert search(flat, search_settings={"method": method}, cpus=2).extra["detected"] is False
+
+
 @pytest.mark.parametrize("settings, message", [
     ({"method": "tls"}, "'method' must be one of"),
     ({"method": "fast", "durations": [0.1]}, r"\['durations'\] do not apply to method 'fast'"),
