@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from eas_runtime import events
 from eas_runtime.control import Control, scheduler
 from eas_runtime.db.models import (A_FINISHED, A_RUNNING, DONE, FAILED, Attempt, DeadLetter, Job,
-                                   ProductVersion, Task, WatchRule, utcnow)
+                                   ProductVersion, Task, TaskOutput, WatchRule, utcnow)
 from eas_runtime.db.products import ensure_product
 from eas_runtime.store.base import product_created_event
 
@@ -28,6 +28,20 @@ def _finish(resources, ready: scheduler.Ready, *, passed=True, outputs=()) -> No
                                  attempt_id=ready.attempt_id, passed_qc=passed))
         s.execute(update(Attempt).where(Attempt.id == ready.attempt_id).values(state=A_FINISHED))
         s.execute(update(Task).where(Task.id == ready.task_id).values(state=DONE if passed else FAILED))
+
+
+def _first_task(resources, event_log, upload_key: str, task_types: list[str]):
+    """A watch rule over ``inbox/`` with ``task_types``, an upload of ``upload_key`` handled by a
+    new Control: (control, the claimed first task, the object key of its declared output)."""
+    with resources.db.session() as s:
+        s.add(WatchRule(prefix="inbox/", task_types=task_types))
+    control = Control(resources)
+    control.handle(_upload(resources, upload_key))
+    first = event_log.of_type("task.ready")[0]
+    ready = scheduler.Ready(int(first["taskid"]), int(first["attemptid"]), first["tasktype"], int(first["jobid"]))
+    with resources.db.read() as s:
+        key = s.scalar(select(TaskOutput.key).where(TaskOutput.task_id == ready.task_id))
+    return control, ready, key
 
 
 def test_upload_under_watched_prefix_creates_a_job_and_claims_its_first_task(resources, event_log):
@@ -51,16 +65,8 @@ def test_upload_under_watched_prefix_creates_a_job_and_claims_its_first_task(res
 
 
 def test_chain_advances_when_outputs_pass_qc(resources, event_log):
-    with resources.db.session() as s:
-        s.add(WatchRule(prefix="inbox/", task_types=["ingest_external_lcs", "verify", "transit_search_bls_reference"]))
-    control = Control(resources)
-    control.handle(_upload(resources, "inbox/star2.csv"))
-    first = event_log.of_type("task.ready")[0]
-    with resources.db.read() as s:
-        out_key = s.execute(select(Task).where(Task.id == int(first["taskid"]))).scalar_one()
-        from eas_runtime.db.models import TaskOutput
-        key = s.scalar(select(TaskOutput.key).where(TaskOutput.task_id == out_key.id))
-    ready = scheduler.Ready(int(first["taskid"]), int(first["attemptid"]), first["tasktype"], int(first["jobid"]))
+    control, ready, key = _first_task(resources, event_log, "inbox/star2.csv",
+                                      ["ingest_external_lcs", "verify", "transit_search_bls_reference"])
     _finish(resources, ready, outputs=[key])
     end = events.make_event(events.TASK_FINISHED, "/test", {}, id="f1", taskid=ready.task_id)
     assert control.handle(end)["claimed"] == 2          # verify and the search both read the light curve
@@ -74,15 +80,8 @@ def test_a_declared_output_is_scheduled_by_its_task_end_not_by_its_product_event
     with the attempt's end, whose task.finished schedules the readers (one schedule per task,
     not two). An output in the task's folder that nobody declared is still scheduled from its
     event (a later job may read it), and a forged claim is still refused."""
+    control, ready, key = _first_task(resources, event_log, "inbox/star4.csv", ["ingest_external_lcs", "verify"])
     with resources.db.session() as s:
-        s.add(WatchRule(prefix="inbox/", task_types=["ingest_external_lcs", "verify"]))
-    control = Control(resources)
-    control.handle(_upload(resources, "inbox/star4.csv"))
-    first = event_log.of_type("task.ready")[0]
-    ready = scheduler.Ready(int(first["taskid"]), int(first["attemptid"]), first["tasktype"], int(first["jobid"]))
-    with resources.db.session() as s:
-        from eas_runtime.db.models import TaskOutput
-        key = s.scalar(select(TaskOutput.key).where(TaskOutput.task_id == ready.task_id))
         folder = s.get(Task, ready.task_id).working_directory.rstrip("/")
         s.execute(update(Attempt).where(Attempt.id == ready.attempt_id).values(state=A_RUNNING))
     meta = {"eas-task-id": str(ready.task_id), "eas-attempt-id": str(ready.attempt_id)}
@@ -106,15 +105,7 @@ def test_a_declared_output_is_scheduled_by_its_task_end_not_by_its_product_event
 
 
 def test_failed_qc_output_does_not_release_downstream(resources, event_log):
-    with resources.db.session() as s:
-        s.add(WatchRule(prefix="inbox/", task_types=["ingest_external_lcs", "verify"]))
-    control = Control(resources)
-    control.handle(_upload(resources, "inbox/star3.csv"))
-    first = event_log.of_type("task.ready")[0]
-    ready = scheduler.Ready(int(first["taskid"]), int(first["attemptid"]), first["tasktype"], int(first["jobid"]))
-    with resources.db.read() as s:
-        from eas_runtime.db.models import TaskOutput
-        key = s.scalar(select(TaskOutput.key).where(TaskOutput.task_id == ready.task_id))
+    control, ready, key = _first_task(resources, event_log, "inbox/star3.csv", ["ingest_external_lcs", "verify"])
     _finish(resources, ready, passed=False, outputs=[key])
     end = events.make_event(events.TASK_FAILED, "/test", {}, id="f2", taskid=ready.task_id)
     assert control.handle(end)["claimed"] == 0
