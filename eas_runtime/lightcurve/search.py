@@ -116,6 +116,11 @@ class SearchInput:
     meta: dict[str, Any]
 
     @property
+    def noiseless(self) -> bool:
+        """No uncertainties and no scatter (a synthesis without noise): nothing to weigh by."""
+        return self.flux_err is None and not self.sigma > 0
+
+    @property
     def baseline(self) -> float:
         """Time from the first to the last good sample [days]."""
         return float(self.time[-1] - self.time[0])

@@ -175,7 +175,7 @@ def _weights(data) -> np.ndarray:
     light curve) 1 for all, which is what astropy's BLS takes without ``dy``; warned."""
     if data.flux_err is not None:
         return data.flux_err
-    if data.sigma > 0:
+    if not data.noiseless:
         return np.full(data.flux.size, data.sigma)
     log.warning("the light curve has no uncertainties and its flux no scatter (noiseless?): every "
                 "sample weighs the same, and a dip's snr is infinite (recorded as null)")
@@ -185,7 +185,7 @@ def _weights(data) -> np.ndarray:
 def _snr(data, snr: float, depth_ppm: float) -> float:
     """The search's snr; for a noiseless light curve (:func:`_weights`) +inf when the best box
     is a dip and 0 when it is not, not the ratio to the unit weight."""
-    if data.flux_err is None and not data.sigma > 0:
+    if data.noiseless:
         return math.inf if depth_ppm > 0 else 0.0
     return snr
 
