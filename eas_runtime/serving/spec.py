@@ -5,7 +5,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from eas_runtime.settings import Settings
 
@@ -70,33 +70,20 @@ def _scale(name: str, annotations: Mapping[str, Any], key: str) -> int:
     return value
 
 
-def _memory_limit(name: str, container: Mapping[str, Any]) -> int | None:
-    limits = (container.get("resources") or {}).get("limits") or {}
-    raw = limits.get("memory")
+def _quantity(name: str, container: Mapping[str, Any], part: str, resource: str,
+              convert: Callable[[float], float] = float) -> float | None:
+    """The container's ``resources.<part>.<resource>`` (``limits.memory``, ``requests.cpu``) as
+    ``convert`` of its Kubernetes quantity; None when the manifest sets none."""
+    raw = ((container.get("resources") or {}).get(part) or {}).get(resource)
     if raw is None or raw == "":
         return None
     from eas_runtime.deploy.descriptor import parse_quantity
     try:
-        value = int(parse_quantity(str(raw)))
+        value = convert(parse_quantity(str(raw)))
     except ValueError as exc:
-        raise ServiceSpecError(f"Service {name}: resources.limits.memory: {exc}") from None
+        raise ServiceSpecError(f"Service {name}: resources.{part}.{resource}: {exc}") from None
     if value <= 0:
-        raise ServiceSpecError(f"Service {name}: resources.limits.memory={raw!r} is not positive")
-    return value
-
-
-def _cpu_request(name: str, container: Mapping[str, Any]) -> float | None:
-    """The container's ``resources.requests.cpu`` in cores; None when the manifest sets none."""
-    raw = ((container.get("resources") or {}).get("requests") or {}).get("cpu")
-    if raw is None or raw == "":
-        return None
-    from eas_runtime.deploy.descriptor import parse_quantity
-    try:
-        value = parse_quantity(str(raw))
-    except ValueError as exc:
-        raise ServiceSpecError(f"Service {name}: resources.requests.cpu: {exc}") from None
-    if value <= 0:
-        raise ServiceSpecError(f"Service {name}: resources.requests.cpu={raw!r} is not positive")
+        raise ServiceSpecError(f"Service {name}: resources.{part}.{resource}={raw!r} is not positive")
     return value
 
 
@@ -131,7 +118,7 @@ def spec_from_document(doc: Mapping[str, Any], settings: Settings,
     min_scale = _scale(name, annotations, MIN_SCALE)
     max_scale = _scale(name, annotations, MAX_SCALE) or math.inf
     limit = max(1, settings.replica_limit)
-    cpu = _cpu_request(str(name), container)
+    cpu = _quantity(str(name), container, "requests", "cpu")
     if cpu is not None and not settings.max_replicas:
         limit = max(1, min(limit, int(settings.replica_limit // cpu)))
     cap = min(max_scale, limit, 1 if port else math.inf)
@@ -141,7 +128,7 @@ def spec_from_document(doc: Mapping[str, Any], settings: Settings,
         args=tuple(str(a) for a in container.get("args") or []), env=env,
         container_concurrency=concurrency, min_scale=int(min(min_scale, cap)),
         max_scale=int(cap), timeout_s=float(timeout) if timeout else None, port=port,
-        memory_limit_bytes=_memory_limit(str(name), container))
+        memory_limit_bytes=_quantity(str(name), container, "limits", "memory", int))
 
 
 def load_specs(source: str | Path | Iterable[Any], settings: Settings,
