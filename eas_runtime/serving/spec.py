@@ -79,9 +79,12 @@ def _quantity(name: str, container: Mapping[str, Any], part: str, resource: str,
         return None
     from eas_runtime.deploy.descriptor import parse_quantity
     try:
-        value = convert(parse_quantity(str(raw)))
+        number = parse_quantity(str(raw))
     except ValueError as exc:
         raise ServiceSpecError(f"Service {name}: resources.{part}.{resource}: {exc}") from None
+    if not math.isfinite(number):
+        raise ServiceSpecError(f"Service {name}: resources.{part}.{resource}={raw!r} is not a finite quantity")
+    value = convert(number)
     if value <= 0:
         raise ServiceSpecError(f"Service {name}: resources.{part}.{resource}={raw!r} is not positive")
     return value

@@ -58,11 +58,12 @@ def test_bad_documents_are_named():
     del doc["spec"]["template"]["spec"]["containers"][0]["command"]
     with pytest.raises(ServiceSpecError, match="no-command"):
         spec_from_document(doc, settings())
-    for bad in ("two", "-1", "0"):
-        doc = echo_service("greedy")
-        doc["spec"]["template"]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": bad}}
-        with pytest.raises(ServiceSpecError, match="greedy: resources.requests.cpu"):
-            spec_from_document(doc, settings())
+    for part, resource in (("requests", "cpu"), ("limits", "memory")):
+        for bad in ("two", "-1", "0", "1e400"):
+            doc = echo_service("greedy")
+            doc["spec"]["template"]["spec"]["containers"][0]["resources"] = {part: {resource: bad}}
+            with pytest.raises(ServiceSpecError, match=f"greedy: resources.{part}.{resource}"):
+                spec_from_document(doc, settings())
 
 
 def test_documents_other_than_services_are_ignored():
