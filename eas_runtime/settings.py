@@ -73,6 +73,10 @@ class Settings:
     #: An attempt whose ``task.ready`` was sent but which has not started after this long
     #: has its event sent again by the reconcile tick.
     redeliver_s: float = 120.0
+    #: An unstarted attempt is given up (as an infrastructure failure, then retried like a lost
+    #: one) after this many sends of its ``task.ready`` after which no attempt of its task type
+    #: started or ran: its function takes nothing. 0 = resend without bound.
+    max_unanswered_sends: int = 5
     #: How many attempts a task gets when attempts are lost to infrastructure failures, and
     #: the backoff before retry n (``retry_backoff_s * 2**(n-1)``).
     max_attempts: int = 3
@@ -153,6 +157,9 @@ class Settings:
                 f"EAS_STALL_S ({self.stall_s}) must exceed EAS_HEARTBEAT_S ({self.heartbeat_s})")
         if self.timeout_s < 0:
             raise SettingsError(f"EAS_TIMEOUT_S must be 0 (no limit) or positive, got {self.timeout_s!r}")
+        if self.max_unanswered_sends < 0:
+            raise SettingsError("EAS_MAX_UNANSWERED_SENDS must be 0 (no bound) or positive, "
+                                f"got {self.max_unanswered_sends}")
         if self.max_attempts < 1:
             raise SettingsError(f"EAS_MAX_ATTEMPTS must be at least 1, got {self.max_attempts}")
 

@@ -324,7 +324,8 @@ class Control:
         summary = scheduler.reconcile(self.db, self.send, stall_s=st.stall_s, redeliver_s=st.redeliver_s,
                                       max_attempts=st.max_attempts, backoff_base_s=st.retry_backoff_s,
                                       request_limits=request_limits(), heartbeat_s=st.heartbeat_s,
-                                      default_limit_s=st.timeout_s or scheduler.DEFAULT_REQUEST_LIMIT_S)
+                                      default_limit_s=st.timeout_s or scheduler.DEFAULT_REQUEST_LIMIT_S,
+                                      max_unanswered_sends=st.max_unanswered_sends)
         summary["store_events_flushed"] = flushed
         return summary
 

@@ -290,28 +290,70 @@ def retry_timeouts(params) -> bool:
     return isinstance(params, dict) and params.get("retry_timeouts") is True
 
 
-def resend_unstarted(db, send: Send, *, redeliver_s: float) -> int:
-    """Send ``task.ready`` again for attempts queued longer than ``redeliver_s`` (lost events)."""
-    cutoff = utcnow() - dt.timedelta(seconds=redeliver_s)
+def resend_unstarted(db, send: Send, *, redeliver_s: float, max_unanswered: int = 0,
+                     max_attempts: int = 3, backoff_base_s: float = 30.0) -> int:
+    """Send ``task.ready`` again for attempts queued longer than ``redeliver_s`` (lost events).
+
+    Bounded: a send counts as *unanswered* when, since it, no attempt of the same task type
+    started or heartbeat -- nothing of that type was taken or ran, so the function is not taking
+    work (not deployed, failing to start, refusing every request). A queued attempt that waits
+    for capacity while others of its type run is resent with its count reset; the wait ends as
+    the queue drains. At ``max_unanswered`` unanswered sends (0 = no bound) the attempt is given
+    up as an infrastructure failure naming the sends and the time, and its task is retried after
+    the backoff up to ``max_attempts`` attempts in all, like a stalled one.
+    """
+    now = utcnow()
+    cutoff = now - dt.timedelta(seconds=redeliver_s)
     with db.read() as s:
-        rows = s.execute(select(Attempt.id, Attempt.task_id, Task.task_type, Task.job_id)
+        rows = s.execute(select(Attempt.id, Attempt.task_id, Attempt.number, Task.task_type, Task.job_id,
+                                Attempt.sent_at, Attempt.unanswered_sends, Attempt.queued_at)
                          .join(Task, Task.id == Attempt.task_id)
                          .where(Attempt.state == A_QUEUED, Attempt.sent_at < cutoff)).all()
     sent = 0
-    for attempt_id, task_id, task_type, job_id in rows:
+    for attempt_id, task_id, number, task_type, job_id, sent_at, unanswered, queued_at in rows:
+        with db.read() as s:
+            answered = s.execute(select(exists().where(
+                Attempt.task_id == Task.id, Task.task_type == task_type, Attempt.id != attempt_id,
+                or_(Attempt.started_at >= sent_at,
+                    and_(Attempt.state == A_RUNNING, Attempt.heartbeat_at >= sent_at))))).scalar()
+        unanswered = 0 if answered else (unanswered or 0) + 1
+        if max_unanswered and unanswered >= max_unanswered:
+            _give_up_unstarted(db, attempt_id, task_id, number, task_type, unanswered,
+                               (now - (queued_at or sent_at)).total_seconds(), max_attempts, backoff_base_s)
+            continue
         if send(Ready(task_id, attempt_id, task_type, job_id).event()):
             with db.session() as s:
-                s.execute(update(Attempt).where(Attempt.id == attempt_id).values(sent_at=utcnow()))
+                s.execute(update(Attempt).where(Attempt.id == attempt_id, Attempt.state == A_QUEUED)
+                          .values(sent_at=utcnow(), unanswered_sends=unanswered))
             sent += 1
     return sent
 
 
+def _give_up_unstarted(db, attempt_id: int, task_id: int, number: int, task_type: str, sends: int,
+                       waited_s: float, max_attempts: int, backoff_base_s: float) -> None:
+    text = (f"never started: {sends} sends of task.ready over {waited_s:.0f} s went unanswered; no "
+            f"function of task type {task_type!r} started or ran an attempt in that time (is its "
+            "Service deployed and ready? its delivery failures are in the dead letters)")
+    with db.session() as s:
+        gone = s.execute(update(Attempt).where(Attempt.id == attempt_id, Attempt.state == A_QUEUED)
+                         .values(state=A_FINISHED, ended_at=utcnow(), error=True,
+                                 error_kind="infrastructure", error_text=text, unanswered_sends=sends))
+        if gone.rowcount != 1:
+            return          # it started meanwhile
+        again = schedule_retry(s, task_id, number, max_attempts=max_attempts, backoff_base_s=backoff_base_s)
+        s.add(LogMessage(attempt_id=attempt_id, severity="ERROR",
+                         text=f"attempt {number} of task {task_id} never started; "
+                              + ("retrying after backoff" if again else "no attempts left")))
+
+
 def reconcile(db, send: Send, *, stall_s: float, redeliver_s: float, max_attempts: int,
               backoff_base_s: float, request_limits: Mapping[str, float] | None = None,
-              default_limit_s: float = DEFAULT_REQUEST_LIMIT_S, heartbeat_s: float = 30.0) -> dict:
+              default_limit_s: float = DEFAULT_REQUEST_LIMIT_S, heartbeat_s: float = 30.0,
+              max_unanswered_sends: int = 0) -> dict:
     retried = recover_stalled(db, stall_s=stall_s, max_attempts=max_attempts, backoff_base_s=backoff_base_s,
                               request_limits=request_limits, default_limit_s=default_limit_s,
                               heartbeat_s=heartbeat_s)
-    resent = resend_unstarted(db, send, redeliver_s=redeliver_s)
+    resent = resend_unstarted(db, send, redeliver_s=redeliver_s, max_unanswered=max_unanswered_sends,
+                              max_attempts=max_attempts, backoff_base_s=backoff_base_s)
     claimed = schedule(db, send)
     return {"retried": retried, "resent": resent, "claimed": len(claimed)}

@@ -1,7 +1,8 @@
 """Which task types this installation runs, and refusing a job that names another.
 
-A task whose type nobody serves is never claimed by a function: it stays queued and its
-``task.ready`` is resent every redeliver interval, forever. So every front that takes a job
+A task whose type nobody serves is never claimed by a function: its ``task.ready`` is resent
+every redeliver interval until the reconcile tick gives the attempt up
+(``max_unanswered_sends``), and then again for each of its attempts. So every front that takes a job
 (``eas submit``, ``POST /api/jobs``, eas-control's ``job.submitted``) refuses it at submission,
 naming the task's path and type and listing the types that are served.
 

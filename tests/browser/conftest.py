@@ -170,7 +170,8 @@ def _settings(home: Path) -> Settings:
     # environ={}: nothing of the developer's EAS_* variables reaches this pipeline
     return Settings.load(environ={}, home=str(home), gateway_port=0, index_port=0, adapter_port=0,
                          reconcile_s=1.0, heartbeat_s=0.3, stall_s=3.0, redeliver_s=5.0,
-                         idle_s=600.0, retry_backoff_s=0.5, api_token=API_TOKEN)
+                         idle_s=600.0, retry_backoff_s=0.5, api_token=API_TOKEN,
+                         max_unanswered_sends=24)
 
 
 def _latest_version(s, key: str) -> tuple[int, str]:

@@ -179,6 +179,89 @@ def test_reconcile_resends_ready_events_that_were_lost(resources, event_log):
     assert len(event_log.of_type("task.ready")) == 1
 
 
+def _age_sends(resources, seconds: float = 60.0) -> None:
+    """Make every queued attempt's last send ``seconds`` old, as if the redeliver time had passed."""
+    with resources.db.session() as s:
+        s.execute(update(Attempt).where(Attempt.state == "queued")
+                  .values(sent_at=utcnow() - dt.timedelta(seconds=seconds)))
+
+
+def test_an_attempt_no_function_takes_is_given_up_after_the_bound_and_its_task_fails(resources, event_log):
+    """No event is resent without bound: a function that takes nothing (never deployed, failing
+    to start) costs each attempt ``max_unanswered_sends`` sends, then the task fails."""
+    bound, attempts = resources.settings.max_unanswered_sends, resources.settings.max_attempts
+    assert bound >= 2
+    control = Control(resources)
+    control.handle(events.make_event(events.JOB_SUBMITTED, "/t", {"task_list": [{"task": "null"}]}, id="j"))
+    for _ in range(bound * attempts + 3):
+        _age_sends(resources)
+        control.reconcile()
+    with resources.db.read() as s:
+        rows = s.execute(select(Attempt.error_kind, Attempt.error_text, Attempt.unanswered_sends)
+                         .order_by(Attempt.number)).all()
+        assert s.scalars(select(Task)).one().state == FAILED
+    assert len(rows) == attempts
+    for kind, text, sends in rows:
+        assert kind == "infrastructure" and sends == bound
+        assert text.startswith(f"never started: {bound} sends of task.ready over ")
+        assert "task type 'null'" in text
+    # each attempt: its first send and bound - 1 resends; nothing after the task failed
+    assert len(event_log.of_type("task.ready")) == attempts * bound
+
+
+def test_a_queued_attempt_waiting_while_others_of_its_type_run_is_resent_without_counting(resources, event_log):
+    """A wait for capacity is not a function that takes nothing: while another attempt of the
+    same task type heartbeats (or starts), the queued one is resent and never given up."""
+    control = Control(resources)
+    for name in ("a", "b"):
+        control.handle(events.make_event(events.JOB_SUBMITTED, "/t", {"task_list": [{"task": "null"}]},
+                                         id=name))
+    with resources.db.read() as s:
+        running, waiting = s.scalars(select(Attempt.id).order_by(Attempt.id)).all()
+    long_ago = utcnow() - dt.timedelta(hours=1)   # started before any send: only its heartbeat answers
+    with resources.db.session() as s:
+        s.execute(update(Attempt).where(Attempt.id == running)
+                  .values(state=A_RUNNING, started_at=long_ago, heartbeat_at=long_ago))
+    for _ in range(3 * resources.settings.max_unanswered_sends):
+        _age_sends(resources)
+        with resources.db.session() as s:           # the running attempt's heartbeat
+            s.execute(update(Attempt).where(Attempt.id == running).values(heartbeat_at=utcnow()))
+        assert control.reconcile()["resent"] == 1
+    with resources.db.read() as s:
+        attempt = s.get(Attempt, waiting)
+        assert (attempt.state, attempt.unanswered_sends, attempt.error) == ("queued", 0, False)
+    # once nothing of its type runs any more, the count starts
+    with resources.db.session() as s:
+        s.execute(update(Attempt).where(Attempt.id == running).values(state=A_FINISHED, ended_at=utcnow()))
+    _age_sends(resources)
+    control.reconcile()
+    with resources.db.read() as s:
+        assert s.get(Attempt, waiting).unanswered_sends == 1
+
+
+def test_a_resend_while_the_broker_is_down_does_not_count(resources, event_log):
+    """A send that did not reach the broker is not an unanswered one: the bound is about the
+    function, and the broker coming back resumes the count where it was."""
+    control = Control(resources)
+    control.handle(events.make_event(events.JOB_SUBMITTED, "/t", {"task_list": [{"task": "null"}]}, id="j"))
+    event_log.fail = True
+    for _ in range(3 * resources.settings.max_unanswered_sends):
+        _age_sends(resources)
+        assert control.reconcile()["resent"] == 0
+    with resources.db.read() as s:
+        attempt = s.scalars(select(Attempt)).one()
+        assert (attempt.state, attempt.unanswered_sends) == ("queued", 0)
+
+
+def test_the_unanswered_bound_is_a_setting_that_refuses_a_negative_value(tmp_path):
+    import pytest
+
+    from eas_runtime.settings import Settings, SettingsError
+    assert Settings.load(environ={"EAS_MAX_UNANSWERED_SENDS": "0"}, home=str(tmp_path)).max_unanswered_sends == 0
+    with pytest.raises(SettingsError, match="EAS_MAX_UNANSWERED_SENDS"):
+        Settings.load(environ={"EAS_MAX_UNANSWERED_SENDS": "-1"}, home=str(tmp_path))
+
+
 def test_unknown_event_type_is_rejected(resources):
     import pytest
     with pytest.raises(events.EventError, match="does not handle"):

@@ -41,7 +41,10 @@ def settled(db, expected_tasks: int):
 def embedded_settings(tmp_path, **overrides) -> Settings:
     values = dict(home=str(tmp_path / "eas-home"), gateway_port=0, index_port=0, adapter_port=0,
                   reconcile_s=1.0, heartbeat_s=0.3, stall_s=3.0, redeliver_s=5.0, idle_s=120.0,
-                  retry_backoff_s=0.5)
+                  retry_backoff_s=0.5,
+                  # 120 s of unanswered resends, as the defaults allow 10 min: a cold start
+                  # on a loaded machine must not count as a function that takes nothing
+                  max_unanswered_sends=24)
     values.update(overrides)
     return Settings.load(**values)
 
