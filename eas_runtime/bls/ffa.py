@@ -135,8 +135,24 @@ def _best_box(pw, py, p, widths, total_w, cw, cy, out, k):
                 out[1, k] = y_in
                 out[2, k] = width
                 out[3, k] = j
-    if not found:
-        out[0, k] = np.nan
+    if found:
+        return
+    # No box with a dip (a flat or only brightening row): the null box, power and depth 0, as
+    # astropy's BLS reports there; NaN only where no box has weight in and out (too sparse).
+    # This pass runs only on such rows, so the loop above keeps its cheap first test.
+    for iw in range(widths.size):
+        width = widths[iw]
+        if width >= p:
+            break
+        for j in range(p):
+            w_in = cw[j + width] - cw[j]
+            if w_in >= MIN_WEIGHT and total_w - w_in >= MIN_WEIGHT:
+                out[0, k] = w_in
+                out[1, k] = -0.0          # depth = -y_in * ... = +0.0
+                out[2, k] = width
+                out[3, k] = j
+                return
+    out[0, k] = np.nan
 
 
 @njit(cache=True, parallel=True)

@@ -189,9 +189,10 @@ def test_a_noiseless_light_curve_is_searched_with_equal_weights(method, caplog):
     assert result.snr == math.inf and result.extra["detected"] is True
     assert result.to_dict()["snr"] is None
     assert any("snr is infinite" in r.getMessage() for r in caplog.records)
-    if method != "ffa":     # the fast-folding search refuses a constant flux (no finite power)
-        flat = LightCurve(time=lc.time, flux=np.ones_like(lc.flux))
-        assert search(flat, search_settings={"method": method}, cpus=2).extra["detected"] is False
+    flat = LightCurve(time=lc.time, flux=np.ones_like(lc.flux))
+    none = search(flat, search_settings={"method": method}, cpus=2)
+    assert none.outcome == "UNDEFINED" and none.extra["detected"] is False     # no target period given
+    assert none.depth == 0.0 and none.snr == 0.0
 
 
 @pytest.mark.parametrize("settings, message", [
