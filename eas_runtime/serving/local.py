@@ -11,11 +11,23 @@ ready in time, serving is stopped) it raises a
 error and retries. It never returns status 0. A destination that cannot be resolved at all (a
 malformed one, or a Service that is not defined: :class:`ServiceNotFound`) raises
 ``ValueError``, which the broker does not retry.
+
+Node CPU (without an explicit ``max_replicas``): a request starts on a scale-to-zero function
+replica only when the ``requests.cpu`` of the function replicas busy with a request, plus its
+own, fits the machine's cores, or when no other is busy. So a 2-CPU search does not share two
+cores with another 2-CPU search and two 1-CPU ones, each at a third of the speed it was sized
+for and past its request limit, as it could not on a Kubernetes node of that size. Requests that
+wait for CPU are admitted in the order they began waiting, whatever their service: a large
+request is not overtaken for ever by a stream of small ones, at the cost of a core left idle
+while it waits for the second. An idle replica holds no CPU (it uses none). Services with a
+fixed port (eas-control, the adapter) and those that request no CPU are outside the budget.
 """
 from __future__ import annotations
 
+import collections
 import http.client
 import logging
+import os
 import signal as _signal
 import subprocess
 import threading
@@ -124,6 +136,11 @@ class LocalServing:
                           for name, spec in load_specs(source, settings, ports).items()}
         self._stopped = threading.Event()
         self._started = False
+        #: Cores the busy function replicas' ``requests.cpu`` may add up to (0 = no budget: an
+        #: explicit ``max_replicas`` is taken as given), and the requests waiting for CPU, first
+        #: come first served (see the module docstring).
+        self.node_cpu = 0.0 if settings.max_replicas else float(os.cpu_count() or 1)
+        self._cpu_queue: collections.deque = collections.deque()
         self._spawner: ThreadPoolExecutor | None = None
         self._reaper: threading.Thread | None = None
 
@@ -296,35 +313,55 @@ class LocalServing:
     def _acquire(self, svc: _Service, timeout: float | None) -> Replica:
         """A replica with room for one more request (``inflight`` counted), launching one when
         every replica stays busy for ``scale_up_delay_s`` (at once when there is none) and the
-        service is below max-scale; else waiting for one to free up, up to ``timeout``. Waits
-        on the service's condition variable: a release, a ready replica and the reaper's
-        removal of an exited one all notify it."""
+        service is below max-scale; else waiting for one to free up, up to ``timeout``. A
+        request of a budgeted service also waits for node CPU (module docstring). Waits on the
+        service's condition variable: a release (of any service), a ready replica and the
+        reaper's removal of an exited one all notify it."""
         now = time.monotonic()
         deadline = None if timeout is None else now + timeout
         scale_at = now + self.scale_up_delay_s
         launch = None
+        ticket = object()
         with self._lock:
-            while True:
-                if self._stopped.is_set() or not self._started:
-                    raise ServingStopped("serving is not running")
-                self._drop_exited(svc)
-                candidates = [r for r in svc.replicas if svc.has_room(r)]
-                if candidates:
-                    replica = min(candidates, key=lambda r: (not r.ready, r.inflight, r.started_at))
-                    break
-                now = time.monotonic()
-                if len(svc.replicas) < svc.spec.max_scale and (not svc.replicas or now >= scale_at):
-                    replica = launch = self._new_replica(svc)
-                    break
-                remaining = None if deadline is None else deadline - now
-                if remaining is not None and remaining <= 0:
-                    raise NoCapacity(f"{svc.spec.name}: all {len(svc.replicas)} replicas busy "
-                                     f"for {timeout} s")
-                if len(svc.replicas) < svc.spec.max_scale:
-                    # A busy replica usually frees up sooner than a new one starts (a function
-                    # finishing its answer while the next task is already on its way).
-                    remaining = scale_at - now if remaining is None else min(remaining, scale_at - now)
-                svc.changed.wait(remaining)
+            try:
+                while True:
+                    if self._stopped.is_set() or not self._started:
+                        raise ServingStopped("serving is not running")
+                    self._drop_exited(svc)
+                    candidates = [r for r in svc.replicas if svc.has_room(r)]
+                    now = time.monotonic()
+                    replica = None
+                    if candidates:
+                        replica = min(candidates, key=lambda r: (not r.ready, r.inflight, r.started_at))
+                    elif len(svc.replicas) < svc.spec.max_scale and (not svc.replicas or now >= scale_at):
+                        replica = launch = Replica(svc.spec.name, 0)       # registered below
+                    waiting_cpu = False
+                    if replica is not None:
+                        if self._cpu_admits(svc, ticket, busy_replica=replica.inflight > 0):
+                            break
+                        replica = launch = None
+                        waiting_cpu = True
+                        if ticket not in self._cpu_queue:
+                            self._cpu_queue.append(ticket)
+                    remaining = None if deadline is None else deadline - now
+                    if remaining is not None and remaining <= 0:
+                        if waiting_cpu:
+                            raise NoCapacity(f"{svc.spec.name}: waited {timeout} s for node CPU: "
+                                             f"{self._busy_cpu():g} of {self.node_cpu:g} cores "
+                                             "requested by busy replicas")
+                        raise NoCapacity(f"{svc.spec.name}: all {len(svc.replicas)} replicas busy "
+                                         f"for {timeout} s")
+                    if not waiting_cpu and len(svc.replicas) < svc.spec.max_scale:
+                        # A busy replica usually frees up sooner than a new one starts (a function
+                        # finishing its answer while the next task is already on its way).
+                        remaining = scale_at - now if remaining is None else min(remaining, scale_at - now)
+                    svc.changed.wait(remaining)
+            finally:
+                if ticket in self._cpu_queue:
+                    self._cpu_queue.remove(ticket)
+                    self._notify_all()          # the next in line may fit now
+            if launch is not None:
+                replica = launch = self._new_replica(svc)
             replica.inflight += 1
             replica.last_used = time.monotonic()
         if launch is not None:
@@ -335,12 +372,39 @@ class LocalServing:
                 raise
         return replica
 
+    # ------------------------------------------------------------------ node CPU
+    def _budgeted(self, svc: _Service) -> bool:
+        return self.node_cpu > 0 and svc.spec.port is None and svc.spec.cpu_request > 0
+
+    def _busy_cpu(self) -> float:
+        """``requests.cpu`` of the budgeted replicas busy with a request (caller holds the lock)."""
+        return sum(s.spec.cpu_request for s in self._services.values() if self._budgeted(s)
+                   for r in s.replicas if r.inflight > 0 and not r.dead)
+
+    def _cpu_admits(self, svc: _Service, ticket: object, *, busy_replica: bool) -> bool:
+        """Whether a request of ``svc`` may start now (caller holds the lock): outside the
+        budget, on a replica already busy (its CPU is counted), or first in line and fitting."""
+        if not self._budgeted(svc) or busy_replica:
+            return True
+        if self._cpu_queue and self._cpu_queue[0] is not ticket:
+            return False
+        busy = self._busy_cpu()
+        return busy == 0 or busy + svc.spec.cpu_request <= self.node_cpu + 1e-9
+
+    def _notify_all(self) -> None:
+        """Wake the waiters of every service (caller holds the lock): CPU is shared."""
+        for other in self._services.values():
+            other.changed.notify_all()
+
     def _release(self, svc: _Service, replica: Replica) -> None:
         with self._lock:
             replica.inflight -= 1
             replica.served += 1
             replica.last_used = time.monotonic()
-            svc.changed.notify_all()
+            if self._budgeted(svc) and self._cpu_queue:
+                self._notify_all()
+            else:
+                svc.changed.notify_all()
 
     # ------------------------------------------------------------------ replicas
     def _new_replica(self, svc: _Service) -> Replica:
@@ -417,7 +481,10 @@ class LocalServing:
         for conn in replica.idle:
             conn.close()
         replica.idle.clear()
-        svc.changed.notify_all()
+        if self._cpu_queue:
+            self._notify_all()      # a busy replica's CPU is free
+        else:
+            svc.changed.notify_all()
 
     def _note_crash(self, svc: _Service) -> None:
         svc.crash_backoff_s = min(max(1.0, svc.crash_backoff_s * 2), 60.0)

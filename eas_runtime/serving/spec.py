@@ -46,6 +46,8 @@ class ServiceSpec:
     port: int | None = None
     #: The container's ``resources.limits.memory`` in bytes; None when the manifest sets none.
     memory_limit_bytes: int | None = None
+    #: The container's ``resources.requests.cpu`` [cores]; 0 when the manifest sets none.
+    cpu_request: float = 0.0
 
     @property
     def argv(self) -> list[str]:
@@ -131,7 +133,8 @@ def spec_from_document(doc: Mapping[str, Any], settings: Settings,
         args=tuple(str(a) for a in container.get("args") or []), env=env,
         container_concurrency=concurrency, min_scale=int(min(min_scale, cap)),
         max_scale=int(cap), timeout_s=float(timeout) if timeout else None, port=port,
-        memory_limit_bytes=_quantity(str(name), container, "limits", "memory", int))
+        memory_limit_bytes=_quantity(str(name), container, "limits", "memory", int),
+        cpu_request=float(cpu or 0.0))
 
 
 def load_specs(source: str | Path | Iterable[Any], settings: Settings,

@@ -14,7 +14,7 @@ SERVICE_REF = {"apiVersion": "serving.knative.dev/v1", "kind": "Service"}
 
 
 def echo_service(name: str, *, concurrency: int = 1, min_scale: int = 0, max_scale: int = 0,
-                 env: list[dict] | None = None) -> dict:
+                 env: list[dict] | None = None, cpu: str | None = None) -> dict:
     annotations = {"autoscaling.knative.dev/min-scale": str(min_scale)}
     if max_scale:
         annotations["autoscaling.knative.dev/max-scale"] = str(max_scale)
@@ -32,6 +32,7 @@ def echo_service(name: str, *, concurrency: int = 1, min_scale: int = 0, max_sca
                     "args": ["--target", "handle", "--source", ECHO_SOURCE,
                              "--signature-type", "http"],
                     "env": env or [],
+                    **({"resources": {"requests": {"cpu": cpu}}} if cpu else {}),
                 }],
             },
         }},
