@@ -12,8 +12,9 @@ Recognised formats (:data:`FORMATS`), each optionally gzipped:
 ``lcsg``
     LCSG CSV: time [days], flux, flag, with ``# #key = value`` metadata lines.
 ``table``
-    Any other numeric text table: time [days], flux, [flux_err], comma or whitespace
-    separated, with or without a header line.
+    Any other text table: time, flux, [flux_err], comma or whitespace separated, with or
+    without a header line (commented or not), text columns allowed; reader options choose the
+    columns, select rows and state the time system (:func:`._text.read_table`).
 
 Recognition never relies on the file name: gzip and FITS by their magic bytes, the text
 formats by their first lines.
@@ -81,7 +82,8 @@ def detect_format(path: str | os.PathLike) -> str:
 
 
 def read_lightcurve(path: str | os.PathLike, *, fmt: str | None = None,
-                    metadata: Mapping[str, Any] | None = None) -> LightCurve:
+                    metadata: Mapping[str, Any] | None = None,
+                    options: Mapping[str, Any] | None = None) -> LightCurve:
     """Read a light curve from any recognised format.
 
     Parameters
@@ -93,6 +95,10 @@ def read_lightcurve(path: str | os.PathLike, *, fmt: str | None = None,
     metadata : mapping, optional
         Extra metadata (for example a prototype ``.metadata.cfg``, see
         :func:`read_metadata_cfg`); it wins over metadata found in the file.
+    options : mapping, optional
+        Reader options of text tables (``columns``, ``select``, ``time_system``,
+        ``time_offset``, ``time_unit``; see :func:`._text.read_table`). Given, a text file is
+        read as a table whatever it looks like; a FITS file refuses them (ParameterError).
 
     The result's ``meta`` also records ``source_file`` (the file name) and ``source_format``,
     unless the file already records them (a product keeps the origin of its first ingest).
@@ -110,6 +116,14 @@ def read_lightcurve(path: str | os.PathLike, *, fmt: str | None = None,
     elif fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; recognised formats: {', '.join(FORMATS)}")
     meta = dict(metadata or {})
+    if options:
+        _text.check_table_options(dict(options))
+        if fmt in ("product", "mission"):
+            from eas_runtime.task_api import ParameterError
+            raise ParameterError(f"reader options {sorted(options)} apply to text tables; "
+                                 f"{path.name} is {FORMATS[fmt]}")
+        return _text.read_table(path, _decode(path, content), meta, dict(options)).with_meta(
+            source_file=path.name, source_format="table")
     if fmt == "product":
         lc = _fits.read_product(path, content, meta)
     elif fmt == "mission":

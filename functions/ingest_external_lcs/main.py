@@ -1,7 +1,8 @@
 """Entry point of ``ingest_external_lcs``: light-curve files of any supported format -> product
 FITS. Input ``lightcurve`` (one object), or parameter ``input_path`` (a glob of object keys:
 each match becomes a product; objects ingested before with the same content are skipped).
-Parameter ``lc_type``: a reader to force (default: recognised from the content).
+Parameter ``lc_type``: a reader to force (default: recognised from the content); ``columns``,
+``select``, ``time_system``, ``time_offset``, ``time_unit``: text-table reader options.
 """
 from eas_runtime.lightcurve import write_lightcurve
 from eas_runtime.wrapper import TaskResult, cloud_task
@@ -11,9 +12,11 @@ from functions.ingest_external_lcs import science
 @cloud_task("ingest_external_lcs")
 def handle(ctx):
     fmt = science.lc_format(ctx.params.get("lc_type"))
+    options = science.reader_options(ctx.params)
     if ctx.params.get("input_path") is None:
         source = ctx.input("lightcurve")
-        lc = science.ingest(source, metadata=dict(ctx.input_metadata.get("lightcurve", {})), fmt=fmt)
+        lc = science.ingest(source, metadata=dict(ctx.input_metadata.get("lightcurve", {})), fmt=fmt,
+                            options=options)
         out = ctx.output_path("lightcurve", ".fits")
         write_lightcurve(lc, out)
         return TaskResult(outputs={"lightcurve": out}, output_metadata={"lightcurve": dict(lc.meta)},
@@ -23,7 +26,8 @@ def handle(ctx):
     objects = [(i.key, i.etag) for i in store.list(science.listing_prefix(pattern))
                if science.key_matches(i.key, pattern)]
     earlier = _products_named([science.product_name(k, e) for k, e in objects])
-    batch = science.ingest_matching(objects, store.get_file, ctx.workdir, fmt=fmt, earlier=earlier)
+    batch = science.ingest_matching(objects, store.get_file, ctx.workdir, fmt=fmt, earlier=earlier,
+                                    options=options)
     return TaskResult(outputs=batch.outputs, output_metadata=batch.output_metadata,
                       output_types={name: "lightcurve" for name in batch.outputs},
                       metadata=batch.summary(pattern))

@@ -11,7 +11,10 @@ Two modes:
   adds nothing (the prototype duplicated them).
 
 ``lc_type`` forces a reader (``lcsg``, ``prototype``, ``mission``, ``table``, ``product``);
-by default (``auto``) the format is recognised from the content.
+by default (``auto``) the format is recognised from the content. The text-table reader options
+(``columns``, ``select``, ``time_system``, ``time_offset``, ``time_unit``) are task parameters
+too. Uncertainties that are missing, all zero or constant are replaced by the flux's robust
+point-to-point scatter, with a warning on the product (:func:`fill_uncertainties`).
 """
 from __future__ import annotations
 
@@ -31,8 +34,59 @@ from eas_runtime.lightcurve._fits import reserved_meta_keys
 from eas_runtime.task_api import InputError, ParameterError
 
 
+def reader_options(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The text-table reader options among a task's parameters (checked: ParameterError)."""
+    from eas_runtime.lightcurve._text import TABLE_OPTIONS, check_table_options
+    return check_table_options({k: params[k] for k in TABLE_OPTIONS if params.get(k) is not None})
+
+
+#: 1.4826 MAD of the successive differences, over sqrt(2): the white-noise sigma of a light
+#: curve, insensitive to slow trends (differences) and to transits and flares (median).
+_MAD_TO_SIGMA = 1.4826
+
+
+def point_to_point_scatter(flux: np.ndarray) -> float:
+    """Robust per-sample scatter of ``flux`` (finite values, in order): 1.4826 x the median
+    absolute deviation of successive differences / sqrt(2); their standard deviation / sqrt(2)
+    when that MAD is 0 (coarsely quantised values, where most differences are equal). 0 for a
+    flat or too short series."""
+    diff = np.diff(flux[np.isfinite(flux)])
+    if diff.size < 2:
+        return 0.0
+    mad = float(np.median(np.abs(diff - np.median(diff))))
+    return (_MAD_TO_SIGMA * mad if mad > 0 else float(np.std(diff))) / float(np.sqrt(2.0))
+
+
+def fill_uncertainties(lc: LightCurve) -> LightCurve:
+    """Uncertainties that are missing, all zero or one constant value (a placeholder, such as a
+    column of 1.0 or 0.001) are replaced by the robust scatter of the flux
+    (:func:`point_to_point_scatter`), with a warning on the light curve that gives both. A
+    flux without scatter (a noiseless synthesis) keeps unknown uncertainties."""
+    good = lc.good_mask()
+    err = None if lc.flux_err is None else lc.flux_err[good]
+    if err is not None:
+        err = err[np.isfinite(err)]
+    if err is not None and err.size and np.any(err != 0) and np.ptp(err) > 0:
+        return lc
+    what = ("missing" if err is None or not err.size else "all zero" if not np.any(err)
+            else f"one constant value ({err[0]:.6g})")
+    sigma = point_to_point_scatter(np.asarray(lc.flux[good], dtype=np.float64))
+    meta = dict(lc.meta)
+    if not sigma > 0:
+        if err is not None and err.size and np.any(err):
+            return lc                     # a constant error beside a flat flux: nothing better
+        from eas_runtime.lightcurve._common import add_warning
+        add_warning(meta, f"uncertainties {what} and the flux has no scatter: left unknown")
+        return LightCurve(lc.time, lc.flux, None, lc.flags, meta)
+    from eas_runtime.lightcurve._common import add_warning
+    add_warning(meta, f"uncertainties {what}: replaced by the robust point-to-point scatter of the "
+                      f"flux, {sigma:.6g} (1.4826 MAD of successive differences / sqrt 2)")
+    meta["flux_err_source"] = "point-to-point scatter"
+    return LightCurve(lc.time, lc.flux, np.full(len(lc), sigma), lc.flags, meta)
+
+
 def ingest(path: str | os.PathLike, *, metadata: Mapping[str, Any] | None = None,
-           fmt: str | None = None) -> LightCurve:
+           fmt: str | None = None, options: Mapping[str, Any] | None = None) -> LightCurve:
     """Read ``path`` (format recognised from its content unless ``fmt`` is given) and check it.
 
     The result is ready to be written in the product format: at least one sample, finite
@@ -46,12 +100,13 @@ def ingest(path: str | os.PathLike, *, metadata: Mapping[str, Any] | None = None
         Naming the file and the defect.
     """
     path = Path(path)
-    lc = read_lightcurve(path, fmt=fmt, metadata=metadata)
+    lc = read_lightcurve(path, fmt=fmt, metadata=metadata, options=options)
     if not lc.good_mask().any():
         raise FormatError(path, f"none of the {len(lc)} samples is good "
                                 "(flag 0 with a finite flux)")
     if lc.flux_err is not None and not np.isfinite(lc.flux_err[lc.good_mask()]).any():
         lc = LightCurve(lc.time, lc.flux, None, lc.flags, lc.meta)
+    lc = fill_uncertainties(lc)
     reserved = reserved_meta_keys(lc.meta)
     if reserved:
         raise FormatError(path, f"metadata key(s) {reserved} are reserved by the product format")
@@ -125,7 +180,8 @@ class BatchIngest:
 
 def ingest_matching(objects: Iterable[tuple[str, str]], fetch: Callable[[str, Path], Any],
                     workdir: Path, *, fmt: str | None = None,
-                    earlier: Mapping[str, str] | None = None) -> BatchIngest:
+                    earlier: Mapping[str, str] | None = None,
+                    options: Mapping[str, Any] | None = None) -> BatchIngest:
     """Ingest every ``(key, etag)`` object; ``fetch(key, dest)`` copies one to a local file.
 
     An object whose product name (:func:`product_name`) is in ``earlier`` (name -> key of the
@@ -145,7 +201,7 @@ def ingest_matching(objects: Iterable[tuple[str, str]], fetch: Callable[[str, Pa
         local.parent.mkdir(parents=True, exist_ok=True)
         try:
             fetch(key, local)
-            lc = ingest(local, fmt=fmt).with_meta(source_key=key, source_etag=etag or "")
+            lc = ingest(local, fmt=fmt, options=options).with_meta(source_key=key, source_etag=etag or "")
         except (InputError, KeyError) as exc:
             out.failed[key] = str(exc).replace(str(local), key)
             continue

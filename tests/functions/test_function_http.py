@@ -192,3 +192,35 @@ def test_asked_for_a_reply_the_function_answers_with_its_end_event(null_server, 
     assert event_log.of_type("task.finished") == []            # replied, not posted as well
     again = requests.post(null_server.url, headers={**headers, "Prefer": "reply"}, data=body, timeout=60)
     assert (again.status_code, again.content) == (202, b"")    # a duplicate: nothing to announce
+
+
+def test_ingest_takes_reader_options_as_task_parameters(resources, event_log, tmp_path):
+    """``select`` and ``columns`` as parameters of the task; a bad one fails that task as a
+    parameter error naming it."""
+    from eas_runtime.lightcurve import read_lightcurve
+    rows = ["time,mag,flux,instrument"] + [f"{i * 0.02},12,{1 + (i % 7) * 1e-4},{'K2' if i % 2 else 'LCO'}"
+                                           for i in range(40)]
+    resources.store.put_bytes("inbox/mixed.csv", ("\n".join(rows) + "\n").encode())
+    with resources.db.session() as s:
+        from eas_runtime.db.products import ensure_product
+        s.add(ProductVersion(product_id=ensure_product(s, "inbox/mixed.csv").id, passed_qc=True))
+    good = make_task(resources, "ingest_external_lcs", inputs={"lightcurve": "../inbox/mixed.csv"},
+                     outputs={"lightcurve": "k2.fits"},
+                     params={"select": {"instrument": "K2"}, "time_system": "BTJD"})
+    bad = make_task(resources, "ingest_external_lcs", inputs={"lightcurve": "../inbox/mixed.csv"},
+                    outputs={"lightcurve": "bad.fits"}, params={"columns": {"flux": -1}})
+    server = FunctionServer("ingest_external_lcs", resources)
+    try:
+        assert server.post(good.event()).status_code == 202
+        refused = server.post(bad.event())     # unusable parameters: 400, recorded, not retried
+        assert refused.status_code == 400 and "columns.flux" in refused.text
+    finally:
+        server.close()
+    resources.store.get_file("work/k2.fits", tmp_path / "k2.fits")
+    lc = read_lightcurve(tmp_path / "k2.fits")
+    assert len(lc) == 20 and lc.meta["time_system"] == "BTJD" and lc.meta["selected_rows"] == 20
+    assert "uncertainties missing: replaced" in lc.meta["warnings"]
+    with resources.db.read() as s:
+        kind, text = s.execute(select(Attempt.error_kind, Attempt.error_text)
+                               .where(Attempt.task_id == bad.task_id)).one()
+    assert kind == "parameters" and "'columns.flux' must be a column name or a 0-based position" in text
