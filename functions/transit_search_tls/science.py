@@ -229,7 +229,16 @@ def search(lc: LightCurve, *, lc_duration: float | None = None,
     depth = (1.0 - float(r.depth)) * 1e6 if np.isfinite(r.depth) else math.nan
     power = np.asarray(r.power, dtype=np.float64)
     sde_value, sr = float(r.SDE), np.asarray(r.SR, dtype=np.float64)
-    if width > 0 and np.size(r.chi2) > 1 and np.all(np.isfinite(r.chi2)):
+    fitted = math.isfinite(period)
+    if not fitted:
+        # TLS fitted no transit at any period (every depth below transit_depth_min, or a flat
+        # chi2: a noiseless curve without a dip): its SR is a scalar 0 and its period NaN. The
+        # periodogram keeps its periods with zero power: no signal, not a failed search.
+        log.warning("TLS fitted no transit at any period: no signal")
+        power = np.zeros(np.size(r.periods))
+        sr = np.zeros(np.size(r.periods))
+        sde_value = 0.0
+    elif width > 0 and np.size(r.chi2) > 1 and np.all(np.isfinite(r.chi2)):
         # the spectrum on the unbinned chi2 scale: binned chi2 alone exaggerates the peak's
         # contrast (SR = min chi2 / chi2 with a smaller chi2), by about 10 % in SDE at 2 min
         from transitleastsquares import tls_constants

@@ -151,3 +151,23 @@ def test_a_period_window_with_no_trial_period_is_a_parameter_error(half_hour_lc,
     settings = {"period_min": window[0], "period_max": window[1], "binning": binning}
     with pytest.raises(ParameterError, match=r"no trial period between period_min .* period_max"):
         search(half_hour_lc, search_settings=settings, cpus=1)
+
+
+@pytest.mark.parametrize("flux", ["flat", "below_depth_min"])
+def test_a_search_where_tls_fits_no_transit_is_no_signal_with_a_periodogram(flux, tmp_path):
+    """TLS fits no transit at any period (a noiseless curve without a dip, or a dip shallower
+    than its ``transit_depth_min``: detection_grid_1d's smallest noiseless planet): its SR is
+    a scalar and its period NaN. The search reports no signal and writes its periodogram
+    (zero power at every trial period) instead of failing as a science error."""
+    from eas_runtime.lightcurve.search import read_periodogram, write_periodogram
+    if flux == "flat":
+        lc = LightCurve(np.arange(0, 40, 1 / 48), np.ones(1920))
+    else:
+        lc = synthesize({"duration": 40, "sampling_cadence": 1800, "orbital_period": 7.0,
+                         "semi_major_axis": 0.07, "planet_radius": 0.01, "t0": 1.0}, seed=1)
+    result = search(lc, search_settings={"binning": "none"}, cpus=1)
+    assert np.isnan(result.period) and result.extra["detected"] is False
+    path = write_periodogram(result, tmp_path / "periodogram.fits", task_type="transit_search_tls")
+    columns = read_periodogram(path)
+    assert columns["period"].size == result.extra["n_periods"] > 100
+    assert not columns["power"].any() and not columns["sr"].any()
