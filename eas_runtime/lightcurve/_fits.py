@@ -27,9 +27,12 @@ _STRUCTURAL = re.compile(
     r"^(XTENSION|SIMPLE|EXTEND|BITPIX|NAXIS\d*|PCOUNT|GCOUNT|TFIELDS|T[A-Z]+\d+|EXTNAME|EXTVER"
     r"|EASFMT|CHECKSUM|DATASUM|COMMENT|HISTORY|END|)$", re.IGNORECASE)
 _ESCAPED, _FLOAT_TEXT = "escaped", "float"
-_MISSION_PRIMARY_KEYS = ("OBJECT", "TICID", "KEPLERID", "MISSION", "TELESCOP", "INSTRUME",
+_MISSION_PRIMARY_KEYS = ("OBJECT", "TICID", "KEPLERID", "TARGETID", "MISSION", "TELESCOP", "INSTRUME",
                          "SECTOR", "CAMERA", "CCD", "QUARTER", "CAMPAIGN", "RA_OBJ", "DEC_OBJ",
                          "TESSMAG", "KEPMAG", "TEFF", "RADIUS")
+#: BJD of time 0 of the systems a TIME column's unit may name (lightkurve writes ``btjd``,
+#: ``bkjd``); the same table as the text reader's.
+_TIME_UNIT_SYSTEMS = {"btjd": 2457000.0, "bkjd": 2454833.0, "bjd": 0.0}
 _MISSION_TABLE_KEYS = ("TIMESYS", "TIMEUNIT", "TIMEREF", "BJDREFI", "BJDREFF", "EXPOSURE",
                        "TIMEDEL")
 
@@ -88,7 +91,8 @@ def _table_hdu(path: Path, hdul: fits.HDUList, want: str | None = None):
 
 
 def read_mission(path: Path, content: bytes, meta: dict[str, Any]) -> LightCurve:
-    """Kepler/K2/TESS light-curve FITS: PDCSAP_FLUX (else SAP_FLUX), QUALITY/SAP_QUALITY.
+    """Kepler/K2/TESS light-curve FITS: PDCSAP_FLUX (else SAP_FLUX, else FLUX: lightkurve's
+    ``to_fits``), QUALITY/SAP_QUALITY.
 
     Rows without a finite time are dropped (counted in ``n_rows_without_time``); a sample is
     flagged 1 where the quality word is non-zero or the flux is not finite. Flux and error are
@@ -103,6 +107,7 @@ def read_mission(path: Path, content: bytes, meta: dict[str, Any]) -> LightCurve
         if data is None or len(data) == 0:
             raise FormatError(path, "light-curve table has no rows")
         time = _column(path, data, "TIME")
+        time_unit = hdu.columns["TIME"].unit or ""
         flux_name = next((n for n in ("PDCSAP_FLUX", "SAP_FLUX", "FLUX") if n in names
                           and np.isfinite(_column(path, data, n)).any()), None)
         if flux_name is None:
@@ -128,6 +133,10 @@ def read_mission(path: Path, content: bytes, meta: dict[str, Any]) -> LightCurve
     if "bjdrefi" in out:
         out["time_reference_bjd"] = float(out["bjdrefi"]) + float(out.get("bjdreff", 0.0))
         out["time_system"] = "BTJD" if "TESS" in telescope else "BKJD"
+    elif str(time_unit).lower() in _TIME_UNIT_SYSTEMS:
+        # lightkurve's to_fits writes no BJDREFI: the TIME column's unit names the system
+        out["time_system"] = str(time_unit).upper()
+        out["time_reference_bjd"] = _TIME_UNIT_SYSTEMS[str(time_unit).lower()]
     has_time = np.isfinite(time)
     if not has_time.all():
         out["n_rows_without_time"] = int((~has_time).sum())

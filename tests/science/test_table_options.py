@@ -148,3 +148,19 @@ def test_a_flux_without_scatter_keeps_unknown_uncertainties():
     from eas_runtime.lightcurve import LightCurve
     flat = fill_uncertainties(LightCurve(np.arange(10.0), np.ones(10)))
     assert flat.flux_err is None and "the flux has no scatter: left unknown" in flat.meta["warnings"]
+
+
+@pytest.mark.parametrize("name, system, reference, target, n", [
+    ("lightkurve_tess_tic38846515.fits", "BTJD", 2457000.0, 38846515, 3000),
+    ("lightkurve_kepler_kic9002278.fits", "BKJD", 2454833.0, 9002278, 1500),
+])
+def test_files_written_by_lightkurve(name, system, reference, target, n):
+    """``lightkurve.LightCurve.to_fits()`` files (lightkurve 2.6.0, from the real TESS and
+    Kepler files of ../shared/data/real/: ``lk.read(f).remove_nans()[:n]``, the TESS one
+    flattened): FLUX and FLUX_ERR, no BJDREFI, the time system in the TIME column's unit."""
+    from pathlib import Path
+    lc = ingest(Path(__file__).parent / "fixtures" / name)
+    assert len(lc) == n and lc.meta["source_format"] == "mission" and lc.meta["flux_column"] == "FLUX"
+    assert lc.meta["time_system"] == system and lc.meta["time_reference_bjd"] == reference
+    assert int(lc.meta["targetid"] if "targetid" in lc.meta else lc.meta["object"]) == target
+    assert np.ptp(lc.flux_err[lc.good_mask()]) > 0 and "flux_err_source" not in lc.meta
