@@ -31,6 +31,7 @@ import numpy as np
 from eas_runtime.lightcurve import (FORMATS, FormatError, LightCurve, read_lightcurve,
                                     write_lightcurve)
 from eas_runtime.lightcurve._fits import reserved_meta_keys
+from eas_runtime.lightcurve.stars import star_identity
 from eas_runtime.task_api import InputError, ParameterError
 
 
@@ -107,6 +108,10 @@ def ingest(path: str | os.PathLike, *, metadata: Mapping[str, Any] | None = None
     if lc.flux_err is not None and not np.isfinite(lc.flux_err[lc.good_mask()]).any():
         lc = LightCurve(lc.time, lc.flux, None, lc.flags, lc.meta)
     lc = fill_uncertainties(lc)
+    # the star and the segment of its observation (eas_runtime.lightcurve.stars): what products
+    # are grouped by; metadata given with the upload wins
+    lc = lc.with_meta(**{k: v for k, v in star_identity(lc.meta, path.name).items()
+                         if lc.meta.get(k) in (None, "")})
     reserved = reserved_meta_keys(lc.meta)
     if reserved:
         raise FormatError(path, f"metadata key(s) {reserved} are reserved by the product format")
