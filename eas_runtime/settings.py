@@ -74,8 +74,8 @@ class Settings:
     #: has its event sent again by the reconcile tick.
     redeliver_s: float = 120.0
     #: An unstarted attempt is given up (as an infrastructure failure, then retried like a lost
-    #: one) after this many sends of its ``task.ready`` after which no attempt of its task type
-    #: started or ran: its function takes nothing. 0 = resend without bound.
+    #: one) after this many sends of its ``task.ready`` after which no attempt at all started or
+    #: ran: its function takes nothing. 0 = resend without bound.
     max_unanswered_sends: int = 5
     #: How many attempts a task gets when attempts are lost to infrastructure failures, and
     #: the backoff before retry n (``retry_backoff_s * 2**(n-1)``).

@@ -294,13 +294,20 @@ def resend_unstarted(db, send: Send, *, redeliver_s: float, max_unanswered: int 
                      max_attempts: int = 3, backoff_base_s: float = 30.0) -> int:
     """Send ``task.ready`` again for attempts queued longer than ``redeliver_s`` (lost events).
 
-    Bounded: a send counts as *unanswered* when, since it, no attempt of the same task type
-    started or heartbeat -- nothing of that type was taken or ran, so the function is not taking
-    work (not deployed, failing to start, refusing every request). A queued attempt that waits
-    for capacity while others of its type run is resent with its count reset; the wait ends as
-    the queue drains. At ``max_unanswered`` unanswered sends (0 = no bound) the attempt is given
-    up as an infrastructure failure naming the sends and the time, and its task is retried after
-    the backoff up to ``max_attempts`` attempts in all, like a stalled one.
+    Bounded: a send counts as *unanswered* when, since it, no attempt at all started or
+    heartbeat: nothing ran, so the attempt's function is not taking work (not deployed, failing
+    to start, refusing every request) and nothing else holds the CPU or the replicas it waits
+    for. A queued attempt that waits while others run (a long queue behind one TLS replica, or
+    behind other functions' requests for the node's CPU) is resent with its count reset; the
+    wait ends as the work ahead of it ends. At ``max_unanswered`` unanswered sends (0 = no
+    bound) the attempt is given up as an infrastructure failure naming the sends and the time,
+    and its task is retried after the backoff up to ``max_attempts`` attempts in all, like a
+    stalled one. So a function that cannot start is resent while other work runs, and given up
+    within ``max_unanswered`` sends once nothing else does.
+
+    Why not judge by the task type alone: the embedded runtime admits requests by node CPU,
+    first come first served across functions, so a QATS request may rightly wait behind an hour
+    of syntheses and TLS searches while no QATS attempt starts.
     """
     now = utcnow()
     cutoff = now - dt.timedelta(seconds=redeliver_s)
@@ -313,7 +320,7 @@ def resend_unstarted(db, send: Send, *, redeliver_s: float, max_unanswered: int 
     for attempt_id, task_id, number, task_type, job_id, sent_at, unanswered, queued_at in rows:
         with db.read() as s:
             answered = s.execute(select(exists().where(
-                Attempt.task_id == Task.id, Task.task_type == task_type, Attempt.id != attempt_id,
+                Attempt.id != attempt_id,
                 or_(Attempt.started_at >= sent_at,
                     and_(Attempt.state == A_RUNNING, Attempt.heartbeat_at >= sent_at))))).scalar()
         unanswered = 0 if answered else (unanswered or 0) + 1
@@ -331,9 +338,9 @@ def resend_unstarted(db, send: Send, *, redeliver_s: float, max_unanswered: int 
 
 def _give_up_unstarted(db, attempt_id: int, task_id: int, number: int, task_type: str, sends: int,
                        waited_s: float, max_attempts: int, backoff_base_s: float) -> None:
-    text = (f"never started: {sends} sends of task.ready over {waited_s:.0f} s went unanswered; no "
-            f"function of task type {task_type!r} started or ran an attempt in that time (is its "
-            "Service deployed and ready? its delivery failures are in the dead letters)")
+    text = (f"never started: {sends} sends of task.ready over {waited_s:.0f} s went unanswered, with "
+            f"no attempt started or running meanwhile; the function of task type {task_type!r} takes "
+            "nothing (is its Service deployed and ready? its delivery failures are in the dead letters)")
     with db.session() as s:
         gone = s.execute(update(Attempt).where(Attempt.id == attempt_id, Attempt.state == A_QUEUED)
                          .values(state=A_FINISHED, ended_at=utcnow(), error=True,

@@ -198,9 +198,9 @@ class Attempt(Base):
     queued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     #: When ``task.ready`` was last sent for this attempt (the reconcile tick resends it).
     sent_at: Mapped[Optional[dt.datetime]] = mapped_column()
-    #: Sends of ``task.ready`` for this attempt after which no attempt of its task type started
-    #: or heartbeat: the function took nothing. The reconcile tick gives the attempt up at
-    #: ``settings.max_unanswered_sends`` (a capacity wait, where others run, never counts).
+    #: Sends of ``task.ready`` for this attempt after which no attempt at all started or
+    #: heartbeat: its function took nothing. The reconcile tick gives the attempt up at
+    #: ``settings.max_unanswered_sends`` (a wait while others run never counts).
     unanswered_sends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     started_at: Mapped[Optional[dt.datetime]] = mapped_column()
     ended_at: Mapped[Optional[dt.datetime]] = mapped_column()

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from sqlalchemy import func, select, update
 
 from eas_runtime import events
@@ -204,17 +206,19 @@ def test_an_attempt_no_function_takes_is_given_up_after_the_bound_and_its_task_f
     for kind, text, sends in rows:
         assert kind == "infrastructure" and sends == bound
         assert text.startswith(f"never started: {bound} sends of task.ready over ")
-        assert "task type 'null'" in text
+        assert "task type 'null' takes nothing" in text
     # each attempt: its first send and bound - 1 resends; nothing after the task failed
     assert len(event_log.of_type("task.ready")) == attempts * bound
 
 
-def test_a_queued_attempt_waiting_while_others_of_its_type_run_is_resent_without_counting(resources, event_log):
-    """A wait for capacity is not a function that takes nothing: while another attempt of the
-    same task type heartbeats (or starts), the queued one is resent and never given up."""
+@pytest.mark.parametrize("other", ["null", "verify"])
+def test_a_queued_attempt_waiting_while_others_run_is_resent_without_counting(resources, event_log, other):
+    """A wait for capacity is not a function that takes nothing: while another attempt, of the
+    same task type or another (node CPU is shared), heartbeats, the queued one is resent and
+    never given up."""
     control = Control(resources)
-    for name in ("a", "b"):
-        control.handle(events.make_event(events.JOB_SUBMITTED, "/t", {"task_list": [{"task": "null"}]},
+    for name, task in (("a", other), ("b", "null")):
+        control.handle(events.make_event(events.JOB_SUBMITTED, "/t", {"task_list": [{"task": task}]},
                                          id=name))
     with resources.db.read() as s:
         running, waiting = s.scalars(select(Attempt.id).order_by(Attempt.id)).all()

@@ -1,9 +1,9 @@
 """attempts.unanswered_sends: task.ready sends that no function of the task's type answered
 
 The reconcile tick resends the ``task.ready`` of an attempt that has not started. It counts the
-sends after which no attempt of the same task type started or heartbeat (the function took
-nothing: not deployed, failing to start, refusing every request), and gives the attempt up as an
-infrastructure failure at ``max_unanswered_sends``, so a resend is never repeated without bound.
+sends after which no attempt at all started or heartbeat (the function took nothing: not
+deployed, failing to start, refusing every request; and nothing else ran), and gives the attempt
+up as an infrastructure failure at ``max_unanswered_sends``.
 
 Revision ID: 0008_attempt_unanswered_sends
 Revises: 0007_job_rejection
