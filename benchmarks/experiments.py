@@ -8,7 +8,7 @@ Not part of the default table (the full set takes hours on 2 cores): run as
 Each named job is submitted, as ``eas submit`` does, to a fresh embedded runtime (SQLite,
 local store, its own temporary home) and followed until every task has ended. Printed per job:
 the wall time from the submission to the last attempt's end, the tasks done and failed (the
-failures' kinds, and the first line of each failed attempt's error by task type), the attempts'
+failures' kinds, and each failed attempt's cause in one line by task type), the attempts'
 CPU time and the throughput in chains per hour. The
 machine's load average is printed with it: these machines are shared.
 
@@ -126,6 +126,14 @@ def run_jobs(jobs: list[tuple[str, dict]], timeout_s: float) -> list[dict]:
     return results
 
 
+def _cause(text: str | None) -> str:
+    """An error's one-line cause: its first line, or a traceback's last (the exception)."""
+    lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return (lines[-1] if lines[0].startswith("Traceback") else lines[0])[:200]
+
+
 def _job_result(runtime, name: str, job_id: int, submitted: float) -> dict:
     from sqlalchemy import func, select
 
@@ -140,8 +148,8 @@ def _job_result(runtime, name: str, job_id: int, submitted: float) -> dict:
             select(Attempt.error_kind, func.count()).join(Task, Task.id == Attempt.task_id)
             .where(Task.job_id == job_id, Task.state == FAILED, Attempt.error_kind != "")
             .group_by(Attempt.error_kind)).all()))
-        # the first line of each failed attempt's error, per task type: what to look at
-        causes = Counter(f"{t}: {(text or '').strip().splitlines()[0][:200] if text else kind}"
+        # each failed attempt's cause in one line, per task type: what to look at
+        causes = Counter(f"{t}: {_cause(text) or kind}"
                          for t, kind, text in s.execute(
                              select(Task.task_type, Attempt.error_kind, Attempt.error_text)
                              .join(Task, Task.id == Attempt.task_id)
