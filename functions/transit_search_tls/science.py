@@ -254,7 +254,9 @@ def search(lc: LightCurve, *, lc_duration: float | None = None,
         power=float(power[best]), snr=float(r.snr), sde_value=sde_value, count=count,
         periodogram={"period": np.asarray(r.periods, dtype=np.float64), "power": power,
                      "sr": sr},
-        extra={"n_periods": int(np.asarray(r.periods).size), "binning": s["binning"],
+        extra={**({} if fitted else {"no_signal": "TLS fitted no transit at any period (every "
+                                                  "trial depth below its transit_depth_min)"}),
+               "n_periods": int(np.asarray(r.periods).size), "binning": s["binning"],
                "binned_cadence_s": width * 86400.0, "n_samples": int(data.time.size),
                "n_points": int(time.size)})
 

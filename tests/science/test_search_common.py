@@ -128,3 +128,14 @@ def test_periodogram_product_round_trip(tmp_path):
         assert hdul["PERIODOGRAM"].header["TASKTYPE"] == "transit_search_x"
         assert hdul["PERIODOGRAM"].header["BESTPER"] == 5.1
         assert hdul["PERIODOGRAM"].columns["PERIOD"].unit == "d"
+
+
+def test_search_qc_accepts_a_stated_no_signal_and_nothing_else_without_a_period():
+    from eas_runtime.qc import check_result
+    assert check_result("transit_search_tls", {"period": None, "power": 0.0,
+                                               "no_signal": "TLS fitted no transit"}) == []
+    assert check_result("transit_search_tls", {"period": None, "power": 0.0}) == ["search result lacks 'period'"]
+    assert check_result("transit_search_tls", {"period": None, "power": None, "no_signal": "x"}) == \
+        ["search result lacks 'power'"]
+    assert check_result("transit_search_tls", {"period": None, "power": 0.0, "no_signal": ""}) == \
+        ["search result lacks 'period'"]

@@ -167,6 +167,9 @@ def test_a_search_where_tls_fits_no_transit_is_no_signal_with_a_periodogram(flux
                          "semi_major_axis": 0.07, "planet_radius": 0.01, "t0": 1.0}, seed=1)
     result = search(lc, search_settings={"binning": "none"}, cpus=1)
     assert np.isnan(result.period) and result.extra["detected"] is False
+    assert result.extra["no_signal"].startswith("TLS fitted no transit at any period")
+    from eas_runtime.qc import check_result
+    assert check_result("transit_search_tls", result.to_dict()) == []     # a result, not a QC failure
     path = write_periodogram(result, tmp_path / "periodogram.fits", task_type="transit_search_tls")
     columns = read_periodogram(path)
     assert columns["period"].size == result.extra["n_periods"] > 100
