@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
-from sqlalchemy import and_, bindparam, exists, insert, or_, select, union, update
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, union, update
 
 from eas_runtime import events
 from eas_runtime.db.models import (A_FINISHED, A_QUEUED, A_RUNNING, DONE, FAILED, QUEUED, RUNNING,
@@ -316,13 +316,17 @@ def resend_unstarted(db, send: Send, *, redeliver_s: float, max_unanswered: int 
                                 Attempt.sent_at, Attempt.unanswered_sends, Attempt.queued_at)
                          .join(Task, Task.id == Attempt.task_id)
                          .where(Attempt.state == A_QUEUED, Attempt.sent_at < cutoff)).all()
+        if not rows:
+            return 0
+        # the last sign of any attempt running: a start, or a running attempt's heartbeat (a
+        # queued attempt has neither, so the attempt judged is never its own answer)
+        started, beat = s.execute(select(func.max(Attempt.started_at),
+                                         select(func.max(Attempt.heartbeat_at))
+                                         .where(Attempt.state == A_RUNNING).scalar_subquery())).one()
+    last_run = max((t for t in (started, beat) if t is not None), default=None)
     sent = 0
     for attempt_id, task_id, number, task_type, job_id, sent_at, unanswered, queued_at in rows:
-        with db.read() as s:
-            answered = s.execute(select(exists().where(
-                Attempt.id != attempt_id,
-                or_(Attempt.started_at >= sent_at,
-                    and_(Attempt.state == A_RUNNING, Attempt.heartbeat_at >= sent_at))))).scalar()
+        answered = last_run is not None and last_run >= sent_at
         unanswered = 0 if answered else (unanswered or 0) + 1
         if max_unanswered and unanswered >= max_unanswered:
             _give_up_unstarted(db, attempt_id, task_id, number, task_type, unanswered,
