@@ -19,6 +19,7 @@ import numpy as np
 from astropy.io import fits
 
 from ._common import FormatError, add_warning, build_lightcurve
+from ._text import TIME_SYSTEMS
 from .model import LightCurve
 
 PRODUCT_VERSION = 1
@@ -30,9 +31,6 @@ _ESCAPED, _FLOAT_TEXT = "escaped", "float"
 _MISSION_PRIMARY_KEYS = ("OBJECT", "TICID", "KEPLERID", "TARGETID", "MISSION", "TELESCOP", "INSTRUME",
                          "SECTOR", "CAMERA", "CCD", "QUARTER", "CAMPAIGN", "RA_OBJ", "DEC_OBJ",
                          "TESSMAG", "KEPMAG", "TEFF", "RADIUS")
-#: BJD of time 0 of the systems a TIME column's unit may name (lightkurve writes ``btjd``,
-#: ``bkjd``); the same table as the text reader's.
-_TIME_UNIT_SYSTEMS = {"btjd": 2457000.0, "bkjd": 2454833.0, "bjd": 0.0}
 _MISSION_TABLE_KEYS = ("TIMESYS", "TIMEUNIT", "TIMEREF", "BJDREFI", "BJDREFF", "EXPOSURE",
                        "TIMEDEL")
 
@@ -133,10 +131,11 @@ def read_mission(path: Path, content: bytes, meta: dict[str, Any]) -> LightCurve
     if "bjdrefi" in out:
         out["time_reference_bjd"] = float(out["bjdrefi"]) + float(out.get("bjdreff", 0.0))
         out["time_system"] = "BTJD" if "TESS" in telescope else "BKJD"
-    elif str(time_unit).lower() in _TIME_UNIT_SYSTEMS:
-        # lightkurve's to_fits writes no BJDREFI: the TIME column's unit names the system
+    elif str(time_unit).lower() in TIME_SYSTEMS:
+        # lightkurve's to_fits writes no BJDREFI: the TIME column's unit (btjd, bkjd) names the
+        # system, as a text table's time column name does
         out["time_system"] = str(time_unit).upper()
-        out["time_reference_bjd"] = _TIME_UNIT_SYSTEMS[str(time_unit).lower()]
+        out["time_reference_bjd"] = TIME_SYSTEMS[str(time_unit).lower()]
     has_time = np.isfinite(time)
     if not has_time.all():
         out["n_rows_without_time"] = int((~has_time).sum())

@@ -73,8 +73,6 @@ class TextLayout:
     #: cells of the first data lines (at most a few hundred)
     rows: list[list[str]] = field(default_factory=list)
     has_lcsg_metadata: bool = False
-    #: the header came from a comment line (``# time,flux,flux_err``) just before the data
-    header_commented: bool = False
 
     @property
     def n_columns(self) -> int:
@@ -100,9 +98,7 @@ def scan_layout(text: str, max_lines: int = _HEAD_LINES) -> TextLayout:
                 layout.header = cells
                 layout.skip_lines = number
                 continue
-            named = _comment_header(last_comment, layout.delimiter, len(cells))
-            if named is not None:
-                layout.header, layout.header_commented = named, True
+            layout.header = _comment_header(last_comment, layout.delimiter, len(cells))
         layout.rows.append(_split(content, layout.delimiter))
     return layout
 

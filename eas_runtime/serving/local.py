@@ -396,15 +396,20 @@ class LocalServing:
         for other in self._services.values():
             other.changed.notify_all()
 
+    def _wake(self, svc: _Service) -> None:
+        """A replica of ``svc`` freed up or went (caller holds the lock): wake its service's
+        waiters, and every service's while requests wait for CPU it may have held."""
+        if self._cpu_queue:
+            self._notify_all()
+        else:
+            svc.changed.notify_all()
+
     def _release(self, svc: _Service, replica: Replica) -> None:
         with self._lock:
             replica.inflight -= 1
             replica.served += 1
             replica.last_used = time.monotonic()
-            if self._budgeted(svc) and self._cpu_queue:
-                self._notify_all()
-            else:
-                svc.changed.notify_all()
+            self._wake(svc)
 
     # ------------------------------------------------------------------ replicas
     def _new_replica(self, svc: _Service) -> Replica:
@@ -481,10 +486,7 @@ class LocalServing:
         for conn in replica.idle:
             conn.close()
         replica.idle.clear()
-        if self._cpu_queue:
-            self._notify_all()      # a busy replica's CPU is free
-        else:
-            svc.changed.notify_all()
+        self._wake(svc)
 
     def _note_crash(self, svc: _Service) -> None:
         svc.crash_backoff_s = min(max(1.0, svc.crash_backoff_s * 2), 60.0)

@@ -30,7 +30,9 @@ import numpy as np
 
 from eas_runtime.lightcurve import (FORMATS, FormatError, LightCurve, read_lightcurve,
                                     write_lightcurve)
+from eas_runtime.lightcurve._common import add_warning
 from eas_runtime.lightcurve._fits import reserved_meta_keys
+from eas_runtime.lightcurve.search import robust_sigma
 from eas_runtime.lightcurve.stars import star_identity
 from eas_runtime.task_api import InputError, ParameterError
 
@@ -41,11 +43,6 @@ def reader_options(params: Mapping[str, Any]) -> dict[str, Any]:
     return check_table_options({k: params[k] for k in TABLE_OPTIONS if params.get(k) is not None})
 
 
-#: 1.4826 MAD of the successive differences, over sqrt(2): the white-noise sigma of a light
-#: curve, insensitive to slow trends (differences) and to transits and flares (median).
-_MAD_TO_SIGMA = 1.4826
-
-
 def point_to_point_scatter(flux: np.ndarray) -> float:
     """Robust per-sample scatter of ``flux`` (finite values, in order): 1.4826 x the median
     absolute deviation of successive differences / sqrt(2); their standard deviation / sqrt(2)
@@ -54,8 +51,8 @@ def point_to_point_scatter(flux: np.ndarray) -> float:
     diff = np.diff(flux[np.isfinite(flux)])
     if diff.size < 2:
         return 0.0
-    mad = float(np.median(np.abs(diff - np.median(diff))))
-    return (_MAD_TO_SIGMA * mad if mad > 0 else float(np.std(diff))) / float(np.sqrt(2.0))
+    sigma = robust_sigma(diff)      # differences: blind to slow trends; the median: to transits
+    return (sigma if sigma > 0 else float(np.std(diff))) / float(np.sqrt(2.0))
 
 
 def fill_uncertainties(lc: LightCurve) -> LightCurve:
@@ -76,10 +73,8 @@ def fill_uncertainties(lc: LightCurve) -> LightCurve:
     if not sigma > 0:
         if err is not None and err.size and np.any(err):
             return lc                     # a constant error beside a flat flux: nothing better
-        from eas_runtime.lightcurve._common import add_warning
         add_warning(meta, f"uncertainties {what} and the flux has no scatter: left unknown")
         return LightCurve(lc.time, lc.flux, None, lc.flags, meta)
-    from eas_runtime.lightcurve._common import add_warning
     add_warning(meta, f"uncertainties {what}: replaced by the robust point-to-point scatter of the "
                       f"flux, {sigma:.6g} (1.4826 MAD of successive differences / sqrt 2)")
     meta["flux_err_source"] = "point-to-point scatter"
