@@ -320,6 +320,14 @@ def _column_index(path: Path, layout: TextLayout, which: str | int, what: str) -
 
 
 def _text_cells(text: str, layout: TextLayout, column: int) -> np.ndarray:
+    import warnings
+    with warnings.catch_warnings():
+        # numpy's notice that comment lines do not count towards its internal chunk of rows
+        warnings.filterwarnings("ignore", message="Input line .* contained no data")
+        return _load_cells(text, layout, column)
+
+
+def _load_cells(text: str, layout: TextLayout, column: int) -> np.ndarray:
     return np.loadtxt(io.BytesIO(text.encode("utf-8")), delimiter=layout.delimiter, comments="#",
                       skiprows=layout.skip_lines, usecols=(column,), dtype=str, ndmin=1,
                       encoding="utf-8", quotechar='"' if layout.delimiter else None)
