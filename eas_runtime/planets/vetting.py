@@ -1,0 +1,300 @@
+"""Vetting: is a candidate a planet, or something that mimics one?
+
+:func:`vet` measures each candidate on the light curve with every other candidate's transits
+masked, and gives a verdict, ``planet candidate`` or ``false positive``, with the reasons. The
+tests are those of the Kepler pipeline's data validation (DV; Twicken et al. 2018) and of the
+Kepler Robovetter (Coughlin et al. 2016; Thompson et al. 2018). The thresholds below are this
+pipeline's, chosen in the same spirit; each is a module constant and can be changed per task.
+
+=====================  =====================================================  ================
+metric                 what it measures                                       false positive
+=====================  =====================================================  ================
+odd_even_sigma         difference of the mean depths of odd and even          >= 3 sigma
+                       transits over its uncertainty, with 5 % of the depth
+                       added for transit-to-transit changes (DV's odd/even
+                       depth test: an eclipsing binary found at half its
+                       period)
+secondary_sigma,       box depth at phase 0.5 with the transit's duration,     >= 3 sigma and
+secondary_depth        its S/N (DV's weak-secondary test); a planet's          deeper than the
+                       occultation is at most ``depth / (a/R)**2`` (geometric  planetary bound
+                       albedo 1; Coughlin et al. 2016, sec. 4.2.3)
+shape                  mean depth of the outer half of the transit over the   < 0.55 with the
+                       inner half: 1 for a box, about 0.8-0.95 for a planet,   difference >= 3
+                       0.6 for a best box on a V (Robovetter's V-shape test)   sigma and depth
+                                                                              >= 1.5 %
+max_ses_share          largest single event's SES over the MES (Robovetter's  > 0.8 with >= 3
+                       MaxSES/MES: one event carries the signal)              transits
+alias_of               the period is n or 1/n (n <= 5) times a stronger        any
+                       candidate's, within 1 %, with coinciding transits
+                       (DV's ghost and harmonic tests)
+duration_ratio         box duration over a central transit's on a star of     > 2.5, when the
+                       the given density (Seager & Mallen-Ornelas 2003)       density is stated
+n_transits             transits with at least half their samples              < 2 (periodic)
+=====================  =====================================================  ================
+
+A single-transit candidate has no period: only its shape and its depth are judged, and its
+verdict says it is a single event. Uncertainties are white-noise ones times the candidate's
+red-noise factor (Pont et al. 2006).
+
+References
+----------
+Twicken et al. (2018), PASP 130, 064502 (Kepler DV diagnostics); Coughlin et al. (2016), ApJS
+224, 12 and Thompson et al. (2018), ApJS 235, 38 (Robovetter); Seager & Mallen-Ornelas (2003),
+ApJ 585, 1038; Pont, Zucker & Queloz (2006), MNRAS 373, 231.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from eas_runtime.bls import grid
+
+from .search import MASK_FACTOR, red_noise_factor, robust_std, transit_mask
+
+PLANET = "planet candidate"
+FALSE_POSITIVE = "false positive"
+
+ODD_EVEN_SIGMA = 3.0
+#: Transit-to-transit depth changes that are not noise (detrending, spot crossings), as a
+#: fraction of the depth: added in quadrature to the odd/even difference's uncertainty, so that
+#: a planet at S/N 700 is not failed for a 3 % difference between its odd and even depths.
+DEPTH_SYSTEMATIC = 0.05
+SECONDARY_SIGMA = 3.0
+#: Geometric albedo of the planetary bound on a secondary eclipse.
+ALBEDO_MAX = 1.0
+V_SHAPE = 0.55
+V_SHAPE_SIGMA = 3.0
+V_SHAPE_DEPTH_PPM = 15000.0
+MAX_SES_SHARE = 0.8
+MAX_SES_MIN_TRANSITS = 3
+ALIAS_TOLERANCE = 0.01
+ALIAS_MAX_N = 5
+DURATION_RATIO_MAX = 2.5
+MIN_TRANSITS = 2
+
+#: Units of the metrics.
+METRIC_UNITS = {"secondary_depth": "ppm", "max_occultation_depth": "ppm",
+                "expected_duration": "d", "odd_depth": "ppm", "even_depth": "ppm"}
+
+
+@dataclass
+class Vetting:
+    """The metrics, flags and verdict of one candidate (see the module table)."""
+
+    number: int
+    verdict: str
+    reasons: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "verdict": self.verdict, "reasons": list(self.reasons),
+                "flags": list(self.flags), "notes": list(self.notes),
+                "metrics": {k: _finite(v) for k, v in self.metrics.items()}}
+
+
+def _finite(value):
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _mean_depth(resid: np.ndarray, sigma: float) -> tuple[float, float, int]:
+    """(depth, its uncertainty, count) of the samples ``resid`` (flux - 1); depth positive
+    for a dip."""
+    n = int(resid.size)
+    if n == 0:
+        return math.nan, math.nan, 0
+    return float(-np.mean(resid)), sigma / math.sqrt(n), n
+
+
+def _alias(cand: Mapping[str, Any], stronger: Iterable[Mapping[str, Any]]) -> tuple[int, int] | None:
+    """(number of the stronger candidate, n with a sign: +n for n times its period, -n for
+    1/n) when ``cand`` is a harmonic or alias of one, else None."""
+    p, e = cand["period"], cand["epoch"]
+    for other in stronger:
+        q, f = other.get("period"), other["epoch"]
+        if not q:
+            continue
+        window = max(cand["duration"], other["duration"])
+        for n in range(1, ALIAS_MAX_N + 1):
+            if abs(p / (n * q) - 1) < ALIAS_TOLERANCE:        # n times the stronger period
+                phase = (e - f) / q
+                if abs(phase - round(phase)) * q < window:
+                    return int(other["number"]), n
+            if n > 1 and abs(p * n / q - 1) < ALIAS_TOLERANCE:  # 1/n of the stronger period
+                phase = (f - e) / p
+                if abs(phase - round(phase)) * p < window:
+                    return int(other["number"]), -n
+    return None
+
+
+def vet(time, flux, candidates: list[Mapping[str, Any]], *, density: float | None = None,
+        mask_factor: float = MASK_FACTOR) -> list[Vetting]:
+    """Vet each of ``candidates`` (mappings with ``number``, ``kind``, ``period`` (None for a
+    single event), ``epoch``, ``duration`` [d], ``depth`` [ppm], ``snr`` and optionally
+    ``red_noise``) on the normalised, detrended ``(time, flux)``.
+
+    ``density`` [solar units] is the star's, when known: it judges the duration; without it the
+    Sun's is assumed for the metrics and the duration is not judged.
+    """
+    time = np.asarray(time, dtype=np.float64)
+    flux = np.asarray(flux, dtype=np.float64)
+    order = np.argsort(time, kind="stable")
+    time, resid = time[order], flux[order] - 1.0
+    cadence = float(np.median(np.diff(time))) if time.size > 1 else math.nan
+    rho = 1.0 if density is None else float(density)
+    by_strength = sorted(candidates, key=lambda c: -(c.get("snr") or 0.0))
+    masks = {int(c["number"]): transit_mask(time, c.get("period"), float(c["epoch"]),
+                                            float(c["duration"]), mask_factor)
+             for c in candidates}
+    all_masked = np.zeros(time.size, dtype=bool)
+    for m in masks.values():
+        all_masked |= m
+    sigma_white = robust_std(resid[~all_masked]) if (~all_masked).sum() > 10 else robust_std(resid)
+    out = []
+    for cand in candidates:
+        number = int(cand["number"])
+        # Mask the other candidates' transits, except those that are mostly this one's (an
+        # alias or harmonic of it: masking them would remove its own transits).
+        own = transit_mask(time, cand.get("period"), float(cand["epoch"]),
+                           float(cand["duration"]))
+        others = np.zeros(time.size, dtype=bool)
+        for k, m in masks.items():
+            if k != number and not (m & own).sum() > 0.5 * own.sum():
+                others |= m
+        t, r = time[~others], resid[~others]
+        period = cand.get("period")
+        epoch, duration = float(cand["epoch"]), float(cand["duration"])
+        depth_ppm = float(cand["depth"])
+        beta = cand.get("red_noise") or red_noise_factor(
+            t, r, duration, sigma_white, exclude=transit_mask(t, period, epoch, duration,
+                                                                 mask_factor))
+        sigma = sigma_white * beta
+        v = Vetting(number=number, verdict=PLANET)
+        m = v.metrics
+        m["red_noise"] = beta
+        offset = (t - epoch) if period is None else (t - epoch + 0.5 * period) % period - 0.5 * period
+        inside = np.abs(offset) < 0.5 * duration
+
+        # shape: outer half of the transit against the inner half
+        inner = np.abs(offset) < 0.25 * duration
+        d_in, e_in, _ = _mean_depth(r[inner], sigma)
+        d_out, e_out, _ = _mean_depth(r[inside & ~inner], sigma)
+        shape = d_out / d_in if d_in > 0 else math.nan
+        m["shape"] = shape
+        m["shape_sigma"] = (d_in - d_out) / math.hypot(e_in, e_out) if e_in > 0 else math.nan
+        v_shaped = (shape < V_SHAPE and m["shape_sigma"] >= V_SHAPE_SIGMA)
+        if v_shaped:
+            v.flags.append("V_SHAPE")
+            if depth_ppm >= V_SHAPE_DEPTH_PPM:
+                v.reasons.append(f"V-shaped (outer/inner depth {shape:.2f} < {V_SHAPE}) and "
+                                 f"{depth_ppm / 1e4:.2g} % deep: a grazing stellar eclipse")
+            else:
+                v.notes.append(f"V-shaped (outer/inner depth {shape:.2f}) but only "
+                               f"{depth_ppm:.0f} ppm deep: may be a grazing planet")
+
+        if period is None:
+            m["n_transits"] = 1
+            v.notes.append("single transit event: no period, the period-based tests do not "
+                           "apply")
+            v.verdict = FALSE_POSITIVE if v.reasons else PLANET
+            out.append(v)
+            continue
+
+        # per-transit depths
+        index = np.rint((t - epoch) / period).astype(np.int64)
+        ep = index[inside]
+        expected = duration / cadence if cadence > 0 else 1.0
+        epochs, counts = np.unique(ep, return_counts=True)
+        sums = np.array([float(r[inside][ep == k].sum()) for k in epochs])
+        depths = -sums / np.maximum(counts, 1)
+        errs = sigma / np.sqrt(np.maximum(counts, 1))
+        with_data = counts >= 0.5 * expected
+        m["n_transits"] = int(with_data.sum())
+        if with_data.sum() == 0:
+            with_data = counts > 0
+        ses = depths[with_data] / errs[with_data]
+        w = 1.0 / errs[with_data] ** 2
+        mes = float(np.sum(depths[with_data] * w) / math.sqrt(float(w.sum()))) if w.size else math.nan
+        m["mes"] = mes
+        m["max_ses"] = float(ses.max()) if ses.size else math.nan
+        m["max_ses_share"] = m["max_ses"] / mes if mes > 0 else math.nan
+        if m["n_transits"] < MIN_TRANSITS:
+            v.flags.append("FEW_TRANSITS")
+            v.reasons.append(f"data in {m['n_transits']} transit(s) only (< {MIN_TRANSITS})")
+        if (m["n_transits"] >= MAX_SES_MIN_TRANSITS and m["max_ses_share"] > MAX_SES_SHARE):
+            v.flags.append("SINGLE_EVENT_DOMINANT")
+            v.reasons.append(f"one event carries the signal: its SES is {m['max_ses_share']:.2f}"
+                             f" of the MES (> {MAX_SES_SHARE}) over {m['n_transits']} transits")
+
+        # odd and even transits
+        odd = inside & (index % 2 == 1)
+        even = inside & (index % 2 == 0)
+        d_odd, e_odd, n_odd = _mean_depth(r[odd], sigma)
+        d_even, e_even, n_even = _mean_depth(r[even], sigma)
+        m["odd_depth"], m["even_depth"] = d_odd * 1e6, d_even * 1e6
+        floor = DEPTH_SYSTEMATIC * max(depth_ppm, 0.0) * 1e-6
+        m["odd_even_sigma"] = (abs(d_odd - d_even) / math.sqrt(e_odd ** 2 + e_even ** 2
+                                                               + floor ** 2)
+                               if n_odd and n_even else math.nan)
+        if m["odd_even_sigma"] >= ODD_EVEN_SIGMA:
+            v.flags.append("ODD_EVEN")
+            v.reasons.append(f"odd and even transits differ: {d_odd * 1e6:.0f} against "
+                             f"{d_even * 1e6:.0f} ppm ({m['odd_even_sigma']:.1f} sigma >= "
+                             f"{ODD_EVEN_SIGMA:g}): an eclipsing binary at twice the period")
+
+        # secondary eclipse at phase 0.5
+        half = (t - epoch) % period - 0.5 * period
+        secondary = np.abs(half) < 0.5 * duration
+        d_sec, e_sec, n_sec = _mean_depth(r[secondary], sigma)
+        a_over_r = float(grid.semi_major_axis(period, rho))
+        bound = depth_ppm * ALBEDO_MAX / a_over_r ** 2
+        m["secondary_depth"] = d_sec * 1e6
+        m["secondary_sigma"] = d_sec / e_sec if n_sec else math.nan
+        m["max_occultation_depth"] = bound
+        if m["secondary_sigma"] >= SECONDARY_SIGMA:
+            if d_sec * 1e6 > bound:
+                v.flags.append("SECONDARY")
+                v.reasons.append(f"secondary eclipse at phase 0.5: {d_sec * 1e6:.0f} ppm "
+                                 f"({m['secondary_sigma']:.1f} sigma), deeper than a planet's "
+                                 f"occultation can be ({bound:.0f} ppm)")
+            else:
+                v.notes.append(f"secondary eclipse at phase 0.5 ({d_sec * 1e6:.0f} ppm, "
+                               f"{m['secondary_sigma']:.1f} sigma) within a planet's "
+                               f"occultation bound ({bound:.0f} ppm)")
+
+        # harmonic or alias of a stronger candidate
+        stronger = [c for c in by_strength if c is not cand and c.get("period")
+                    and (c.get("snr") or 0) > (cand.get("snr") or 0)]
+        alias = _alias(cand, stronger)
+        m["alias_of"] = alias[0] if alias else None
+        if alias:
+            ratio = f"{alias[1]}x" if alias[1] > 0 else f"1/{-alias[1]}"
+            v.flags.append("ALIAS")
+            v.reasons.append(f"{ratio} the period of the stronger candidate {alias[0]} with "
+                             f"coinciding transits: a harmonic or alias of it")
+
+        # duration against the star's density
+        k = math.sqrt(max(depth_ppm, 0.0) * 1e-6)
+        expected_duration = float(grid.transit_duration(period, rho, 0.0, k))
+        m["expected_duration"] = expected_duration
+        m["duration_ratio"] = duration / expected_duration if expected_duration > 0 else math.nan
+        if m["duration_ratio"] > DURATION_RATIO_MAX:
+            v.flags.append("LONG_DURATION")
+            text = (f"the transit lasts {m['duration_ratio']:.1f} times a central transit "
+                    f"across a star of density {rho:g} solar")
+            if density is None:
+                v.notes.append(text + " (the Sun's density assumed; not judged)")
+            else:
+                v.reasons.append(text + f" (> {DURATION_RATIO_MAX:g})")
+        v.verdict = FALSE_POSITIVE if v.reasons else PLANET
+        out.append(v)
+    return out
