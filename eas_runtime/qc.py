@@ -94,3 +94,15 @@ def _search(metadata: Mapping[str, Any]) -> list[str]:
     if isinstance(period, (int, float)) and period <= 0:
         problems.append(f"search result period {period!r} is not positive")
     return problems
+
+
+@output_check("candidates")
+def _candidates(path: Path) -> list[str]:
+    """A candidates table (planet_search, vetting) must read back as one."""
+    from eas_runtime.planets.table import read_rows
+    from eas_runtime.task_api import InputError
+    try:
+        read_rows(path)
+    except InputError as exc:
+        return [str(exc)]
+    return []

@@ -86,3 +86,6 @@ class TaskResult:
     output_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
     output_types: dict[str, str] = field(default_factory=dict)
+    #: Vetted transit candidates for the catalogue (rows of :mod:`eas_runtime.planets.table`);
+    #: None when the task makes none. They replace the task's rows when the attempt succeeds.
+    candidates: list[dict[str, Any]] | None = None

@@ -293,3 +293,33 @@ class Delivery(Base):
     due_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CatalogueEntry(Base):
+    """A vetted transit candidate of a star (the catalogue): one row per candidate of the
+    newest successful attempt of a ``vetting`` task; a newer attempt's rows replace them.
+
+    Numbers in the units of :mod:`eas_runtime.planets`: ``period``, ``epoch``, ``duration`` [d],
+    ``depth`` [ppm]. ``details`` holds the whole vetted row (metrics, flags, notes)."""
+    __tablename__ = "candidates"
+    __table_args__ = (UniqueConstraint("task_id", "number", name="uq_candidate_task_number"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    attempt_id: Mapped[Optional[int]] = mapped_column(ForeignKey("attempts.id", ondelete="SET NULL"))
+    job_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    star_id: Mapped[str] = mapped_column(String(200), default="", index=True)
+    star_name: Mapped[str] = mapped_column(String(200), default="")
+    mission: Mapped[str] = mapped_column(String(50), default="")
+    lightcurve_key: Mapped[str] = mapped_column(String(1000), default="")
+    kind: Mapped[str] = mapped_column(String(20), default="periodic")
+    period: Mapped[Optional[float]] = mapped_column(Float, index=True)
+    epoch: Mapped[Optional[float]] = mapped_column(Float)
+    duration: Mapped[Optional[float]] = mapped_column(Float)
+    depth: Mapped[Optional[float]] = mapped_column(Float)
+    snr: Mapped[Optional[float]] = mapped_column(Float, index=True)
+    transit_count: Mapped[Optional[int]] = mapped_column(Integer)
+    verdict: Mapped[str] = mapped_column(String(40), default="", index=True)
+    reasons: Mapped[Any] = mapped_column(JSONText, nullable=True)
+    details: Mapped[Any] = mapped_column(JSONText, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

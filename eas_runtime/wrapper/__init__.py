@@ -219,7 +219,8 @@ class TaskRunner:
         return outcome, status
 
     def _store_outputs(self, snap, result: TaskResult) -> _attempt.Outcome:
-        outcome = _attempt.Outcome(metadata=dict(result.metadata), units=dict(result.units))
+        outcome = _attempt.Outcome(metadata=dict(result.metadata), units=dict(result.units),
+                                   candidates=result.candidates)
         problems = qc.check_result(snap.task_type, result.metadata)
         missing = sorted(set(snap.outputs) - set(result.outputs))
         if missing:

@@ -8,15 +8,16 @@ attempt's products, metadata and log lines as bulk inserts and the two state upd
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import (Integer, String, bindparam, cast, insert, literal_column, null, select, union_all,
+from sqlalchemy import (Integer, String, bindparam, cast, delete, insert, literal_column, null, select, union_all,
                         update)
 
 from eas_runtime.db import metadata as md
 from eas_runtime.db.models import (A_FINISHED, A_QUEUED, A_RUNNING, CANCELLED, DONE, FAILED,
-                                   QUEUED, RUNNING, Attempt, AttemptInput, Job, LogMessage, Product,
+                                   QUEUED, RUNNING, Attempt, AttemptInput, CatalogueEntry, Job, LogMessage, Product,
                                    ProductVersion, Task, TaskInput, TaskMetadataInput, TaskOutput,
                                    utcnow)
 from eas_runtime.db.products import ensure_product_id
@@ -175,6 +176,8 @@ class Outcome:
     wall_s: float | None = None
     cpu_s: float | None = None
     cpu_children_s: float | None = None
+    #: Vetted candidates for the catalogue (:class:`TaskResult.candidates`), None for none.
+    candidates: list[dict[str, Any]] | None = None
 
 
 _VERSION_OF = select(_V.c.id).where(_V.c.product_id == bindparam("product_id"),
@@ -226,5 +229,47 @@ def finish(db, snap: TaskSnapshot, outcome: Outcome) -> str:
                             "all_passed": all_passed, "wall_s": outcome.wall_s, "cpu_s": outcome.cpu_s,
                             "cpu_children_s": outcome.cpu_children_s})
         new_state = FAILED if (failed or not all_passed) else DONE
-        conn.execute(_TASK_END, {"task_id": snap.task_id, "number": snap.attempt_number, "new_state": new_state})
+        ended = conn.execute(_TASK_END, {"task_id": snap.task_id, "number": snap.attempt_number,
+                                         "new_state": new_state}).rowcount
+        if ended and new_state == DONE and outcome.candidates is not None:
+            write_catalogue(conn, snap, outcome.candidates, now)
         return new_state
+
+
+_C = CatalogueEntry.__table__
+_CATALOGUE_COLUMNS = ("period", "epoch", "duration", "depth", "snr")
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def write_catalogue(conn, snap: TaskSnapshot, rows: list[dict[str, Any]], now) -> None:
+    """Replace the task's catalogue rows by ``rows`` (vetted candidates), in the attempt's
+    transaction: a repeated or newer attempt leaves one set."""
+    conn.execute(delete(_C).where(_C.c.task_id == snap.task_id))
+    if not rows:
+        return
+    lightcurve = snap.inputs.get("lightcurve", "")
+    star = snap.input_metadata.get("lightcurve", {}) or {}
+    values = []
+    for row in rows:
+        entry = {"task_id": snap.task_id, "attempt_id": snap.attempt_id, "job_id": snap.job_id,
+                 "number": int(row["number"]), "kind": str(row.get("kind") or "periodic")[:20],
+                 "star_id": str(row.get("star_id") or star.get("star_id") or "")[:200],
+                 "star_name": str(row.get("star_name") or star.get("object") or "")[:200],
+                 "mission": str(row.get("mission") or star.get("mission") or "")[:50],
+                 "lightcurve_key": lightcurve[:1000],
+                 "transit_count": row.get("transit_count"),
+                 "verdict": str(row.get("verdict") or "")[:40],
+                 "reasons": list(row.get("reasons") or []),
+                 "details": {k: (_number(v) if isinstance(v, float) else v)
+                             for k, v in row.items()},
+                 "created_at": now}
+        entry.update({k: _number(row.get(k)) for k in _CATALOGUE_COLUMNS})
+        values.append(entry)
+    conn.execute(insert(_C), values)

@@ -42,6 +42,11 @@ def check_result(task_type: str, state: str, meta: dict, outputs: list[str]) -> 
                     "transit_count", "target_period"):
             assert meta[key] is not None, key
         assert abs(meta["period"] / meta["target_period"] - 1) < 0.01
+    if task_type == "planet_search":
+        assert meta["n_periodic"] == 2 and meta["n_single"] == 1, meta
+        assert any(key.endswith(".ecsv") for key in outputs)
+    if task_type == "vetting":
+        assert meta["n_planet_candidates"] == 3 and meta["n_false_positives"] == 0, meta
     if task_type == "transit_search_qats":
         assert any(key.endswith(".tar.gz") for key in outputs)
         assert meta["period_span"] == meta["transit_count"] - 1
