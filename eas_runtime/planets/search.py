@@ -11,8 +11,10 @@
    white-noise expectation, makes it honest for correlated noise). The strongest events are taken
    one at a time. An event with data on both sides, at least ``single_snr`` sigma, and no
    look-alike elsewhere (another event within a factor 2 in depth and duration of at least half
-   its SES) is a single-transit candidate and is masked; an event that repeats is left to the
-   periodic search, which is made for it.
+   its SES) is a single-transit candidate and is masked. Two such events alike in depth and
+   duration (:func:`pair_events`) are one planet's only transits: a periodic candidate whose
+   period is their separation (or a fraction of it whose other transits fall in gaps). An event
+   with two look-alikes or more is left to the periodic search, which is made for it.
 3. **Periodic signals** (:func:`eas_runtime.bls.search.search_lightcurve`, the BLS of Kovacs,
    Zucker & Mazeh 2002 on the period grid of Ofir 2014): the best peak's depth S/N is divided by
    the red-noise factor ``beta`` of Pont, Zucker & Queloz (2006) (the scatter of out-of-transit
@@ -222,7 +224,8 @@ def single_events(time: np.ndarray, resid: np.ndarray,
 
     Events are taken in decreasing SES down to half of ``threshold``, each excluding a window of
     its own duration (and the trial one) around it. Returns (singles, repeating): the singles
-    reach ``threshold``, have data on both sides and no look-alike among the listed events.
+    reach ``threshold``, have data on both sides and at most one look-alike among the listed
+    events (two transits of one planet: :func:`pair_events`).
     """
     time = np.asarray(time, dtype=np.float64)
     resid = np.asarray(resid, dtype=np.float64)
@@ -256,7 +259,9 @@ def single_events(time: np.ndarray, resid: np.ndarray,
         alike = [o for o in listed if o is not event and o.ses >= 0.5 * event.ses
                  and 0.5 <= o.depth / event.depth <= 2.0
                  and 0.5 <= o.duration / event.duration <= 2.0]
-        if alike:
+        # One look-alike: the two may be the only transits of one planet (pair_events decides);
+        # more: a periodic signal.
+        if len(alike) > 1:
             repeating.append(event)
         elif _covered_both_sides(time, event):
             singles.append(event)
@@ -370,6 +375,10 @@ def find_planets(time, flux, flux_err=None, *, snr_min: float = SNR_MIN,
     # A noiseless light curve has no scatter: 1 ppm keeps every statistic finite.
     white = max(sigma, 1e-6)
     dy = err if err is not None else np.full(time.size, white)
+    if err is not None and float(np.median(err)) < white:
+        # Stated uncertainties below the measured scatter (Kepler's PDCSAP errors after
+        # detrending) would inflate every S/N: scale them up to it.
+        dy = err * (white / float(np.median(err)))
 
     masked = ephemeris_mask(time, list(mask_ephemerides), mask_factor)
     candidates: list[Candidate] = []

@@ -10,10 +10,12 @@ from __future__ import annotations
 import io
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
+from astropy.units import UnitsWarning
 
 from eas_runtime.task_api import InputError
 
@@ -86,7 +88,9 @@ def read_rows(path: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from astropy.table import Table
 
     try:
-        table = Table.read(str(path), format="ascii.ecsv")
+        with warnings.catch_warnings():   # 'ppm' is no astropy unit: kept as a string
+            warnings.simplefilter("ignore", UnitsWarning)
+            table = Table.read(str(path), format="ascii.ecsv")
     except Exception as exc:  # astropy raises many kinds for a malformed file
         raise InputError(f"{Path(path).name} is not a candidates table (ECSV): {exc}") from None
     missing = [c for c in ("number", "kind", "epoch", "duration", "depth", "snr")
@@ -98,6 +102,8 @@ def read_rows(path: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         row: dict[str, Any] = {}
         for name in table.colnames:
             value = record[name]
+            if np.ma.is_masked(value):       # an empty text cell reads back masked
+                value = "" if name in TEXT_COLUMNS else (-1 if name in INT_COLUMNS else math.nan)
             if name in ("reasons", "flags", "notes"):
                 row[name] = [v for v in str(value).split(LIST_SEPARATOR) if v]
             elif name in TEXT_COLUMNS:
@@ -126,6 +132,11 @@ def export(rows: Iterable[Mapping[str, Any]], fmt: str, meta: Mapping[str, Any] 
         from astropy.io.votable import from_table
 
         table.meta = {k: v for k, v in table.meta.items() if isinstance(v, (str, int, float))}
+        for name in table.colnames:       # VOUnit has no ppm (nor any scaled dimensionless)
+            if UNITS.get(name) == "ppm":
+                table[name].unit = None
+                table[name].description = "parts per million of the normalised flux (ppm)"
+
         buffer = io.BytesIO()
         from_table(table).to_xml(buffer)
         return buffer.getvalue()

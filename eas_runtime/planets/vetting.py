@@ -18,10 +18,11 @@ secondary_sigma,       box depth at phase 0.5 with the transit's duration,     >
 secondary_depth        its S/N (DV's weak-secondary test); a planet's          deeper than the
                        occultation is at most ``depth / (a/R)**2`` (geometric  planetary bound
                        albedo 1; Coughlin et al. 2016, sec. 4.2.3)
-shape                  mean depth of the outer half of the transit over the   < 0.55 with the
-                       inner half: 1 for a box, about 0.8-0.95 for a planet,   difference >= 3
-                       0.6 for a best box on a V (Robovetter's V-shape test)   sigma and depth
-                                                                              >= 1.5 %
+shape, shape_sigma     flat-bottom fraction T23/T14 of the best trapezoid      <= 0.25, a V
+                       (smeared by the cadence): 0 for a V, about 0.7-0.95     better than a U
+                       for a planet; and by how many sigma (sqrt of the chi2   by >= 3 sigma,
+                       difference) the best V fits better than the best U     and depth >= 1.5 %
+                       (flat bottom >= 0.5) (Robovetter's V-shape test)
 max_ses_share          largest single event's SES over the MES (Robovetter's  > 0.8 with >= 3
                        MaxSES/MES: one event carries the signal)              transits
 alias_of               the period is n or 1/n (n <= 5) times a stronger        any
@@ -65,7 +66,10 @@ DEPTH_SYSTEMATIC = 0.05
 SECONDARY_SIGMA = 3.0
 #: Geometric albedo of the planetary bound on a secondary eclipse.
 ALBEDO_MAX = 1.0
-V_SHAPE = 0.55
+#: Largest flat-bottom fraction (T23 / T14) of a V, and how much better than a U
+#: (flat bottom >= :data:`U_SHAPE`) it must fit.
+V_SHAPE = 0.25
+U_SHAPE = 0.5
 V_SHAPE_SIGMA = 3.0
 V_SHAPE_DEPTH_PPM = 15000.0
 MAX_SES_SHARE = 0.8
@@ -113,6 +117,61 @@ def _mean_depth(resid: np.ndarray, sigma: float) -> tuple[float, float, int]:
     if n == 0:
         return math.nan, math.nan, 0
     return float(-np.mean(resid)), sigma / math.sqrt(n), n
+
+
+def _trapezoid(x: np.ndarray, t14: float, flat: float) -> np.ndarray:
+    """Unit-depth trapezoid of total duration ``t14`` and flat bottom ``flat * t14``."""
+    half, bottom = 0.5 * t14, 0.5 * flat * t14
+    ramp = max(half - bottom, 1e-12)
+    return np.clip((half - np.abs(x)) / ramp, 0.0, 1.0)
+
+
+def trapezoid_fit(offset: np.ndarray, resid: np.ndarray, sigma: float, duration: float,
+                  cadence: float) -> tuple[float, float, float]:
+    """(flat-bottom fraction, V-over-U significance [sigma], total duration [d]) of the best
+    trapezoid on the samples within 1.5 box durations of mid-transit (``offset`` [d] from it).
+
+    Total durations 0.6-1.8 times the box's, flat-bottom fractions 0-1 in steps of 0.05; each
+    model averaged over the exposure (5 sub-samples per ``cadence``) and fitted for its depth by
+    least squares. The significance is ``sqrt(chi2(best U) - chi2(best V))`` (negative when the
+    U fits better), with U a flat bottom of at least :data:`U_SHAPE` and V at most
+    :data:`V_SHAPE`.
+    """
+    near = np.abs(offset) < 1.5 * 1.8 * duration
+    x, y = offset[near], -resid[near]
+    if x.size < 5 or not sigma > 0:
+        return math.nan, math.nan, math.nan
+    if x.size > 20000:                       # bin: the fit needs a fraction of a duration
+        width = duration / 60.0
+        idx = np.floor(x / width).astype(np.int64)
+        idx -= idx.min()
+        counts = np.bincount(idx)
+        keep = counts > 0
+        x = (np.bincount(idx, weights=x)[keep] / counts[keep])
+        y = (np.bincount(idx, weights=y)[keep] / counts[keep])
+        w = counts[keep].astype(np.float64)
+    else:
+        w = np.ones(x.size)
+    smear = cadence if math.isfinite(cadence) and cadence > 0 else 0.0
+    subs = (np.linspace(-0.4, 0.4, 5) * smear) if smear > 0.02 * duration else np.zeros(1)
+    flats = np.linspace(0.0, 1.0, 21)
+    best = {"all": (-math.inf, 0.0, 0.0), "v": -math.inf, "u": -math.inf}
+    for t14 in duration * 1.1 ** np.arange(-5, 7):
+        for flat in flats:
+            model = np.mean([_trapezoid(x + dx, t14, flat) for dx in subs], axis=0)
+            mm = float(np.sum(w * model * model))
+            if mm <= 0:
+                continue
+            gain = float(np.sum(w * model * y)) ** 2 / mm   # chi2 reduction x sigma^2
+            if gain > best["all"][0]:
+                best["all"] = (gain, flat, t14)
+            if flat <= V_SHAPE + 1e-9:
+                best["v"] = max(best["v"], gain)
+            if flat >= U_SHAPE - 1e-9:
+                best["u"] = max(best["u"], gain)
+    difference = (best["v"] - best["u"]) / sigma ** 2
+    significance = math.copysign(math.sqrt(abs(difference)), difference)
+    return best["all"][1], significance, best["all"][2]
 
 
 def _alias(cand: Mapping[str, Any], stronger: Iterable[Mapping[str, Any]]) -> tuple[int, int] | None:
@@ -184,22 +243,19 @@ def vet(time, flux, candidates: list[Mapping[str, Any]], *, density: float | Non
         offset = (t - epoch) if period is None else (t - epoch + 0.5 * period) % period - 0.5 * period
         inside = np.abs(offset) < 0.5 * duration
 
-        # shape: outer half of the transit against the inner half
-        inner = np.abs(offset) < 0.25 * duration
-        d_in, e_in, _ = _mean_depth(r[inner], sigma)
-        d_out, e_out, _ = _mean_depth(r[inside & ~inner], sigma)
-        shape = d_out / d_in if d_in > 0 else math.nan
-        m["shape"] = shape
-        m["shape_sigma"] = (d_in - d_out) / math.hypot(e_in, e_out) if e_in > 0 else math.nan
-        v_shaped = (shape < V_SHAPE and m["shape_sigma"] >= V_SHAPE_SIGMA)
-        if v_shaped:
+        # shape: a trapezoid's flat-bottom fraction, V against U
+        fit = trapezoid_fit(offset, r, sigma, duration, cadence)
+        m["shape"], m["shape_sigma"], m["trapezoid_duration"] = fit
+        if m["shape"] <= V_SHAPE and m["shape_sigma"] >= V_SHAPE_SIGMA:
             v.flags.append("V_SHAPE")
+            text = (f"V-shaped (flat bottom {m['shape']:.2f} of the duration, a V fits better "
+                    f"than a U by {m['shape_sigma']:.1f} sigma)")
             if depth_ppm >= V_SHAPE_DEPTH_PPM:
-                v.reasons.append(f"V-shaped (outer/inner depth {shape:.2f} < {V_SHAPE}) and "
-                                 f"{depth_ppm / 1e4:.2g} % deep: a grazing stellar eclipse")
+                v.reasons.append(f"{text} and {depth_ppm / 1e4:.2g} % deep: a grazing stellar "
+                                 f"eclipse")
             else:
-                v.notes.append(f"V-shaped (outer/inner depth {shape:.2f}) but only "
-                               f"{depth_ppm:.0f} ppm deep: may be a grazing planet")
+                v.notes.append(f"{text} but only {depth_ppm:.0f} ppm deep: may be a grazing "
+                               f"planet")
 
         if period is None:
             m["n_transits"] = 1
