@@ -229,6 +229,8 @@ def cmd_watch(args) -> int:
     from eas_runtime.db.models import WatchRule
     from eas_runtime.jobs import JobError
     template = None
+    if args.action == "add" and not args.job and not args.tasks:
+        args.job = str(STANDARD_SEARCH)           # the standard path (README "The standard path")
     if args.action == "add" and args.job:
         try:
             template = json.loads(Path(args.job).read_text())
@@ -288,6 +290,9 @@ def cmd_watch(args) -> int:
 
 
 DEFAULT_WATCH_TASKS = "ingest_external_lcs,verify,transit_search_bls_reference"
+#: The job an upload gets from `eas watch add` without --job or --tasks: ingest, detrend,
+#: multi-planet search, vetting (examples/jobs/standard_search.json is a copy).
+STANDARD_SEARCH = Path(__file__).parent / "jobs" / "templates" / "standard_search.json"
 
 
 def cmd_cancel(args) -> int:
@@ -383,7 +388,7 @@ def cmd_validate(args) -> int:
 #: Modules that add subcommands: each has ``add_commands(subparsers)``; a subcommand's handler
 #: is set with ``set_defaults(fn=...)`` and receives the parsed arguments.
 COMMAND_MODULES: tuple[str, ...] = ("eas_runtime.diagnostics.cli", "eas_runtime.deploy.cli",
-                                     "eas_runtime.invoke")
+                                     "eas_runtime.invoke", "eas_runtime.planets.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -429,8 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["add", "list", "remove"])
     s.add_argument("--prefix", default="inbox/")
     what = s.add_mutually_exclusive_group()
-    what.add_argument("--job", help="job template (task-chain JSON) run for every object under the prefix")
-    what.add_argument("--tasks", help=f"chain of task types (default {DEFAULT_WATCH_TASKS})")
+    what.add_argument("--job", help="job template (task-chain JSON) run for every object under the prefix "
+                                    "(default: the standard path, ingest -> detrend -> planet_search -> vetting)")
+    what.add_argument("--tasks", help=f"chain of task types, one input each (e.g. {DEFAULT_WATCH_TASKS})")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_watch)
 

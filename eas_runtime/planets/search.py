@@ -9,7 +9,9 @@
    its sample count, divided by the robust scatter of that statistic over all positions, is the
    single-event statistic (SES, in sigma; dividing by the measured scatter of box means, not the
    white-noise expectation, makes it honest for correlated noise). The strongest events are taken
-   one at a time. An event with data on both sides, at least ``single_snr`` sigma, and no
+   one at a time, with durations no shorter than the briefest transit (grazing, of a small
+   planet) at half the baseline: a lone transit has a long period. An event with data on both
+   sides, at least ``single_snr`` sigma, carried by most of its samples (not one outlier), and no
    look-alike elsewhere (another event within a factor 2 in depth and duration of at least half
    its SES) is a single-transit candidate and is masked. Two such events alike in depth and
    duration (:func:`pair_events`) are one planet's only transits: a periodic candidate whose
@@ -216,16 +218,25 @@ def _covered_both_sides(time: np.ndarray, event: Event) -> bool:
     return before >= 2 and after >= 2
 
 
+def _carried_by_many(time: np.ndarray, resid: np.ndarray, event: Event) -> bool:
+    """The dip is in most of the box's samples, not in one outlier (a cosmic ray, a thruster
+    firing): the median depth in the box is at least half the mean depth."""
+    lo = np.searchsorted(time, event.time - 0.5 * event.duration)
+    hi = np.searchsorted(time, event.time + 0.5 * event.duration)
+    return hi > lo and -float(np.median(resid[lo:hi])) >= 0.5 * event.depth
+
+
 def single_events(time: np.ndarray, resid: np.ndarray,
                   durations: Iterable[float] = SINGLE_DURATIONS, *,
-                  threshold: float = SINGLE_SNR_MIN, max_events: int = 200
-                  ) -> tuple[list[Event], list[Event]]:
+                  threshold: float = SINGLE_SNR_MIN, max_events: int = 200,
+                  min_duration: float = 0.0) -> tuple[list[Event], list[Event]]:
     """The single-transit events of ``resid`` (flux - 1), and the events that repeat.
 
     Events are taken in decreasing SES down to half of ``threshold``, each excluding a window of
     its own duration (and the trial one) around it. Returns (singles, repeating): the singles
     reach ``threshold``, have data on both sides and at most one look-alike among the listed
-    events (two transits of one planet: :func:`pair_events`).
+    events (two transits of one planet: :func:`pair_events`); their boxes, refined
+    (:func:`refine_event`), last at least ``min_duration`` [d].
     """
     time = np.asarray(time, dtype=np.float64)
     resid = np.asarray(resid, dtype=np.float64)
@@ -250,9 +261,14 @@ def single_events(time: np.ndarray, resid: np.ndarray,
         event = Event(time=float(middles[j]), duration=duration, depth=float(depth[j]),
                       ses=best, n_in=int(n_in[j]))
         listed.append(event)
+        # No later box may overlap this event, nor its wings (a box half on an ingress):
+        # exclude centres closer than the sum of the two widths.
         for d, m, _, s, _ in series:
-            s[np.abs(m - event.time) < max(d, duration)] = -np.inf
+            s[np.abs(m - event.time) < d + duration] = -np.inf
     singles, repeating = [], []
+    # The strong events' boxes refined (the trial grid's box can be twice the dip's length,
+    # which would fail the outlier test and the look-alike comparison).
+    listed = [refine_event(time, resid, e) if e.ses >= threshold else e for e in listed]
     for event in listed:
         if event.ses < threshold:
             break
@@ -263,7 +279,8 @@ def single_events(time: np.ndarray, resid: np.ndarray,
         # more: a periodic signal.
         if len(alike) > 1:
             repeating.append(event)
-        elif _covered_both_sides(time, event):
+        elif (event.duration >= min_duration and _covered_both_sides(time, event)
+              and _carried_by_many(time, resid, event)):
             singles.append(event)
     return singles, repeating
 
@@ -292,20 +309,28 @@ def refine_event(time: np.ndarray, resid: np.ndarray, event: Event) -> Event:
     return best
 
 
-def _covered(time: np.ndarray, middle: float, duration: float, expected: float) -> bool:
-    """At least half the samples a transit of ``duration`` at ``middle`` would hold."""
-    n = np.searchsorted(time, middle + 0.5 * duration) - np.searchsorted(time,
-                                                                        middle - 0.5 * duration)
-    return n >= 0.5 * expected
+def _contradicts(time: np.ndarray, resid: np.ndarray, middle: float, duration: float,
+                 expected: float, depth: float, sigma: float) -> bool:
+    """Whether the data at ``middle`` rule out a transit of ``depth`` and ``duration`` there:
+    at least half the samples such a transit would hold, and a mean depth below half of it and
+    3 sigma below it (a gap, or a shallower dip, rules nothing out)."""
+    lo = np.searchsorted(time, middle - 0.5 * duration)
+    hi = np.searchsorted(time, middle + 0.5 * duration)
+    n = hi - lo
+    if n < max(1.0, 0.5 * expected):
+        return False
+    measured = -float(np.mean(resid[lo:hi]))
+    return measured < 0.5 * depth and depth - measured > 3 * sigma / math.sqrt(n)
 
 
-def pair_events(time: np.ndarray, singles: list[Event], period_min: float
-                ) -> tuple[list[tuple[Event, Event, float]], list[Event]]:
+def pair_events(time: np.ndarray, resid: np.ndarray, singles: list[Event], period_min: float,
+                sigma: float) -> tuple[list[tuple[Event, Event, float]], list[Event]]:
     """Two single events alike in depth and duration (within a factor 3 and 4: a shallow event
     measured with a longer box looks shallower) are two transits of one planet. Its period is
-    their separation divided by the largest ``n`` whose other transits all fall where there is
-    no data (a gap), and at least ``period_min``. Returns (pairs with their period, events
-    left single); each event pairs at most once, the strongest first."""
+    their separation divided by the largest ``n`` (period at least ``period_min``) for which no
+    other predicted transit is ruled out by the data (:func:`_contradicts`; ``sigma`` the
+    scatter of one sample). Returns (pairs with their period, events left single); each event
+    pairs at most once, the strongest first."""
     cadence = float(np.median(np.diff(time))) if time.size > 1 else math.nan
     left = sorted(singles, key=lambda e: -e.ses)
     pairs = []
@@ -317,14 +342,16 @@ def pair_events(time: np.ndarray, singles: list[Event], period_min: float
                 continue
             a, b = sorted((first, other), key=lambda e: e.time)
             separation = b.time - a.time
-            duration = max(a.duration, b.duration)
+            duration = min(a.duration, b.duration)
+            depth = 0.5 * (a.depth + b.depth)
             expected = duration / cadence
             for n in range(max(1, int(separation // period_min)), 0, -1):
                 period = separation / n
                 ks = np.arange(math.ceil((time[0] - a.time) / period),
                                math.floor((time[-1] - a.time) / period) + 1)
                 ks = ks[(ks != 0) & (ks != n)]
-                if not any(_covered(time, a.time + k * period, duration, expected) for k in ks):
+                if not any(_contradicts(time, resid, a.time + k * period, duration, expected,
+                                        depth, sigma) for k in ks):
                     pairs.append((a, b, period))
                     break
             else:
@@ -384,11 +411,17 @@ def find_planets(time, flux, flux_err=None, *, snr_min: float = SNR_MIN,
     candidates: list[Candidate] = []
     if single_snr_min is not None:
         keep = ~masked
-        singles, _ = single_events(time[keep], resid[keep], single_durations,
-                                   threshold=single_snr_min)
-        pairs, singles = pair_events(time[keep], singles,
+        # A lone transit belongs to a period that shows at most one more in this light curve:
+        # no shorter than the briefest transit (grazing, small planet) at baseline / 2.
+        baseline = float(time[-1] - time[0])
+        briefest = float(grid.duration_limits([0.5 * baseline], density)[0][0]) if baseline > 0 \
+            else 0.0
+        durations = [d for d in single_durations if d >= briefest]
+        singles, _ = single_events(time[keep], resid[keep], durations,
+                                   threshold=single_snr_min, min_duration=briefest)
+        pairs, singles = pair_events(time[keep], resid[keep], singles,
                                      period_min if period_min is not None
-                                     else grid.roche_period(density))
+                                     else grid.roche_period(density), white)
         for first, second, period in pairs:
             # Each event's middle and duration from a finer box search; the period from their
             # refined separation.

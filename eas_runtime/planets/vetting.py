@@ -301,6 +301,10 @@ def vet(time, flux, candidates: list[Mapping[str, Any]], *, density: float | Non
         m["odd_even_sigma"] = (abs(d_odd - d_even) / math.sqrt(e_odd ** 2 + e_even ** 2
                                                                + floor ** 2)
                                if n_odd and n_even else math.nan)
+        if (n_odd == 0) != (n_even == 0) and m["n_transits"] >= 2:
+            v.notes.append(f"the period may be {2 * period:.6g} d: every "
+                           f"{'odd' if n_odd == 0 else 'even'} transit falls where there is "
+                           f"no data")
         if m["odd_even_sigma"] >= ODD_EVEN_SIGMA:
             v.flags.append("ODD_EVEN")
             v.reasons.append(f"odd and even transits differ: {d_odd * 1e6:.0f} against "
