@@ -37,9 +37,15 @@ def cmd_candidates(args) -> int:
         store = _resources(args).store
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
+        from eas_runtime.lightcurve import FormatError
+        from eas_runtime.site._product_store import Superseded
         for fmt in ("png", "pdf"):
             path = out / f"candidate_{args.report}.{fmt}"
-            path.write_bytes(catalogue.report(db, store, args.report, fmt))
+            try:
+                path.write_bytes(catalogue.report(db, store, args.report, fmt))
+            except (Superseded, FormatError) as exc:
+                print(f"eas candidates: candidate {args.report}: {exc}", file=sys.stderr)
+                return 1
             print(path)
         return 0
     filters = _filters(args)

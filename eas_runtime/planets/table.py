@@ -24,7 +24,8 @@ COLUMNS = ("number", "kind", "period", "epoch", "duration", "depth", "depth_err"
            "snr_white", "red_noise", "sde", "power", "transit_count", "round", "found_by")
 TEXT_COLUMNS = {"kind", "found_by", "verdict", "reasons", "flags", "notes", "star_id",
                 "mission", "star_name"}
-INT_COLUMNS = {"number", "transit_count", "round", "n_transits", "alias_of"}
+INT_COLUMNS = {"number", "transit_count", "round", "n_transits", "alias_of", "id", "task_id",
+               "attempt_id", "job_id"}
 #: Units of the columns that have one.
 UNITS = {"period": "d", "epoch": "d", "duration": "d", "depth": "ppm", "depth_err": "ppm",
          "secondary_depth": "ppm", "max_occultation_depth": "ppm", "expected_duration": "d",
@@ -32,21 +33,35 @@ UNITS = {"period": "d", "epoch": "d", "duration": "d", "depth": "ppm", "depth_er
 LIST_SEPARATOR = "; "
 
 
-def _cell(name: str, value: Any) -> Any:
+def _kind(name: str, values: list[Any]) -> str:
+    """``text``, ``int`` or ``float``: the known columns by name, others by their values."""
     if name in TEXT_COLUMNS:
+        return "text"
+    if name in INT_COLUMNS:
+        return "int"
+    present = [v for v in values if v is not None]
+    if any(isinstance(v, (str, list, tuple, dict)) for v in present):
+        return "text"
+    if present and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                       for v in present):
+        return "int"
+    return "float"
+
+
+def _cell(kind: str, value: Any) -> Any:
+    if kind == "text":
         if isinstance(value, (list, tuple)):
             return LIST_SEPARATOR.join(str(v) for v in value)
         return "" if value is None else str(value)
-    if name in INT_COLUMNS:
+    if kind == "int":
         return -1 if value is None else int(value)
-    if value is None or isinstance(value, bool):
-        return math.nan if value is None else float(value)
-    return float(value)
+    return math.nan if value is None else float(value)
 
 
 def to_table(rows: Iterable[Mapping[str, Any]], meta: Mapping[str, Any] | None = None):
     """An astropy Table of ``rows`` (flat mappings), the known columns first, with units.
-    Integers missing are -1, numbers missing NaN, text missing ''."""
+    Integers missing are -1, numbers missing NaN, text missing ''; a column of other names is
+    text when any value is text, integer when all are integers, else float."""
     from astropy.table import Table
 
     rows = list(rows)
@@ -55,13 +70,11 @@ def to_table(rows: Iterable[Mapping[str, Any]], meta: Mapping[str, Any] | None =
         names += [k for k in row if k not in names]
     columns = []
     for name in names:
-        values = [_cell(name, row.get(name)) for row in rows]
-        if name in TEXT_COLUMNS:
-            columns.append(np.array(values, dtype=str) if values else np.array([], dtype=str))
-        elif name in INT_COLUMNS:
-            columns.append(np.array(values, dtype=np.int64))
-        else:
-            columns.append(np.array(values, dtype=np.float64))
+        raw = [row.get(name) for row in rows]
+        kind = _kind(name, raw)
+        values = [_cell(kind, v) for v in raw]
+        dtype = {"text": str, "int": np.int64, "float": np.float64}[kind]
+        columns.append(np.array(values, dtype=dtype) if values else np.array([], dtype=dtype))
     table = Table(columns, names=names, meta=dict(meta or {}))
     for name in names:
         if name in UNITS:

@@ -86,11 +86,12 @@ def test_submit_check_reports_missing_inputs_before_sending(capsys, broker, tmp_
 def test_watch_rules_with_templates(capsys, tmp_path):
     template = str(EXAMPLES / "standard_search.json")
     code, out, _ = run(capsys, "watch", "add", "--prefix", "inbox/tess/", "--job", template)
-    assert code == 0 and "watching 'inbox/tess/': job" in out and "3 tasks per object" in out
+    assert code == 0 and "watching 'inbox/tess/': job" in out and "4 tasks per object" in out
     assert run(capsys, "watch", "add", "--prefix", "inbox/", "--tasks", "ingest_external_lcs,verify")[0] == 0
     code, out, _ = run(capsys, "watch", "list", "--json")
     rules = {r["prefix"]: r for r in json.loads(out)}
-    assert rules["inbox/tess/"]["job_template"]["task_list"][2]["task"] == "transit_search_bls_reference"
+    assert [t["task"] for t in rules["inbox/tess/"]["job_template"]["task_list"]] == [
+        "ingest_external_lcs", "detrend", "planet_search", "vetting"]
     assert rules["inbox/"]["task_types"] == ["ingest_external_lcs", "verify"] and rules["inbox/"]["job_template"] is None
     assert "inbox/tess/\tjob 'standard search {input_name}'" in run(capsys, "watch", "list")[1]
     bad = tmp_path / "shared.json"
@@ -98,6 +99,14 @@ def test_watch_rules_with_templates(capsys, tmp_path):
     code, _, err = run(capsys, "watch", "add", "--prefix", "x/", "--job", str(bad))
     assert code == 2 and "every upload's job needs its own folder" in err
     assert "removed 1 rule(s)" in run(capsys, "watch", "remove", "--prefix", "inbox/tess/")[1]
+
+
+def test_watch_add_without_a_job_or_tasks_uses_the_standard_path(capsys):
+    code, out, _ = run(capsys, "watch", "add", "--prefix", "inbox/")
+    assert code == 0 and "standard_search.json (4 tasks per object" in out
+    rule = json.loads(run(capsys, "watch", "list", "--json")[1])[0]
+    assert rule["job_template"] == json.loads((EXAMPLES / "standard_search.json").read_text())
+    assert rule["task_types"] == []
 
 
 def test_dry_run_refuses_task_types_no_function_serves(capsys, tmp_path):

@@ -90,3 +90,10 @@ def test_example_round_trips_through_the_task_database(name, resources):
     assert inputs == sum(len(t.inputs) for t in planned)
     assert sources == sum(len(t.requires) for t in planned)
     assert stored.spec == again and stored.name == compiled.job_name
+
+
+def test_the_standard_search_example_is_the_packaged_standard_path():
+    """`eas watch add` without --job uses the packaged template; the example is its copy."""
+    from eas_runtime.cli import STANDARD_SEARCH
+    assert json.loads((EXAMPLES / "standard_search.json").read_text()) == \
+        json.loads(STANDARD_SEARCH.read_text())

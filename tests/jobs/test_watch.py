@@ -37,8 +37,8 @@ def test_the_standard_search_template_makes_one_job_per_upload(resources, contro
         inputs = dict(s.execute(select(TaskInput.task_id, TaskInput.key)).all())
     assert job.name == "standard search star_1.csv" and job.working_directory == wd
     assert [(t.task_type, t.name, t.state) for t in tasks] == [
-        ("ingest_external_lcs", "ingest", "queued"), ("verify", "verify", "waiting"),
-        ("transit_search_bls_reference", "search", "waiting")]
+        ("ingest_external_lcs", "ingest", "queued"), ("detrend", "detrend", "waiting"),
+        ("planet_search", "search", "waiting"), ("vetting", "vetting", "waiting")]
     assert inputs[tasks[0].id] == "inbox/tess/star_1.csv" and inputs[tasks[1].id] == f"{wd}/star_1.fits"
     assert tasks[0].params["metadata"]["input_key"] == "inbox/tess/star_1.csv"
     assert [e["tasktype"] for e in event_log.of_type("task.ready")] == ["ingest_external_lcs"]
@@ -64,7 +64,7 @@ def test_a_template_with_control_flow_runs_it(resources, player):
 
 def test_templates_are_checked_when_a_rule_is_added():
     checked = watch.check_template(load(EXAMPLES / "standard_search.json"), "inbox/tess/")
-    assert checked.working_directory == "processed/example_a-01234567" and len(checked.tasks) == 3
+    assert checked.working_directory == "processed/example_a-01234567" and len(checked.tasks) == 4
     shared = {"working_directory": "everything", "task_list": [{"task": "null"}]}
     with pytest.raises(JobError, match="every upload's job needs its own folder"):
         watch.check_template(shared, "inbox/")
