@@ -17,7 +17,7 @@ import pytest
 import requests
 from astropy.io import fits
 from astropy.io.votable import parse_single_table
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from eas_runtime.db.models import DONE, CatalogueEntry, Task
 from eas_runtime.planets.vetting import PLANET
@@ -79,7 +79,6 @@ def test_an_upload_goes_the_standard_path_into_the_catalogue(make_runtime, tmp_p
     assert [round(r[1], 1) for r in periodic] == [3.7, 11.3], rows
     assert len(singles) == 1 and abs(singles[0][2] - 1500.0 - SINGLE_AT) < 0.05, rows
     assert all(r[3] == PLANET for r in rows) and {r[4] for r in rows} == {"TIC 123456789"}, rows
-    job = rows[0][5]
 
     # eas candidates: text, filters, JSON, CSV, VOTable, reports
     listed = _eas(runtime, "candidates")
