@@ -166,6 +166,9 @@ class Product(Base):
     mime_type: Mapped[str] = mapped_column(String(100), default="application/octet-stream")
     generator_task_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: The star the file is of (``TIC 38846515``...; '' unknown): from the light curve's own
+    #: metadata, else from the inputs of the attempt that wrote it (eas_runtime.wrapper).
+    star_id: Mapped[str] = mapped_column(String(200), default="", server_default="", index=True)
     versions: Mapped[list["ProductVersion"]] = relationship(
         back_populates="product", cascade="all, delete-orphan", order_by="ProductVersion.id")
 

@@ -2,7 +2,8 @@
 
 errors (failed attempts, dead letters), tasks (tree, running view, one task), jobs (list,
 one job, the forms that drive actions.py), tables (progress, timings, pass/fail, CSV), logs,
-activity (timeline per worker), candidates (the catalogue of vetted transit candidates) and
+activity (timeline per worker), candidates (the catalogue of vetted transit candidates), stars (each star's segments,
+products and candidates) and
 functions (Services and their processes). Each HTML page has
 a JSON twin under ``/api/`` with the same query parameters; bad parameters answer 400 and
 unknown ids 404 (``_request.py``).
@@ -11,9 +12,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from eas_runtime.site import activity, candidates, errors, functions, jobs, logs, tables, tasks
+from eas_runtime.site import (activity, candidates, errors, functions, jobs, logs, stars, tables,
+                              tasks)
 
-BLUEPRINTS = (candidates.bp, errors.bp, tasks.bp, jobs.bp, tables.bp, logs.bp, activity.bp, functions.bp)
+BLUEPRINTS = (candidates.bp, stars.bp, errors.bp, tasks.bp, jobs.bp, tables.bp, logs.bp, activity.bp, functions.bp)
 
 
 def register(app: Flask) -> None:

@@ -202,10 +202,16 @@ def finish(db, snap: TaskSnapshot, outcome: Outcome) -> str:
     failed = bool(outcome.error_kind)
     all_passed = (not failed) and all(o.passed_qc for o in outcome.outputs)
     now = utcnow()
+    input_star = _one_star(snap.input_metadata.values())
     with db.begin() as conn:
+        output_stars = set()
         for out in outcome.outputs:
             product_id, new_product = ensure_product_id(conn, out.key, semantic_type=out.semantic_type,
                                                         generator_task_id=snap.task_id)
+            star = _star_of(out.metadata) or input_star
+            if star and not failed:
+                output_stars.add(star)
+                conn.execute(_SET_STAR, {"product_id": product_id, "new_star": star})
             values = {"etag": out.etag, "size": out.size, "object_version": out.object_version,
                       "passed_qc": out.passed_qc and not failed}
             version_id = None if new_product else conn.execute(
@@ -217,6 +223,10 @@ def finish(db, snap: TaskSnapshot, outcome: Outcome) -> str:
             else:
                 conn.execute(_SET_VERSION, {"version_id": version_id, **values})
                 md.set_metadata(conn, "version", version_id, out.metadata)
+        if len(output_stars) == 1 and not input_star and snap.inputs:
+            # an upload read by ingest: it is of the star its light curve names
+            conn.execute(_SET_STAR_BY_KEY, [{"input_key": key, "new_star": next(iter(output_stars))}
+                                            for key in snap.inputs.values()])
         # The attempt's metadata is written here only, once: nothing to replace.
         warnings = md.set_metadata(conn, "attempt", snap.attempt_id, outcome.metadata, outcome.units, fresh=True)
         logs = [{"attempt_id": snap.attempt_id, "time": when, "severity": severity, "text": text}
@@ -234,6 +244,23 @@ def finish(db, snap: TaskSnapshot, outcome: Outcome) -> str:
         if ended and new_state == DONE and outcome.candidates is not None:
             write_catalogue(conn, snap, outcome.candidates, now)
         return new_state
+
+
+_P = Product.__table__
+_SET_STAR = update(_P).where(_P.c.id == bindparam("product_id")).values(star_id=bindparam("new_star"))
+_SET_STAR_BY_KEY = update(_P).where(_P.c.key == bindparam("input_key"), _P.c.star_id == "").values(
+    star_id=bindparam("new_star"))
+
+
+def _star_of(metadata: dict[str, Any] | None) -> str:
+    value = (metadata or {}).get("star_id")
+    return str(value).strip()[:200] if value not in (None, "") else ""
+
+
+def _one_star(metadatas) -> str:
+    """The star all inputs that name one agree on, else ''."""
+    stars = {_star_of(m) for m in metadatas} - {""}
+    return next(iter(stars)) if len(stars) == 1 else ""
 
 
 _C = CatalogueEntry.__table__

@@ -19,7 +19,7 @@ from astropy.io import fits
 from astropy.io.votable import parse_single_table
 from sqlalchemy import select
 
-from eas_runtime.db.models import DONE, CatalogueEntry, Task
+from eas_runtime.db.models import DONE, CatalogueEntry, Product, Task
 from eas_runtime.planets.vetting import PLANET
 from eas_runtime.resources import Resources
 from eas_runtime.settings import PROJECT_ROOT
@@ -123,3 +123,20 @@ def test_an_upload_goes_the_standard_path_into_the_catalogue(make_runtime, tmp_p
     pdf = requests.get(f"{base}/candidates/{first_id}/report.pdf", timeout=120)
     assert pdf.status_code == 200 and pdf.content[:5] == b"%PDF-"
     assert requests.get(f"{base}/candidates/999999", timeout=30).status_code == 404
+
+    # the star: every product of the chain is grouped under it, and it has a page
+    with runtime.db.read() as s:
+        stars = dict(s.execute(select(Product.key, Product.star_id)).all())
+    assert stars["inbox/tess/star.fits"] == "TIC 123456789"          # the upload, via ingest
+    made = {k.rsplit("/", 1)[-1]: v for k, v in stars.items() if k.startswith("processed/")}
+    assert made == {name: "TIC 123456789" for name in (
+        "star.fits", "star.flat.fits", "star.candidates.ecsv", "star.periodogram.fits",
+        "star.vetted.ecsv")}, stars
+    listing = requests.get(f"{base}/api/stars", timeout=30).json()
+    assert [(x["star_id"], x["planet_candidates"]) for x in listing["items"]] == [("TIC 123456789", 3)]
+    page = requests.get(f"{base}/stars/TIC%20123456789", timeout=30)
+    assert page.status_code == 200 and "/candidates/" in page.text and "/plots/" in page.text
+    detail = requests.get(f"{base}/api/stars/TIC%20123456789", timeout=30).json()
+    assert detail["missions"] == ["TESS"] and len(detail["segments"]) == 1
+    assert len(detail["candidates"]) == 3 and len(detail["products"]) >= 6
+    assert requests.get(f"{base}/stars/TIC%20999", timeout=30).status_code == 404

@@ -1,0 +1,102 @@
+"""Stars, not files: the products and candidates of each star (``products.star_id``, set when
+an attempt records its outputs; the catalogue's ``star_id``).
+
+:func:`stars` lists the stars with their counts; :func:`star` gives one star's segments (the
+ingested light curves, with mission, segment and time system from their metadata), every
+product of it, its candidates and the jobs that made them.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import case, func, select
+
+from eas_runtime.db import metadata as md
+from eas_runtime.db.models import CatalogueEntry, Product, ProductVersion, Task
+from eas_runtime.diagnostics import DiagnosticsError, NotFound
+from eas_runtime.diagnostics._common import check_page, iso, paged
+
+from .vetting import PLANET
+
+#: Metadata of a light-curve version shown per segment.
+SEGMENT_KEYS = ("mission", "segment", "object", "time_system", "time_reference_bjd",
+                "source_file", "source_format", "n_samples", "warnings")
+
+
+def stars(db, *, search: str | None = None, page: int = 0, page_size: int = 50) -> dict:
+    """Stars with products, by identifier: ``star_id``, ``products``, ``lightcurves``,
+    ``planet_candidates``, ``false_positives``, ``updated`` (newest product). ``search`` keeps
+    identifiers containing it (any case)."""
+    offset, limit = check_page(page, page_size)
+    if search is not None and len(search) > 200:
+        raise DiagnosticsError("search must be at most 200 characters")
+    P = Product
+    with db.read() as s:
+        base = select(P.star_id).where(P.star_id != "")
+        if search:
+            base = base.where(func.lower(P.star_id).like(f"%{search.lower()}%"))
+        total = s.scalar(select(func.count()).select_from(base.distinct().subquery()))
+        rows = s.execute(
+            select(P.star_id, func.count(P.id), func.max(P.created_at),
+                   func.sum(case((P.semantic_type == "lightcurve", 1), else_=0)))
+            .where(P.star_id.in_(base.scalar_subquery()))
+            .group_by(P.star_id).order_by(P.star_id).offset(offset).limit(limit)).all()
+        ids = [r[0] for r in rows]
+        verdicts: dict[tuple[str, str], int] = {}
+        for star_id, verdict, n in s.execute(
+                select(CatalogueEntry.star_id, CatalogueEntry.verdict, func.count(CatalogueEntry.id))
+                .where(CatalogueEntry.star_id.in_(ids))
+                .group_by(CatalogueEntry.star_id, CatalogueEntry.verdict)).all():
+            verdicts[(star_id, verdict)] = n
+        items = [{"star_id": sid, "products": int(n), "updated": iso(updated),
+                  "lightcurves": int(lcs or 0),
+                  "planet_candidates": verdicts.get((sid, PLANET), 0),
+                  "false_positives": sum(v for (k, verdict), v in verdicts.items()
+                                         if k == sid and verdict != PLANET)}
+                 for sid, n, updated, lcs in rows]
+        return paged(items, int(total or 0), page, page_size)
+
+
+def star(db, star_id: str) -> dict[str, Any]:
+    """One star: ``segments`` (ingested light curves and their metadata), ``products`` (every
+    file of the star with its latest version), ``candidates`` (catalogue rows) and ``jobs``."""
+    from .catalogue import _row
+
+    with db.read() as s:
+        products = s.execute(
+            select(Product.id, Product.key, Product.semantic_type, Product.generator_task_id,
+                   Task.task_type, Task.job_id)
+            .outerjoin(Task, Task.id == Product.generator_task_id)
+            .where(Product.star_id == star_id).order_by(Product.key)).all()
+        entries = s.scalars(select(CatalogueEntry).where(CatalogueEntry.star_id == star_id)
+                            .order_by(CatalogueEntry.snr.desc(), CatalogueEntry.id)).all()
+        if not products and not entries:
+            raise NotFound(f"no products or candidates of star {star_id!r}")
+        latest = dict(s.execute(
+            select(ProductVersion.product_id, func.max(ProductVersion.id))
+            .where(ProductVersion.product_id.in_([p.id for p in products]))
+            .group_by(ProductVersion.product_id)).all())
+        versions = {v.id: v for v in s.scalars(select(ProductVersion).where(
+            ProductVersion.id.in_(list(latest.values()))))}
+        metas = md.get_metadata_many(s, "version", [latest[p.id] for p in products
+                                                     if p.task_type == "ingest_external_lcs"
+                                                     and p.id in latest])
+        files, segments = [], []
+        for p in products:
+            v = versions.get(latest.get(p.id))
+            item = {"key": p.key, "semantic_type": p.semantic_type, "task_id": p.generator_task_id,
+                    "task_type": p.task_type, "job_id": p.job_id,
+                    "version_id": v.id if v else None, "passed_qc": bool(v.passed_qc) if v else None,
+                    "created": iso(v.created_at) if v else None, "size": v.size if v else None}
+            files.append(item)
+            if v is not None and v.id in metas:
+                meta = metas[v.id]
+                segments.append({**item, **{k: meta.get(k) for k in SEGMENT_KEYS}})
+        segments.sort(key=lambda x: (str(x.get("segment") or ""), x["created"] or ""))
+        missions = sorted({str(x["mission"]) for x in segments if x.get("mission")})
+        names = sorted({str(x["object"]) for x in segments if x.get("object")})
+        return {"star_id": star_id, "missions": missions, "names": names,
+                "segments": segments, "products": files,
+                "candidates": [_row(e) for e in entries],
+                "jobs": sorted({f["job_id"] for f in files if f["job_id"] is not None}
+                               | {e.job_id for e in entries if e.job_id is not None})}
