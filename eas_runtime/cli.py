@@ -229,6 +229,12 @@ def cmd_watch(args) -> int:
     from eas_runtime.db.models import WatchRule
     from eas_runtime.jobs import JobError
     template = None
+    if args.action == "add" and args.per_star:
+        if args.job or args.tasks:
+            print("eas watch add: --per-star is its own job; leave out --job and --tasks",
+                  file=sys.stderr)
+            return 2
+        args.job = str(STAR_SEARCH)
     if args.action == "add" and not args.job and not args.tasks:
         args.job = str(STANDARD_SEARCH)           # the standard path (README "The standard path")
     if args.action == "add" and args.job:
@@ -293,6 +299,9 @@ DEFAULT_WATCH_TASKS = "ingest_external_lcs,verify,transit_search_bls_reference"
 #: The job an upload gets from `eas watch add` without --job or --tasks: ingest, detrend,
 #: multi-planet search, vetting (examples/jobs/standard_search.json is a copy).
 STANDARD_SEARCH = Path(__file__).parent / "jobs" / "templates" / "standard_search.json"
+#: With --per-star: the star's segments stitched before the search, so that every new segment
+#: searches the whole star again (examples/jobs/star_search.json is a copy).
+STAR_SEARCH = Path(__file__).parent / "jobs" / "templates" / "star_search.json"
 
 
 def cmd_cancel(args) -> int:
@@ -437,6 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--job", help="job template (task-chain JSON) run for every object under the prefix "
                                     "(default: the standard path, ingest -> detrend -> planet_search -> vetting)")
     what.add_argument("--tasks", help=f"chain of task types, one input each (e.g. {DEFAULT_WATCH_TASKS})")
+    s.add_argument("--per-star", action="store_true",
+                   help="search each upload's star as a whole: ingest -> stitch (every segment of the star "
+                        "ingested so far) -> detrend -> planet_search -> vetting")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_watch)
 

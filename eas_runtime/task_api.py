@@ -44,6 +44,10 @@ class TaskContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("eas.task"))
     #: CPU cores this attempt may use (the function's allotment).
     cpus: int = 1
+    #: The pipeline the attempt runs in (``eas_runtime.resources.Resources``: ``db``, ``store``),
+    #: for the few tasks that look beyond their inputs (ingest's glob mode, stitch); None when
+    #: a science code is called directly.
+    pipeline: Any = None
 
     def input(self, name: str) -> Path:
         try:

@@ -323,6 +323,9 @@ class CatalogueEntry(Base):
     snr: Mapped[Optional[float]] = mapped_column(Float, index=True)
     transit_count: Mapped[Optional[int]] = mapped_column(Integer)
     verdict: Mapped[str] = mapped_column(String(40), default="", index=True)
+    #: Segments of the stitched star light curve searched (None: one file). A newer search of
+    #: a stitched star replaces the rows of the older ones.
+    n_segments: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
     reasons: Mapped[Any] = mapped_column(JSONText, nullable=True)
     details: Mapped[Any] = mapped_column(JSONText, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -184,7 +184,7 @@ class TaskRunner:
                           workdir=workdir, input_metadata=snap.input_metadata,
                           requested_metadata=snap.requested_metadata, output_names=snap.outputs,
                           log=logging.getLogger(f"eas.task.{snap.task_type}"),
-                          cpus=max(1, len(os.sched_getaffinity(0))))
+                          cpus=max(1, len(os.sched_getaffinity(0))), pipeline=self.resources)
         outcome, status = _attempt.Outcome(), 202
         request_limit_s = self.resources.settings.timeout_s
         deadline = Deadline(science_limit_s(request_limit_s), began)

@@ -279,10 +279,16 @@ def write_catalogue(conn, snap: TaskSnapshot, rows: list[dict[str, Any]], now) -
     """Replace the task's catalogue rows by ``rows`` (vetted candidates), in the attempt's
     transaction: a repeated or newer attempt leaves one set."""
     conn.execute(delete(_C).where(_C.c.task_id == snap.task_id))
-    if not rows:
-        return
     lightcurve = snap.inputs.get("lightcurve", "")
     star = snap.input_metadata.get("lightcurve", {}) or {}
+    segments = star.get("n_segments") if star.get("stitched") else None
+    star_id = _star_of(star)
+    if segments and star_id:
+        # a search of the whole star (all its segments) supersedes the earlier ones
+        conn.execute(delete(_C).where(_C.c.star_id == star_id, _C.c.n_segments.is_not(None),
+                                      _C.c.task_id != snap.task_id))
+    if not rows:
+        return
     values = []
     for row in rows:
         entry = {"task_id": snap.task_id, "attempt_id": snap.attempt_id, "job_id": snap.job_id,
@@ -293,6 +299,7 @@ def write_catalogue(conn, snap: TaskSnapshot, rows: list[dict[str, Any]], now) -
                  "lightcurve_key": lightcurve[:1000],
                  "transit_count": row.get("transit_count"),
                  "verdict": str(row.get("verdict") or "")[:40],
+                 "n_segments": int(segments) if segments else None,
                  "reasons": list(row.get("reasons") or []),
                  "details": {k: (_number(v) if isinstance(v, float) else v)
                              for k, v in row.items()},

@@ -22,10 +22,10 @@ def handle(ctx):
         return TaskResult(outputs={"lightcurve": out}, output_metadata={"lightcurve": dict(lc.meta)},
                           metadata={"n_samples": len(lc.time), "source": source.name})
     pattern = science.glob_pattern(ctx.params["input_path"])
-    store = handle.runner.resources.store
+    store = ctx.pipeline.store
     objects = [(i.key, i.etag) for i in store.list(science.listing_prefix(pattern))
                if science.key_matches(i.key, pattern)]
-    earlier = _products_named([science.product_name(k, e) for k, e in objects])
+    earlier = _products_named(ctx.pipeline.db, [science.product_name(k, e) for k, e in objects])
     batch = science.ingest_matching(objects, store.get_file, ctx.workdir, fmt=fmt, earlier=earlier,
                                     options=options)
     return TaskResult(outputs=batch.outputs, output_metadata=batch.output_metadata,
@@ -33,13 +33,13 @@ def handle(ctx):
                       metadata=batch.summary(pattern))
 
 
-def _products_named(names):
+def _products_named(db, names):
     """File name -> key of a product with a QC-passed version whose key ends in it."""
     from sqlalchemy import select
 
     from eas_runtime.db.models import Product, ProductVersion
     found = {}
-    with handle.runner.resources.db.read() as s:
+    with db.read() as s:
         for name in names:
             key = s.scalar(select(Product.key).join(ProductVersion).where(
                 Product.key.endswith("_" + name, autoescape=True),

@@ -45,6 +45,8 @@ def check_result(task_type: str, state: str, meta: dict, outputs: list[str]) -> 
     if task_type == "planet_search":
         assert meta["n_periodic"] == 2 and meta["n_single"] == 1, meta
         assert any(key.endswith(".ecsv") for key in outputs)
+    if task_type == "stitch":
+        assert meta["n_segments"] == 1 and meta["star_id"] == "SAMPLE-1", meta
     if task_type == "vetting":
         assert meta["n_planet_candidates"] == 3 and meta["n_false_positives"] == 0, meta
     if task_type == "transit_search_qats":

@@ -18,7 +18,7 @@ from tests.jobs.conftest import EXAMPLES, load
 from tests.jobs.prototype_model import Model
 
 EXAMPLE_FILES = sorted(p.name for p in EXAMPLES.glob("*.json"))
-TEMPLATES = {"standard_search.json", "star_chain.json"}
+TEMPLATES = {"standard_search.json", "star_chain.json", "star_search.json"}
 BIG = {"detection_grid_2d.json"}          # compiled in test_compiler; too large to insert in every run
 #: Innermost chains (the experiment's grid points) per example.
 GRID = {"earth_vs_size_batman.json": 40, "earth_vs_size_psls.json": 40, "hot_jupiter_vs_size_batman.json": 60,
@@ -97,3 +97,6 @@ def test_the_standard_search_example_is_the_packaged_standard_path():
     from eas_runtime.cli import STANDARD_SEARCH
     assert json.loads((EXAMPLES / "standard_search.json").read_text()) == \
         json.loads(STANDARD_SEARCH.read_text())
+    from eas_runtime.cli import STAR_SEARCH
+    assert json.loads((EXAMPLES / "star_search.json").read_text()) == \
+        json.loads(STAR_SEARCH.read_text())
