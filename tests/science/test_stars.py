@@ -2,10 +2,14 @@
 headers, the file name or the upload's metadata; on every real file of ../shared/data/real/."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from eas_runtime.lightcurve.stars import star_identity
 from functions.ingest_external_lcs.science import ingest
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 REAL = {
     "hlsp_tess-data-alerts_tess_phot_00025155310-s01_tess_v1_lc.fits": ("TIC 25155310", "TESS", "sector 1"),
@@ -52,3 +56,17 @@ def test_metadata_given_with_the_upload_wins(shared_dir):
     lc = ingest(shared_dir / "data" / "real" / "tls_EPIC206154641.csv",
                 metadata={"star_id": "K2-100", "mission": "K2"})
     assert lc.meta["star_id"] == "K2-100" and lc.meta["mission"] == "K2"
+
+
+@pytest.mark.parametrize("name, star, mission, segment, cadence_s", [
+    ("ktwo201367065-c01_llc.fits", "EPIC 201367065", "K2", "campaign 1", 1765.5),
+    ("kplr011904151-2012179063303_slc.fits", "KIC 11904151", "Kepler", "quarter 13", 58.85),
+])
+def test_k2_and_kepler_short_cadence_layouts_are_read_with_their_star(name, star, mission,
+                                                                     segment, cadence_s):
+    import numpy as np
+
+    lc = ingest(FIXTURES / name)
+    assert (lc.meta["star_id"], lc.meta["mission"], lc.meta["segment"]) == (star, mission, segment)
+    assert lc.meta["time_system"] == "BKJD" and lc.meta["time_reference_bjd"] == 2454833.0
+    assert float(np.median(np.diff(lc.time))) * 86400 == pytest.approx(cadence_s, rel=1e-3)
