@@ -7,7 +7,8 @@ timings on a shared, noisy machine are only comparable within one run. Sections:
 ``science`` (transit searches as the functions run them), ``search`` (the BLS kernel and the
 full search of a PLATO-length light curve), ``tls`` (TLS binned beside TLS on every sample),
 ``detrend`` (the fast biweight beside wotan), ``coldstart`` (a new replica to its science, per
-function), ``chain`` (a PLATO star and 200 TESS-like stars through the standard chain).
+function), ``chain`` (a PLATO star and 200 TESS-like stars through the standard chain),
+``planets`` (the multi-planet search and vetting beside one search, per star).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import platform
 import sys
 
 SECTIONS = ("pipeline", "jobs", "diagnostics", "site", "science", "search", "tls", "detrend",
-            "coldstart", "chain")
+            "coldstart", "chain", "planets")
 
 
 def _machine() -> str:
