@@ -184,6 +184,8 @@ def render(row: dict[str, Any], lightcurve: Path, periodogram: Path | None = Non
                  ("flat bottom T23/T14", _fmt(details.get("shape"), 2)),
                  ("max SES / MES", _fmt(details.get("max_ses_share"), 2)),
                  ("duration / expected", _fmt(details.get("duration_ratio"), 2)),
+                 ("TLS period [d] / S/N", f"{_fmt(details.get('tls_period'), 8)} / "
+                                          f"{_fmt(details.get('tls_snr'), 3)}"),
                  ("flags", ", ".join(row.get("flags") or []) or "none")]
         text = "\n".join(f"{k:<22}{v}" for k, v in lines)
         reasons = row.get("reasons") or []

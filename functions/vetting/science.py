@@ -4,6 +4,13 @@ Inputs: the ``lightcurve`` that was searched (detrended) and its ``candidates`` 
 ``planet_search``). :mod:`eas_runtime.planets.vetting` documents each test, its threshold and
 its source (the Kepler pipeline's data validation and Robovetter).
 
+With ``tls`` (default true) each periodic candidate is also fitted by Transit Least Squares
+(Hippke & Heller 2019; the ``transitleastsquares`` package, binned as the ``transit_search_tls``
+function bins) over periods within 1 % of its own, the other candidates' transits masked: the
+``tls_period``, ``tls_epoch``, ``tls_duration``, ``tls_depth`` [ppm], ``tls_snr`` and
+``tls_transit_count`` join the metrics, and a note says when TLS fits no transit there or a
+weak one (S/N < 7.1). It decides nothing: the box tests above give the verdict.
+
 Parameters: ``stellar_density`` [solar], or ``stellar_mass`` and ``stellar_radius`` [solar]:
 the star's, when known (the duration test is judged only then; the Sun's density is assumed
 for the metrics otherwise). Without them, the candidates table's ``stellar_density`` (the
@@ -38,9 +45,61 @@ def density_from(params: Mapping[str, Any]) -> float | None:
         raise ParameterError(f"task {TASK}: {exc}") from None
 
 
+#: Half width of TLS's period window around a candidate, relative.
+TLS_WINDOW = 0.01
+
+
+def confirm_with_tls(lc: LightCurve, cand: dict[str, Any], others: list[dict[str, Any]], *,
+                     cpus: int = 1) -> dict[str, Any]:
+    """TLS (a limb-darkened transit model; Hippke & Heller 2019) over periods within
+    :data:`TLS_WINDOW` of a periodic candidate's, the other candidates' transits masked: its
+    period, epoch, duration, depth [ppm], S/N and transit count as ``tls_*`` metrics, and notes
+    when it finds no transit there or a weak one. Nothing for a single event."""
+    import math
+
+    import numpy as np
+
+    from eas_runtime import tls
+    from eas_runtime.planets.search import MASK_FACTOR, transit_mask
+
+    if cand.get("kind") != "periodic":
+        return {}
+    mask = np.zeros(len(lc.time), dtype=bool)
+    for other in others:
+        if other is not cand:
+            mask |= transit_mask(lc.time, other.get("period"), float(other["epoch"]),
+                                 float(other["duration"]), MASK_FACTOR)
+    data = prepare(lc.select(~mask) if mask.any() else lc)
+    period = float(cand["period"])
+    try:
+        found = tls.run(data, {"period_min": period * (1 - TLS_WINDOW),
+                               "period_max": period * (1 + TLS_WINDOW)}, cpus=cpus)
+    except ParameterError as exc:
+        return {"tls_note": f"TLS not run: {exc}"}
+    r = found.r
+    if not found.fitted:
+        return {"tls_note": "TLS fitted no transit within 1 % of the period"}
+    out = {"tls_period": float(r.period), "tls_epoch": float(r.T0),
+           "tls_duration": float(r.duration),
+           "tls_depth": (1.0 - float(r.depth)) * 1e6 if math.isfinite(r.depth) else None,
+           "tls_snr": float(r.snr) if math.isfinite(r.snr) else None,
+           "tls_transit_count": int(r.distinct_transit_count)
+           if math.isfinite(r.distinct_transit_count) else None}
+    if out["tls_snr"] is not None and out["tls_snr"] < TLS_SNR_MIN:
+        out["tls_note"] = (f"TLS's S/N within 1 % of the period is {out['tls_snr']:.3g} "
+                           f"(< {TLS_SNR_MIN:g}): a transit model fits it weakly")
+    return out
+
+
+#: TLS's S/N below which the confirmation is noted as weak.
+TLS_SNR_MIN = 7.1
+
+
 def vet_candidates(lc: LightCurve, candidates: list[dict[str, Any]], *,
-                   density: float | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """(vetted rows, result metadata) of ``candidates`` on ``lc``."""
+                   density: float | None = None, tls_confirm: bool = False,
+                   cpus: int = 1) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(vetted rows, result metadata) of ``candidates`` on ``lc``; with ``tls_confirm`` each
+    periodic candidate is also fitted by TLS (:func:`confirm_with_tls`)."""
     for i, cand in enumerate(candidates):
         if cand.get("kind") not in ("periodic", "single"):
             raise InputError(f"candidate row {i + 1} has kind {cand.get('kind')!r}; "
@@ -64,6 +123,12 @@ def vet_candidates(lc: LightCurve, candidates: list[dict[str, Any]], *,
                        notes=v["notes"])
             row.update({k: val for k, val in v["metrics"].items() if k != "red_noise"
                         or row.get("red_noise") is None})
+            if tls_confirm:
+                confirmed = confirm_with_tls(lc, cand, candidates, cpus=cpus)
+                note = confirmed.pop("tls_note", None)
+                if note:
+                    row["notes"] = [*row["notes"], note]
+                row.update(confirmed)
             rows.append(row)
     planets = sum(r["verdict"] == PLANET for r in rows)
     meta = {"n_candidates": len(rows), "n_planet_candidates": planets,
