@@ -84,9 +84,9 @@ class Filters:
         if self.verdict:
             stmt = stmt.where(C.verdict == self.verdict)
         if self.star:
-            pattern = f"%{self.star.lower()}%"
-            stmt = stmt.where(or_(func.lower(C.star_id).like(pattern),
-                                  func.lower(C.star_name).like(pattern)))
+            text = self.star.lower()       # '%' and '_' match themselves
+            stmt = stmt.where(or_(func.lower(C.star_id).contains(text, autoescape=True),
+                                  func.lower(C.star_name).contains(text, autoescape=True)))
         if self.kind:
             stmt = stmt.where(C.kind == self.kind)
         if self.job is not None:

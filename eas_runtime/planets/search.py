@@ -242,8 +242,10 @@ def single_events(time: np.ndarray, resid: np.ndarray,
     resid = np.asarray(resid, dtype=np.float64)
     series = []
     baseline = float(time[-1] - time[0]) if time.size else 0.0
+    cadence = float(np.median(np.diff(time))) if time.size > 1 else 0.0
     for duration in durations:
-        if not 0 < duration < 0.5 * baseline:
+        # a box of at least 4 cadences: its quarter-box bins are never more than the samples
+        if not (max(0.0, 4 * cadence) <= duration < 0.5 * baseline):
             continue
         middles, depth, ses, n_in = _ses_series(time, resid, float(duration))
         if middles.size:

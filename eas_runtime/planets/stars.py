@@ -34,7 +34,7 @@ def stars(db, *, search: str | None = None, page: int = 0, page_size: int = 50) 
     with db.read() as s:
         base = select(P.star_id).where(P.star_id != "")
         if search:
-            base = base.where(func.lower(P.star_id).like(f"%{search.lower()}%"))
+            base = base.where(func.lower(P.star_id).contains(search.lower(), autoescape=True))
         total = s.scalar(select(func.count()).select_from(base.distinct().subquery()))
         rows = s.execute(
             select(P.star_id, func.count(P.id), func.max(P.created_at),

@@ -42,7 +42,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from eas_runtime.bls.grid import stellar_density
+from eas_runtime.bls.grid import ofir_step, roche_period, stellar_density
 from eas_runtime.lightcurve import LightCurve
 from eas_runtime.lightcurve.qc import period_outcome
 from eas_runtime.lightcurve.search import number, positive_days, prepare, settings_from
@@ -67,6 +67,13 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 }
 #: Most periodic candidates one task may look for (each is one more search).
 MAX_PLANETS_LIMIT = 20
+#: Bounds that keep the period grid and its memory finite: Ofir's oversampling, the shortest
+#: trial period [d] and the star's density [solar]. Two years at 25 s with the defaults make a
+#: grid of about 90,000 periods; :data:`MAX_PERIODS` is 20 times that.
+OVERSAMPLING_RANGE = (0.5, 20.0)
+PERIOD_MIN_FLOOR = 0.1
+DENSITY_RANGE = (1e-4, 1e7)
+MAX_PERIODS = 2_000_000
 
 
 def _ephemerides(value: Any) -> list[dict[str, float | None]]:
@@ -119,13 +126,34 @@ def settings(search_settings: Mapping[str, Any] | None) -> dict[str, Any]:
         s[key] = number(s, key, positive=True, optional=True)
     s["min_transits"] = number(s, "min_transits", minimum=1, integer=True)
     s["oversampling"] = number(s, "oversampling", positive=True)
+    if not OVERSAMPLING_RANGE[0] <= s["oversampling"] <= OVERSAMPLING_RANGE[1]:
+        raise ParameterError(f"search setting 'oversampling' must be from {OVERSAMPLING_RANGE[0]:g} "
+                             f"to {OVERSAMPLING_RANGE[1]:g}, got {s['oversampling']!r}")
+    if s["period_min"] is not None and s["period_min"] < PERIOD_MIN_FLOOR:
+        raise ParameterError(f"search setting 'period_min' must be at least {PERIOD_MIN_FLOOR:g} d "
+                             f"(shorter than any known planet's orbit), got {s['period_min']!r}")
     try:
         s["density"] = stellar_density(
             *(number(s, k, positive=True, optional=True)
               for k in ("stellar_density", "stellar_mass", "stellar_radius")))
     except ValueError as exc:
         raise ParameterError(f"search settings: {exc}") from None
+    if not DENSITY_RANGE[0] <= s["density"] <= DENSITY_RANGE[1]:
+        raise ParameterError(f"the star's density must be from {DENSITY_RANGE[0]:g} to "
+                             f"{DENSITY_RANGE[1]:g} solar (a supergiant to a white dwarf), got "
+                             f"{s['density']:g}")
     return s
+
+
+def grid_size(baseline: float, s: Mapping[str, Any]) -> int:
+    """Trial periods of the first round's Ofir grid (:func:`eas_runtime.bls.grid.ofir_periods`)
+    for ``baseline`` [d] and settings ``s``, without making it."""
+    step = ofir_step(baseline, s["density"], s["oversampling"])
+    p_min = s["period_min"] if s["period_min"] is not None else roche_period(s["density"])
+    p_max = s["period_max"] if s["period_max"] is not None else baseline / s["min_transits"]
+    if not 0 < p_min < p_max:
+        return 0
+    return int((p_min ** (-1 / 3) - p_max ** (-1 / 3)) / step) + 1
 
 
 def search(lc: LightCurve, *, lc_duration: float | None = None,
@@ -134,6 +162,11 @@ def search(lc: LightCurve, *, lc_duration: float | None = None,
     """Search ``lc`` for every planet; returns the search and the result metadata."""
     s = settings(search_settings)
     data = prepare(lc, lc_duration, target_period=target_period)
+    n_periods = grid_size(data.baseline, s)
+    if n_periods > MAX_PERIODS:
+        raise ParameterError(f"the period grid would hold {n_periods:,} trial periods (at most "
+                             f"{MAX_PERIODS:,}): raise period_min, lower period_max or "
+                             f"oversampling")
     found = planets.find_planets(
         data.time, data.flux, data.flux_err, snr_min=s["snr_min"], max_planets=s["max_planets"],
         single_snr_min=s["single_snr_min"], single_durations=s["single_durations"],

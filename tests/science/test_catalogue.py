@@ -90,6 +90,8 @@ def test_queries_filter_sort_and_count(resources):
     assert [r["number"] for r in q(db, catalogue.Filters.of(period_min=3, period_max=12))["items"]] == [1, 2]
     assert [r["number"] for r in q(db, catalogue.Filters.of(star="tic 7", min_snr=20))["items"]] == [3, 1]
     assert q(db, catalogue.Filters.of(star="nobody"))["total"] == 0
+    assert q(db, catalogue.Filters.of(star="%"))["total"] == 0            # not a wildcard
+    assert q(db, catalogue.Filters.of(star="TIC_7"))["total"] == 0
     assert q(db, catalogue.Filters.of(kind="single"))["items"][0]["period"] is None
     rows = catalogue.export_rows(db, catalogue.Filters.of(verdict="fp"))
     assert rows[0]["odd_even_sigma"] == 0.5 and rows[0]["reasons"] == ["odd and even"]

@@ -373,3 +373,19 @@ def test_vetting_fits_each_periodic_candidate_with_tls_too():
     assert "tls_period" not in rows[2] and rows[2]["kind"] == "single"
     assert [r["verdict"] for r in rows] == [r["verdict"] for r in plain]
     assert "tls_period" not in plain[0]
+
+
+@pytest.mark.parametrize("settings, named", [
+    ({"oversampling": 1e9}, "oversampling"), ({"period_min": 1e-9}, "period_min"),
+    ({"stellar_density": 1e12}, "density"),
+])
+def test_settings_that_would_exhaust_memory_are_refused(settings, named):
+    lc = LightCurve(TIME, np.ones(TIME.size), None)
+    with pytest.raises(ParameterError, match=named):
+        planet_search(lc, search_settings=settings)
+
+
+def test_single_event_boxes_shorter_than_four_cadences_are_not_tried():
+    """A hostile 1-second trial duration would bin two years into billions of bins."""
+    singles, repeating = single_events(TIME, np.zeros(TIME.size), [1e-5, 0.2])
+    assert singles == [] and repeating == []
