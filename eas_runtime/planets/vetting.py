@@ -269,8 +269,8 @@ def vet(time, flux, candidates: list[Mapping[str, Any]], *, density: float | Non
         index = np.rint((t - epoch) / period).astype(np.int64)
         ep = index[inside]
         expected = duration / cadence if cadence > 0 else 1.0
-        epochs, counts = np.unique(ep, return_counts=True)
-        sums = np.array([float(r[inside][ep == k].sum()) for k in epochs])
+        epochs, which, counts = np.unique(ep, return_inverse=True, return_counts=True)
+        sums = np.bincount(which, weights=r[inside], minlength=epochs.size)
         depths = -sums / np.maximum(counts, 1)
         errs = sigma / np.sqrt(np.maximum(counts, 1))
         with_data = counts >= 0.5 * expected

@@ -22,6 +22,7 @@ the metrics as columns (ECSV). Result metadata: ``n_candidates``, ``n_planet_can
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 from eas_runtime.bls.grid import stellar_density
@@ -31,6 +32,10 @@ from eas_runtime.planets.vetting import PLANET, vet
 from eas_runtime.task_api import InputError, ParameterError
 
 TASK = "vetting"
+#: Most candidates of one light curve (planet_search makes at most 20 periodic ones).
+MAX_CANDIDATES = 100
+#: Shortest period of a periodic candidate [d].
+MIN_PERIOD = 0.05
 
 
 def density_from(params: Mapping[str, Any]) -> float | None:
@@ -55,8 +60,6 @@ def confirm_with_tls(lc: LightCurve, cand: dict[str, Any], others: list[dict[str
     :data:`TLS_WINDOW` of a periodic candidate's, the other candidates' transits masked: its
     period, epoch, duration, depth [ppm], S/N and transit count as ``tls_*`` metrics, and notes
     when it finds no transit there or a weak one. Nothing for a single event."""
-    import math
-
     import numpy as np
 
     from eas_runtime import tls
@@ -100,7 +103,16 @@ def vet_candidates(lc: LightCurve, candidates: list[dict[str, Any]], *,
                    cpus: int = 1) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """(vetted rows, result metadata) of ``candidates`` on ``lc``; with ``tls_confirm`` each
     periodic candidate is also fitted by TLS (:func:`confirm_with_tls`)."""
+    if len(candidates) > MAX_CANDIDATES:
+        raise InputError(f"{len(candidates)} candidates to vet; at most {MAX_CANDIDATES} per "
+                         f"light curve")
     for i, cand in enumerate(candidates):
+        for key in ("period", "epoch", "duration", "depth", "snr"):
+            value = cand.get(key)
+            if value is not None and not (isinstance(value, (int, float))
+                                          and math.isfinite(value)):
+                raise InputError(f"candidate row {i + 1}: {key} must be a finite number, "
+                                 f"got {value!r}")
         if cand.get("kind") not in ("periodic", "single"):
             raise InputError(f"candidate row {i + 1} has kind {cand.get('kind')!r}; "
                              f"expected 'periodic' or 'single'")
@@ -112,6 +124,16 @@ def vet_candidates(lc: LightCurve, candidates: list[dict[str, Any]], *,
         if not cand["duration"] > 0:
             raise InputError(f"candidate {cand.get('number')} has a duration of "
                              f"{cand['duration']!r} d")
+        if cand["kind"] == "periodic" and not (
+                cand["period"] >= MIN_PERIOD and cand["duration"] < 0.5 * cand["period"]):
+            raise InputError(f"periodic candidate {cand.get('number')}: period "
+                             f"{cand['period']!r} d and duration {cand['duration']!r} d are no "
+                             f"transit (a period of at least {MIN_PERIOD:g} d, a duration under "
+                             f"half of it)")
+        if not isinstance(cand.get("number"), int):
+            raise InputError(f"candidate row {i + 1} has no whole number 'number'")
+    if len({c["number"] for c in candidates}) < len(candidates):
+        raise InputError("two candidate rows have the same number")
     rows: list[dict[str, Any]] = []
     if candidates:
         data = prepare(lc)

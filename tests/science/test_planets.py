@@ -389,3 +389,22 @@ def test_single_event_boxes_shorter_than_four_cadences_are_not_tried():
     """A hostile 1-second trial duration would bin two years into billions of bins."""
     singles, repeating = single_events(TIME, np.zeros(TIME.size), [1e-5, 0.2])
     assert singles == [] and repeating == []
+
+
+@pytest.mark.parametrize("row, named", [
+    ({"period": 1e-6, "duration": 1e-7}, "no transit"),
+    ({"period": 2.0, "duration": 1.5}, "no transit"),
+    ({"epoch": float("nan")}, "finite number"),
+    ({"depth": "deep"}, "finite number"),
+    ({"number": None}, "whole number"),
+])
+def test_vetting_refuses_candidate_rows_that_are_no_transit(row, named):
+    lc = LightCurve(TIME, np.ones(TIME.size), None)
+    base = {"number": 1, "kind": "periodic", "period": 3.0, "epoch": 1.0, "duration": 0.1,
+            "depth": 100.0, "snr": 8.0}
+    with pytest.raises(InputError, match=named):
+        vet_candidates(lc, [{**base, **row}])
+    with pytest.raises(InputError, match="same number"):
+        vet_candidates(lc, [base, dict(base)])
+    with pytest.raises(InputError, match="at most 100"):
+        vet_candidates(lc, [{**base, "number": i} for i in range(101)])
