@@ -42,10 +42,10 @@ def test_eas_up_processes_an_upload_with_no_other_command(eas_env, tmp_path):
         def finished():
             status = json.loads(run(eas_env, "status", "--json").stdout)
             ended = status["tasks"]["done"] + status["tasks"]["failed"]
-            return status if ended == 3 else None
-        status = wait_for(finished, timeout_s=180, interval_s=1, what="the upload to be processed")
-        assert status["tasks"]["done"] == 3
-        assert set(status["by_type"]) == {"ingest_external_lcs", "verify", "transit_search_bls_reference"}
+            return status if ended == 4 else None
+        status = wait_for(finished, timeout_s=300, interval_s=1, what="the upload to be processed")
+        assert status["tasks"]["done"] == 4          # the standard path, the default of watch add
+        assert set(status["by_type"]) == {"ingest_external_lcs", "detrend", "planet_search", "vetting"}
         listed = json.loads(run(eas_env, "watch", "list", "--json").stdout)
         assert listed[0]["prefix"] == "inbox/"
     finally:
