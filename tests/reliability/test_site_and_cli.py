@@ -25,7 +25,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import insert
 
-from eas_runtime.db.models import DeadLetter, Job
+from eas_runtime.db.models import CatalogueEntry, DeadLetter, Job
 from eas_runtime.db.products import ensure_product
 from eas_runtime.diagnostics._common import MAX_ID
 from eas_runtime.lightcurve import LightCurve, write_lightcurve
@@ -43,7 +43,8 @@ HOSTILE = ["9223372036854775808", "9223372036854775807", "-9223372036854775809",
            "../..", "..%2F..%2Fetc%2Fpasswd", "<script>alert(1)</script>", "' OR 1=1 --", "%", "null"]
 RAW = ["%FF%FE", "%C0%AF", "%00", "%ED%A0%80", "%E6%98%9F"]
 PARAMS = ["page", "page_size", "job", "task", "attempt", "subtree", "depth", "since", "until", "lanes",
-          "limit", "kind", "task_type", "severity", "order", "component", "prefix", "log_page"]
+          "limit", "kind", "task_type", "severity", "order", "component", "prefix", "log_page",
+          "verdict", "star", "min_snr", "period_min", "period_max", "sort", "search"]
 #: Every GET route the site has when this test was written: the fuzz takes routes from the
 #: app's URL map, and this list makes sure none went missing from it.
 KNOWN_ROUTES = {"/", "/activity", "/dead-letters", "/errors", "/functions", "/jobs", "/jobs/<int:job_id>", "/logs",
@@ -76,9 +77,17 @@ def seeded(resources, tmp_path):
         s.add(version)
         s.flush()
         version_id = version.id
+        product.star_id = "TIC <b>1</b>"
+        entry = CatalogueEntry(task_id=done, attempt_id=attempt, job_id=job, number=1,
+                               star_id="TIC <b>1</b>", kind="periodic", period=3.0, epoch=0.1,
+                               duration=0.1, depth=500.0, snr=9.0, verdict="planet candidate",
+                               reasons=[], details={"flags": [], "notes": []})
+        s.add(entry)
+        s.flush()
+        candidate_id = entry.id
     app = create_app(resources)
     return {"app": app, "client": app.test_client(), "job": job, "task": done, "attempt": attempt,
-            "version": version_id, "key": "inbox/lc.fits"}
+            "version": version_id, "key": "inbox/lc.fits", "candidate": candidate_id}
 
 
 def message_of(response) -> str:
@@ -127,7 +136,9 @@ def test_defect_7_site_fuzz_every_get_route_no_5xx_and_a_message_on_every_4xx(se
     rng = random.Random(11)
     client, app = seeded["client"], seeded["app"]
     valid = {"job_id": str(seeded["job"]), "task_id": str(seeded["task"]), "version_id": str(seeded["version"]),
-             "key": seeded["key"], "kind": rng.choice(["lc", "folded", "periodogram"]), "filename": "eas.js"}
+             "key": seeded["key"], "kind": rng.choice(["lc", "folded", "periodogram"]), "filename": "eas.js",
+             "candidate_id": str(seeded["candidate"]), "star_id": "TIC <b>1</b>",
+             "fmt": rng.choice(["csv", "votable", "json", "png", "pdf"])}
     routes = _routes(app)
     statuses: dict[int, int] = {}
     for n in range(1400):

@@ -50,7 +50,8 @@ def page_paths(site) -> list[str]:
             "/tasks/running", f"/tasks/{t}", "/jobs", f"/jobs/{j}", "/progress", f"/progress?job={j}",
             "/timings", f"/timings?job={j}&task_type={tt}", "/passfail", f"/passfail?job={j}&task_type={tt}",
             "/logs", f"/logs?severity=ERROR&job={j}&task={t}", "/activity", "/activity?since=1d",
-            "/functions"]
+            "/functions", "/candidates", "/candidates?verdict=pc&sort=period&order=asc&min_snr=7",
+            "/stars", "/stars?search=TIC"]
 
 
 def test_every_page_answers_and_escapes(site):
@@ -95,6 +96,11 @@ def test_every_route_of_these_blueprints_is_covered(site):
     rules = {r.rule for r in app.url_map.iter_rules() if r.endpoint.split(".")[0] in ours}
     covered = {p.split("?")[0] for p in page_paths(site)}
     covered |= {"/api" + p for p in covered} | {"/timings.csv", "/passfail.csv"}
+    # A candidate, its report and exports, and a star need a pipeline that found planets:
+    # tests/e2e/test_standard_path.py and tests/browser/test_candidates.py ask every one.
+    covered |= {"/candidates/<int:candidate_id>", "/api/candidates/<int:candidate_id>",
+                "/candidates/<int:candidate_id>/report.<fmt>", "/candidates.<fmt>",
+                "/stars/<path:star_id>", "/api/stars/<path:star_id>"}
     generic = {r.replace("<int:task_id>", str(site["task"])).replace("<int:job_id>", str(site["job"]))
                for r in rules}
     assert generic <= covered, generic - covered
