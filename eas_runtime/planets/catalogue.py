@@ -21,14 +21,13 @@ from eas_runtime.db.models import (AttemptInput, CatalogueEntry, Product, Produc
 from eas_runtime.diagnostics import DiagnosticsError, NotFound
 from eas_runtime.diagnostics._common import check_page, paged
 
-from .vetting import FALSE_POSITIVE, PLANET
+from .names import FALSE_POSITIVE, KINDS, PLANET
 
 C = CatalogueEntry
 #: Sort keys and their columns.
 SORTS = {"snr": C.snr, "period": C.period, "depth": C.depth, "duration": C.duration,
          "star": C.star_id, "verdict": C.verdict, "id": C.id, "job": C.job_id}
 VERDICTS = {"pc": PLANET, "fp": FALSE_POSITIVE, PLANET: PLANET, FALSE_POSITIVE: FALSE_POSITIVE}
-KINDS = ("periodic", "single")
 #: Most rows one export holds.
 EXPORT_LIMIT = 100_000
 

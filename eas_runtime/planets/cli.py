@@ -12,7 +12,6 @@ from pathlib import Path
 from eas_runtime.diagnostics.cli import _command, _context, row_id, whole
 
 from . import catalogue
-from . import table as ctable
 
 
 def _filters(args) -> catalogue.Filters:
@@ -50,6 +49,7 @@ def cmd_candidates(args) -> int:
         return 0
     filters = _filters(args)
     if args.json or args.csv or args.votable:
+        from . import table as ctable     # numpy and astropy: only when exporting
         rows = catalogue.export_rows(db, filters)
         if args.votable:
             Path(args.votable).write_bytes(ctable.export(rows, "votable"))

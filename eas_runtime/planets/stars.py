@@ -16,7 +16,7 @@ from eas_runtime.db.models import CatalogueEntry, Product, ProductVersion, Task
 from eas_runtime.diagnostics import DiagnosticsError, NotFound
 from eas_runtime.diagnostics._common import check_page, iso, paged
 
-from .vetting import PLANET
+from .names import PLANET
 
 #: Metadata of a light-curve version shown per segment.
 SEGMENT_KEYS = ("mission", "segment", "object", "time_system", "time_reference_bjd",

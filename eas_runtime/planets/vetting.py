@@ -55,8 +55,7 @@ from eas_runtime.bls import grid
 
 from .search import MASK_FACTOR, red_noise_factor, robust_std, transit_mask
 
-PLANET = "planet candidate"
-FALSE_POSITIVE = "false positive"
+from .names import FALSE_POSITIVE, PLANET  # the verdicts, shared with the catalogue
 
 ODD_EVEN_SIGMA = 3.0
 #: Transit-to-transit depth changes that are not noise (detrending, spot crossings), as a

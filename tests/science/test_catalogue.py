@@ -107,3 +107,15 @@ def test_queries_filter_sort_and_count(resources):
 def test_bad_filters_are_refused_by_name(filters, named):
     with pytest.raises(DiagnosticsError, match=named):
         catalogue.Filters.of(**filters)
+
+
+def test_the_command_line_does_not_load_the_science():
+    """`eas` builds its parser in every component (eas serve adapter, control, index): the
+    candidates command must not pull numpy, numba or astropy into them (the adapter runs under
+    a small memory limit, and its connections dropped when numba was loaded)."""
+    import subprocess
+    import sys
+    code = ("import sys, eas_runtime.cli as c; c.build_parser(); "
+            "print(sorted(m for m in ('numpy', 'numba', 'astropy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out
