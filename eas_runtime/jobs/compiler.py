@@ -542,7 +542,9 @@ def loop_values(item: dict, env: Env, here: str) -> list:
         return [float(v) for v in np.linspace(start, end, n)]
     if start <= 0 or end <= 0:
         raise JobError(f"{here}.log_range: start and end must be positive, got {start!r}, {end!r}")
-    values = [float(v) for v in np.logspace(math.log10(start), math.log10(end), n)]
+    # np.log10, as the prototype: math.log10 and numpy's vectorised log10 can differ by one ulp
+    # (AVX-512 on some CPUs), which moves a loop value off the prototype's.
+    values = [float(v) for v in np.logspace(np.log10(float(start)), np.log10(float(end)), n)]
     _finite(values, f"{here}.log_range")
     return values
 
