@@ -15,7 +15,7 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from math import log10
+
 
 import numpy as np
 
@@ -90,7 +90,7 @@ class Model:
                 values = np.linspace(start, end, n)
             else:
                 start, end, n = (evaluate(v, md) for v in d["log_range"])
-                values = np.logspace(log10(start), log10(end), n)
+                values = np.logspace(np.log10(start), np.log10(end), n)   # numpy throughout
             for index, value in enumerate(values):
                 value = value.item() if hasattr(value, "item") else value
                 self.chain(d.get("task_list", []), {**md, name: value, f"{name}_index": index})
