@@ -47,7 +47,28 @@ def test_verify_gapped_curve_fails_the_fixed_step_check(functions_dir):
     result = verify(gapped)
     assert result.verification is False and result.n_samples == 1425
     assert result.sampling_interval_s == pytest.approx(600.0, abs=1e-6)
+    assert result.n_gaps == 15 and result.n_irregular_steps == 0
+    assert result.longest_gap_d == pytest.approx(1200 / 86400, abs=1e-9)
+    assert result.verification_reason.startswith("not a fixed step: 15 gap(s) in the 600 s raster")
     assert verify(gapped.to_fixed_step()).verification is True
+    assert verify(gapped.to_fixed_step()).verification_reason == ""
+
+
+def test_verify_says_where_the_steps_are_irregular():
+    t = np.arange(0.0, 1.0, 0.01)
+    t[40:] += 0.003                              # one step 4.3 min long in a 14.4 min raster
+    result = verify(LightCurve(t, np.ones(t.size)))
+    assert result.verification is False and result.n_gaps == 0 and result.n_irregular_steps == 1
+    assert "1 irregular step(s)" in result.verification_reason
+    assert "after t = 0.390000 d" in result.verification_reason
+
+
+def test_verify_explains_a_real_tess_sector(real_dir):
+    from functions.ingest_external_lcs.science import ingest
+    result = verify(ingest(real_dir / "tess2018206045859-s0001-0000000038846515-0120-s_lc.fits"))
+    assert result.verification is False and result.n_gaps >= 1
+    assert result.longest_gap_d > 1.0                         # the sector's mid-orbit downlink
+    assert "1 gap(s) in the 120.001 s raster" in result.verification_reason
 
 
 def test_verify_ranges_use_good_samples_only():
