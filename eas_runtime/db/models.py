@@ -211,7 +211,8 @@ class Attempt(Base):
     host: Mapped[str] = mapped_column(String(200), default="")
     pid: Mapped[Optional[int]] = mapped_column(Integer)
     error: Mapped[bool] = mapped_column(Boolean, default=False)
-    #: ``science`` (the code raised), ``infrastructure`` (lost, stalled), ``input`` (bad input),
+    #: ``science`` (the code raised), ``environment`` (a package it needs is not installed),
+    #: ``infrastructure`` (lost, stalled), ``input`` (bad input),
     #: ``timeout`` (ran past the request limit), ``qc``, ``parameters`` or ``cancelled``.
     error_kind: Mapped[str] = mapped_column(String(20), default="")
     error_text: Mapped[str] = mapped_column(Text, default="")

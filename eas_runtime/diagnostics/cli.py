@@ -234,7 +234,8 @@ def add_commands(sub) -> None:
     s.add_argument("--job", type=row_id)
     s.add_argument("--type", help="task type")
     s.add_argument("--since", help="ISO time (UTC unless a zone is given) or an age: 90s, 30m, 2h, 1d, 1w")
-    s.add_argument("--kind", help="error kind: science, input, qc, parameters, timeout, infrastructure, cancelled")
+    s.add_argument("--kind", help="error kind: science, input, qc, parameters, timeout, environment, "
+                                          "infrastructure, cancelled")
     s.add_argument("--dead-letters", action="store_true", help="list dead letters instead")
     _paged(s, 20)
     s.set_defaults(fn=cmd_errors)

@@ -9,7 +9,8 @@ from eas_runtime.site._request import db, install, job_arg, page_args, text_arg
 
 bp = install(Blueprint("errors", __name__))
 #: Error kinds the pipeline records (eas_runtime/wrapper, control, lifecycle).
-KINDS = ("science", "input", "qc", "parameters", "timeout", "infrastructure", "cancelled")
+KINDS = ("science", "input", "qc", "parameters", "timeout", "environment", "infrastructure",
+         "cancelled")
 
 
 def errors_data() -> dict:

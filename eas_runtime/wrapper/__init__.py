@@ -207,6 +207,12 @@ class TaskRunner:
             except InputError as exc:
                 outcome = _attempt.Outcome(error_kind="input", error_text=_traceback_text(exc))
                 ctx.log.error("bad input: %s", exc)
+            except ModuleNotFoundError as exc:
+                hint = missing_package_hint(exc)
+                kind = "environment" if hint else "science"
+                outcome = _attempt.Outcome(error_kind=kind, error_text=(hint + "\n" if hint else "")
+                                           + _traceback_text(exc))
+                ctx.log.error("task failed: %s", hint or exc)
             except Exception as exc:  # noqa: BLE001 - a science failure is a result, not a crash
                 outcome = _attempt.Outcome(error_kind="science", error_text=_traceback_text(exc))
                 ctx.log.error("task failed: %s", exc)
@@ -257,6 +263,25 @@ class TaskRunner:
         if status == 400:
             return 400, outcome.error_text.strip().splitlines()[-1] + "\n", event
         return status, "", event
+
+
+#: Packages of the optional extras and the extra that installs each (pyproject.toml).
+EXTRAS = {"wotan": "science", "transitleastsquares": "science", "psls": "science",
+          "scipy": "science", "psycopg2": "postgres"}
+
+
+def missing_package_hint(exc: ModuleNotFoundError) -> str:
+    """The one line an environment error starts with: which package is missing and the command
+    that installs it; '' when the missing module is the project's own (a bug, not the
+    environment)."""
+    name = (exc.name or "").split(".")[0]
+    if not name or name in ("eas_runtime", "functions"):
+        return ""
+    extra = EXTRAS.get(name)
+    command = f"pip install 'plato-eas[{extra}]'" if extra else f"pip install {name}"
+    return (f"environment: this function needs the Python package {name!r}, which is not "
+            f"installed where it runs; install it with `{command}` (or the image's "
+            f"requirements.txt), then `eas retry` the job")
 
 
 def _int_attr(event, name: str) -> int:

@@ -167,7 +167,7 @@ class StoredOutput:
 
 @dataclass
 class Outcome:
-    error_kind: str = ""          # "" on success; science | input | qc | parameters | timeout
+    error_kind: str = ""          # "" on success; science | input | qc | parameters | timeout | environment
     error_text: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
