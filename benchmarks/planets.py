@@ -13,9 +13,9 @@ in the same run, per star:
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
+
+from benchmarks.detrend import _timed
 
 
 def _star(days: float, cadence_s: float, seed: int = 3):
@@ -29,16 +29,6 @@ def _star(days: float, cadence_s: float, seed: int = 3):
     sigma = 6e-4 * np.sqrt(120.0 / cadence_s)
     f += rng.normal(0, sigma, t.size)
     return LightCurve(t, f, np.full(t.size, sigma), meta={"star_id": "benchmark"})
-
-
-def _timed(call, repeats: int):
-    walls, cpus, result = [], [], None
-    for _ in range(repeats):
-        cpu, start = time.process_time(), time.perf_counter()
-        result = call()
-        walls.append(time.perf_counter() - start)
-        cpus.append(time.process_time() - cpu)
-    return float(np.median(walls)), float(np.median(cpus)), result
 
 
 def run(quick: bool = False) -> list[tuple[str, str, str, str]]:

@@ -33,10 +33,6 @@ def _binned(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarra
             (np.bincount(idx, weights=y, minlength=n)[keep] / counts[keep]))
 
 
-def _fold(time, period, epoch):
-    return (time - epoch + 0.5 * period) % period - 0.5 * period
-
-
 def _window(ax, x, y, width, label, colour="#1b1f24", bins=60):
     near = np.abs(x) < width
     xs, ys = x[near], y[near]
@@ -68,6 +64,8 @@ def render(row: dict[str, Any], lightcurve: Path, periodogram: Path | None = Non
 
     from eas_runtime.lightcurve import read_lightcurve
     from eas_runtime.site.plots import _DRAW_LOCK
+
+    from .search import offset_from_transit
 
     if fmt not in FORMATS:
         raise ValueError(f"report format must be one of {FORMATS}, got {fmt!r}")
@@ -117,7 +115,7 @@ def render(row: dict[str, Any], lightcurve: Path, periodogram: Path | None = Non
         ax.tick_params(labelsize=7)
 
         width = 3 * duration
-        offset = _fold(time, period, epoch) if period else time - epoch
+        offset = offset_from_transit(time, period or None, epoch)
         # 2. fold
         ax = fig.add_subplot(grid[1, 0:2])
         _window(ax, offset, flux, width, "folded at the period" if period else "the event")

@@ -45,6 +45,7 @@ import numpy as np
 
 from eas_runtime.bls import grid
 from eas_runtime.bls.search import search_lightcurve
+from eas_runtime.lightcurve.search import robust_sigma
 
 #: Default S/N threshold of a candidate (the Kepler pipeline's multiple-event threshold).
 SNR_MIN = 7.1
@@ -120,15 +121,18 @@ class PlanetSearch:
 
 
 # ---------------------------------------------------------------------- masks
+def offset_from_transit(time: np.ndarray, period: float | None, epoch: float) -> np.ndarray:
+    """Time [d] from the nearest mid-transit (from the one event when ``period`` is None)."""
+    if period is None:
+        return time - epoch
+    return (time - epoch + 0.5 * period) % period - 0.5 * period
+
+
 def transit_mask(time: np.ndarray, period: float | None, epoch: float, duration: float,
                  factor: float = 1.0) -> np.ndarray:
     """Samples within ``factor * duration / 2`` of a mid-transit time (of one event when
     ``period`` is None)."""
-    half = 0.5 * factor * duration
-    if period is None:
-        return np.abs(time - epoch) < half
-    offset = (time - epoch + 0.5 * period) % period - 0.5 * period
-    return np.abs(offset) < half
+    return np.abs(offset_from_transit(time, period, epoch)) < 0.5 * factor * duration
 
 
 def ephemeris_mask(time: np.ndarray, ephemerides: Iterable[Mapping[str, Any]],
@@ -143,14 +147,6 @@ def ephemeris_mask(time: np.ndarray, ephemerides: Iterable[Mapping[str, Any]],
 
 
 # ---------------------------------------------------------------------- statistics
-def robust_std(values: np.ndarray) -> float:
-    """1.4826 x median absolute deviation."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.size == 0:
-        return math.nan
-    return float(1.4826 * np.median(np.abs(values - np.median(values))))
-
-
 def red_noise_factor(time: np.ndarray, resid: np.ndarray, duration: float, sigma: float,
                      exclude: np.ndarray | None = None) -> float:
     """Pont et al. (2006) beta at the timescale ``duration``: the robust scatter of the means of
@@ -168,7 +164,7 @@ def red_noise_factor(time: np.ndarray, resid: np.ndarray, duration: float, sigma
         return 1.0
     means = sums[full] / counts[full]
     expected = sigma / math.sqrt(float(np.median(counts[full])))
-    return max(1.0, robust_std(means) / expected)
+    return max(1.0, robust_sigma(means) / expected)
 
 
 # ---------------------------------------------------------------------- single events
@@ -205,7 +201,7 @@ def _ses_series(time: np.ndarray, resid: np.ndarray, duration: float,
     depth = np.full(n_in.size, np.nan)
     depth[ok] = -s_in[ok] / n_in[ok]
     z = np.where(ok, depth * np.sqrt(np.where(ok, n_in, 1.0)), np.nan)
-    scale = robust_std(z[ok])
+    scale = robust_sigma(z[ok]) if ok.any() else math.nan
     ses = z / scale if scale > 0 else np.full(z.size, np.nan)
     return middles, depth, ses, n_in
 
@@ -437,7 +433,7 @@ def find_planets(time, flux, flux_err=None, *, snr_min: float = SNR_MIN,
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a positive number, got {value!r}")
     resid = flux - 1.0
-    sigma = robust_std(resid)
+    sigma = robust_sigma(resid)
     # A noiseless light curve has no scatter: 1 ppm keeps every statistic finite.
     white = max(sigma, 1e-6)
     dy = err if err is not None else np.full(time.size, white)

@@ -53,7 +53,9 @@ import numpy as np
 
 from eas_runtime.bls import grid
 
-from .search import MASK_FACTOR, red_noise_factor, robust_std, transit_mask
+from eas_runtime.lightcurve.search import robust_sigma
+
+from .search import MASK_FACTOR, offset_from_transit, red_noise_factor, transit_mask
 
 from .names import FALSE_POSITIVE, PLANET  # the verdicts, shared with the catalogue
 
@@ -216,7 +218,7 @@ def vet(time, flux, candidates: list[Mapping[str, Any]], *, density: float | Non
     all_masked = np.zeros(time.size, dtype=bool)
     for m in masks.values():
         all_masked |= m
-    sigma_white = robust_std(resid[~all_masked]) if (~all_masked).sum() > 10 else robust_std(resid)
+    sigma_white = robust_sigma(resid[~all_masked]) if (~all_masked).sum() > 10 else robust_sigma(resid)
     out = []
     for cand in candidates:
         number = int(cand["number"])
@@ -239,7 +241,7 @@ def vet(time, flux, candidates: list[Mapping[str, Any]], *, density: float | Non
         v = Vetting(number=number, verdict=PLANET)
         m = v.metrics
         m["red_noise"] = beta
-        offset = (t - epoch) if period is None else (t - epoch + 0.5 * period) % period - 0.5 * period
+        offset = offset_from_transit(t, period, epoch)
         inside = np.abs(offset) < 0.5 * duration
 
         # shape: a trapezoid's flat-bottom fraction, V against U
