@@ -19,9 +19,23 @@ from eas_runtime import events
 from eas_runtime.settings import Settings, SettingsError
 
 
-def _settings(args) -> Settings:
-    return Settings.load(home=args.home, store=args.store, database_url=args.database_url,
-                         broker_url=args.broker_url, log_level=args.log_level)
+#: How each command finds its pipeline when not told (eas_runtime.discovery): ``creates`` makes
+#: its own in ./.eas (never another shell's running one), ``optional`` works without one; every
+#: other command needs one and says so in one line when there is none.
+PIPELINE_MODE = {"up": "creates", "demo": "creates", "db": "optional", "serve": "optional",
+                 "validate": "optional", "deploy": "optional", "invoke": "optional",
+                 **dict.fromkeys(("status", "jobs", "tree", "progress", "errors", "timings", "passfail",
+                                  "inflight", "logs", "task", "candidates", "cancel", "retry"), "reads")}
+
+
+def _settings(args, *, mode: str | None = None) -> Settings:
+    """The settings of the pipeline this command works on: flags > ``EAS_*`` > a running
+    ``eas up`` > ``./.eas`` (eas_runtime.discovery)."""
+    from eas_runtime.discovery import locate
+    mode = mode or PIPELINE_MODE.get(getattr(args, "command", None), "needs")
+    flags = {"home": args.home, "store": args.store, "database_url": args.database_url,
+             "broker_url": args.broker_url, "log_level": args.log_level}
+    return locate(flags, mode=mode)
 
 
 def _resources(args):
@@ -31,10 +45,13 @@ def _resources(args):
 
 # ---------------------------------------------------------------------- up / demo
 def cmd_up(args) -> int:
+    from eas_runtime import discovery
     from eas_runtime.embedded import EmbeddedRuntime
     settings = _settings(args).replace(**{k: v for k, v in (("gateway_port", args.gateway_port),
                                                              ("index_port", args.index_port)) if v is not None})
     runtime = EmbeddedRuntime(settings).start()
+    # Other shells' `eas` commands find this pipeline through the record (eas_runtime.discovery).
+    found_at = discovery.record(runtime.settings)
     print(f"EAS is up. Broker ingress: {runtime.broker_url}\nIndex site: {runtime.index_url}\n"
           f"Store: {settings.store} ({settings.store_path if settings.store == 'local' else settings.minio_endpoint})"
           "\nCtrl-C stops it.", flush=True)
@@ -45,6 +62,7 @@ def cmd_up(args) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        discovery.forget(found_at)
         runtime.stop()
     return 0
 
@@ -109,7 +127,8 @@ def cmd_submit(args) -> int:
     except (OSError, ValueError, RecursionError) as exc:
         print(f"eas submit: cannot read {path}: {exc}", file=sys.stderr)
         return 2
-    settings = _settings(args)
+    # A dry run compiles and checks: it needs no pipeline, but checks against one it finds.
+    settings = _settings(args, mode="optional" if args.dry_run else None)
     served = served_task_types(settings.broker_config_dir)
     try:
         db, unchecked = _live_database(settings, create=args.check)
@@ -506,6 +525,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    from eas_runtime.discovery import NoPipeline
     args = build_parser().parse_args(argv)
     try:
         level = (args.log_level or Settings.load().log_level).upper()
@@ -516,8 +536,11 @@ def _main(argv: list[str] | None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)   # one line per migration step is noise
     try:
         return args.fn(args)
+    except NoPipeline as exc:       # nothing to work on: like a database that is down, status 1
+        print(f"eas {args.command}: {exc}", file=sys.stderr)
+        return 1
     except SettingsError as exc:
-        print(f"eas: {exc}", file=sys.stderr)
+        print(f"eas {args.command}: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
         problem = _database_problem(exc)
