@@ -116,8 +116,9 @@ def cmd_submit(args) -> int:
     answers; ``--check``: always, creating the schema if need be), no output clashes with
     another job's or an existing object and every input exists. ``--dry-run`` stops after them
     and prints the tree and counts. After posting, the job row eas-control makes (or its
-    rejection) is awaited for ``--wait`` seconds. Exit 0: accepted (or sent, when no database
-    can be watched); 2: refused; 1: not sent; 3: sent, no verdict in time."""
+    rejection) is awaited for ``--verdict-timeout`` seconds; ``--wait`` then follows the job to
+    its end (:func:`_follow`). Exit 0: accepted (or sent, when no database can be watched); 2:
+    refused; 1: not sent; 3: sent, no verdict in time."""
     from eas_runtime.db.session import DatabaseUnavailable
     from eas_runtime.jobs import JobError, admit, served_task_types, tree
     from eas_runtime.store import StoreError
@@ -158,24 +159,55 @@ def cmd_submit(args) -> int:
         print(f"eas submit: {exc}", file=sys.stderr)
         return 1
     what = (f"submitted {compiled.job_name!r} ({summary['rows']} task rows, {summary['tasks']} tasks to run)")
-    if db is None or args.wait <= 0:
+    if args.wait and db is None:
+        print(f"{what} as event {event['id']}")
+        print(f"eas submit: cannot follow the job: {unchecked}", file=sys.stderr)
+        return 3
+    if db is None or (args.verdict_timeout <= 0 and not args.wait):
         note = f"; {unchecked}, eas-control checks it" if unchecked else ""
         print(f"{what} as event {event['id']}{note}")
         return 0
     try:
-        verdict = _await_job(db, f"{events.SOURCE_CLI} {event['id']}", args.wait)
+        verdict = _await_job(db, f"{events.SOURCE_CLI} {event['id']}", args.verdict_timeout or 60.0)
     except DatabaseUnavailable as exc:
         verdict, unchecked = None, str(exc)
     if verdict is None:
         print(f"{what} as event {event['id']}")
-        print(f"eas submit: {path}: eas-control recorded no verdict within {args.wait:g} s"
+        print(f"eas submit: {path}: eas-control recorded no verdict within {args.verdict_timeout:g} s"
               f"{f' ({unchecked})' if unchecked else ''}; `eas jobs` will show it", file=sys.stderr)
         return 3
     job_id, rejection = verdict
     if rejection is not None:
         print(f"eas submit: {path}: refused by eas-control (job {job_id}): {rejection}", file=sys.stderr)
         return 2
-    print(f"{what} as job {job_id} (event {event['id']})")
+    print(f"{what} as job {job_id} (event {event['id']})", flush=True)
+    return _follow(db, job_id, settings, args) if args.wait else 0
+
+
+def _follow(db, job_id: int, settings: Settings, args) -> int:
+    """``--wait``: the progress line until the job ends, then its results. Exit 0: every task
+    done; 4: some failed or were cancelled; 3: not ended within ``--wait-timeout``; 130: Ctrl-C
+    (the job goes on)."""
+    from eas_runtime import diagnostics as diag
+    from eas_runtime import follow
+    from eas_runtime.jobs import CONTROL_FLOW
+    try:
+        final = follow.follow(db, job_id, out=sys.stdout, stall_s=settings.stall_s, timeout_s=args.wait_timeout)
+    except KeyboardInterrupt:
+        print(f"\nstopped following job {job_id}; it goes on: eas progress --job {job_id}", file=sys.stderr)
+        return 130
+    if final is None:
+        print(f"eas submit: job {job_id} has not ended after {args.wait_timeout:g} s; it goes on: "
+              f"eas progress --job {job_id}", file=sys.stderr)
+        return 3
+    types = [t["task_type"] for t in diag.progress(db, job_id=job_id, stall_s=settings.stall_s)["task_types"]
+             if t["task_type"] not in CONTROL_FLOW]
+    for text in follow.results(db, job_id, types, stall_s=settings.stall_s):
+        print(text)
+    if final.failed or final.cancelled:
+        print(f"\njob {job_id}: {final.failed} failed, {final.cancelled} cancelled; the errors: "
+              f"eas errors --job {job_id}")
+        return 4
     return 0
 
 
@@ -420,7 +452,7 @@ COMMAND_MODULES: tuple[str, ...] = ("eas_runtime.diagnostics.cli", "eas_runtime.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from eas_runtime.diagnostics.cli import row_id, whole    # bounded numbers: refused, not overflowed
+    from eas_runtime.diagnostics.cli import row_id, seconds, whole   # bounded: refused, not overflowed
     p = argparse.ArgumentParser(prog="eas", description="PLATO exoplanet analysis pipeline")
     p.add_argument("--home", help="folder for the embedded database, store and logs (EAS_HOME)")
     p.add_argument("--store", choices=["local", "minio"], help="object store (EAS_STORE)")
@@ -453,8 +485,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--check", action="store_true",
                    help="check outputs and inputs against the task database and store even when it does not "
                         "exist yet (it is checked whenever it is reachable)")
-    s.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+    s.add_argument("--verdict-timeout", type=seconds, default=60.0, metavar="SECONDS",
                    help="wait this long for eas-control to accept or refuse the job (0: do not wait)")
+    s.add_argument("--wait", action="store_true",
+                   help="follow the job to its end (done, failed, running, time left), then print its results")
+    s.add_argument("--wait-timeout", type=seconds, default=0.0, metavar="SECONDS",
+                   help="with --wait: stop following after this long (0: until the job ends)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_submit)
 
