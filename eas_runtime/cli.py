@@ -22,7 +22,7 @@ from eas_runtime.settings import Settings, SettingsError
 #: How each command finds its pipeline when not told (eas_runtime.discovery): ``creates`` makes
 #: its own in ./.eas (never another shell's running one), ``optional`` works without one; every
 #: other command needs one and says so in one line when there is none.
-PIPELINE_MODE = {"up": "creates", "demo": "creates", "db": "optional", "serve": "optional",
+PIPELINE_MODE = {"up": "creates", "demo": "creates", "down": "optional", "db": "optional", "serve": "optional",
                  "validate": "optional", "deploy": "optional", "invoke": "optional",
                  **dict.fromkeys(("status", "jobs", "tree", "progress", "errors", "timings", "passfail",
                                   "inflight", "logs", "task", "candidates", "cancel", "retry"), "reads")}
@@ -49,6 +49,10 @@ def cmd_up(args) -> int:
     from eas_runtime.embedded import EmbeddedRuntime
     settings = _settings(args).replace(**{k: v for k, v in (("gateway_port", args.gateway_port),
                                                              ("index_port", args.index_port)) if v is not None})
+    if args.detach:
+        from eas_runtime.background import start
+        return start(settings, argv=_global_flags(args) + ["up", *_port_flags(args)],
+                     timeout_s=args.start_timeout)
     runtime = EmbeddedRuntime(settings).start()
     # Other shells' `eas` commands find this pipeline through the record (eas_runtime.discovery).
     found_at = discovery.record(runtime.settings)
@@ -65,6 +69,25 @@ def cmd_up(args) -> int:
         discovery.forget(found_at)
         runtime.stop()
     return 0
+
+
+def _global_flags(args) -> list[str]:
+    """The global options as given, for a command run again in a child process."""
+    flags = []
+    for name in ("store", "database_url", "broker_url", "log_level"):
+        if getattr(args, name) is not None:
+            flags += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    return flags
+
+
+def _port_flags(args) -> list[str]:
+    return [part for name in ("gateway_port", "index_port") if getattr(args, name) is not None
+            for part in (f"--{name.replace('_', '-')}", str(getattr(args, name)))]
+
+
+def cmd_down(args) -> int:
+    from eas_runtime.background import stop
+    return stop(home=args.home or os.environ.get("EAS_HOME") or None, timeout_s=args.stop_timeout)
 
 
 def cmd_demo(args) -> int:
@@ -96,15 +119,64 @@ def cmd_upload(args) -> int:
             print(f"eas upload: {given} gives a key the store refuses: {exc}", file=sys.stderr)
             return 2
         planned.append((path, key))
+    from eas_runtime.db.models import utcnow
     res = _resources(args)
+    started, uploaded = utcnow(), []
     for path, key in planned:
         try:
             info = res.store.put_file(key, path)
         except StoreError as exc:
             print(f"eas upload: {path} -> {key} failed: {exc}", file=sys.stderr)
             return 1
-        print(f"uploaded {path} -> {key} ({info.size} bytes, md5 {info.etag})")
-    return 0
+        print(f"uploaded {path} -> {key} ({info.size} bytes, md5 {info.etag})", flush=True)
+        uploaded.append((key, info.etag))
+    if not args.wait:
+        return 0
+    from eas_runtime import follow
+    jobs = _jobs_of_uploads(res.db, uploaded, started, timeout_s=args.verdict_timeout)
+    if not jobs:
+        return 0 if jobs is not None else 3
+    return follow.run(res.db, jobs, stall_s=res.settings.stall_s, timeout_s=args.wait_timeout, command="eas upload")
+
+
+def _jobs_of_uploads(db, uploaded: list[tuple[str, str]], since, *, timeout_s: float) -> list[int] | None:
+    """The jobs eas-control made for these uploads by their watch rules (Job.spec names the
+    object and its etag; an earlier job when the same bytes were uploaded before), awaited up
+    to ``timeout_s``; [] when no rule covers any of them,
+    None (said on stderr) when an expected job did not come."""
+    import time
+
+    from sqlalchemy import select
+
+    from eas_runtime.control import watch
+    from eas_runtime.db.models import Job
+    with db.read() as s:
+        expected = {key: len(watch.matching_rules(s, key)) for key, _ in uploaded}
+    for key, n in expected.items():
+        if not n:
+            print(f"no watch rule covers {key}: nothing follows from it (eas watch add --prefix ...)")
+    wanted = {(key, etag) for key, etag in uploaded if expected[key]}
+    # The same bytes uploaded again make no new job (its source is the rule and the etag): after
+    # a moment every job is looked at once, and the earlier job is the one followed.
+    began = time.monotonic()
+    deadline, found, looked_back = began + timeout_s, {}, False
+    while wanted:
+        look_back = not looked_back and time.monotonic() - began > 2.0
+        looked_back |= look_back
+        with db.read() as s:
+            query = select(Job.id, Job.spec)
+            for job_id, spec in s.execute(query if look_back else query.where(Job.created_at >= since)):
+                if isinstance(spec, dict) and (spec.get("object"), spec.get("etag")) in wanted:
+                    found.setdefault((spec["object"], spec["etag"]), set()).add(job_id)
+        if all(len(found.get(w, ())) >= expected[w[0]] for w in wanted):
+            break
+        if time.monotonic() >= deadline:
+            missing = sorted(key for key, etag in wanted if len(found.get((key, etag), ())) < expected[key])
+            print(f"eas upload: no job was made for {', '.join(missing)} within {timeout_s:g} s (is `eas up` "
+                  f"running? a refused watch job is a dead letter: eas errors --dead-letters)", file=sys.stderr)
+            return None
+        time.sleep(0.2)
+    return sorted(j for ids in found.values() for j in ids)
 
 
 def cmd_submit(args) -> int:
@@ -181,34 +253,10 @@ def cmd_submit(args) -> int:
         print(f"eas submit: {path}: refused by eas-control (job {job_id}): {rejection}", file=sys.stderr)
         return 2
     print(f"{what} as job {job_id} (event {event['id']})", flush=True)
-    return _follow(db, job_id, settings, args) if args.wait else 0
-
-
-def _follow(db, job_id: int, settings: Settings, args) -> int:
-    """``--wait``: the progress line until the job ends, then its results. Exit 0: every task
-    done; 4: some failed or were cancelled; 3: not ended within ``--wait-timeout``; 130: Ctrl-C
-    (the job goes on)."""
-    from eas_runtime import diagnostics as diag
+    if not args.wait:
+        return 0
     from eas_runtime import follow
-    from eas_runtime.jobs import CONTROL_FLOW
-    try:
-        final = follow.follow(db, job_id, out=sys.stdout, stall_s=settings.stall_s, timeout_s=args.wait_timeout)
-    except KeyboardInterrupt:
-        print(f"\nstopped following job {job_id}; it goes on: eas progress --job {job_id}", file=sys.stderr)
-        return 130
-    if final is None:
-        print(f"eas submit: job {job_id} has not ended after {args.wait_timeout:g} s; it goes on: "
-              f"eas progress --job {job_id}", file=sys.stderr)
-        return 3
-    types = [t["task_type"] for t in diag.progress(db, job_id=job_id, stall_s=settings.stall_s)["task_types"]
-             if t["task_type"] not in CONTROL_FLOW]
-    for text in follow.results(db, job_id, types, stall_s=settings.stall_s):
-        print(text)
-    if final.failed or final.cancelled:
-        print(f"\njob {job_id}: {final.failed} failed, {final.cancelled} cancelled; the errors: "
-              f"eas errors --job {job_id}")
-        return 4
-    return 0
+    return follow.run(db, [job_id], stall_s=settings.stall_s, timeout_s=args.wait_timeout, command="eas submit")
 
 
 def _live_database(settings: Settings, *, create: bool):
@@ -464,7 +512,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("up", help="run the embedded pipeline until Ctrl-C")
     s.add_argument("--gateway-port", type=whole(1, 65535, "a port"))
     s.add_argument("--index-port", type=whole(1, 65535, "a port"))
+    s.add_argument("-d", "--detach", action="store_true",
+                   help="run in the background and return once it answers (stop it with `eas down`)")
+    s.add_argument("--start-timeout", type=seconds, default=120.0, metavar="SECONDS",
+                   help="with --detach: give up when it does not answer within this long")
     s.set_defaults(fn=cmd_up)
+
+    s = sub.add_parser("down", help="stop the running `eas up` (of --home, else the one `eas status` finds)")
+    s.add_argument("--stop-timeout", type=seconds, default=60.0, metavar="SECONDS",
+                   help="wait this long for it to stop")
+    s.set_defaults(fn=cmd_down)
 
     s = sub.add_parser("demo", help="synthetic light curves through ingest -> verify -> BLS")
     s.add_argument("--count", type=int, default=12)
@@ -476,6 +533,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("files", nargs="+")
     s.add_argument("--prefix", default="inbox/")
     s.add_argument("--key", help="object key (one file only)")
+    s.add_argument("--wait", action="store_true",
+                   help="follow the jobs the watch rules make for the uploads to their end, then print their results")
+    s.add_argument("--verdict-timeout", type=seconds, default=60.0, metavar="SECONDS",
+                   help="with --wait: how long the jobs may take to appear")
+    s.add_argument("--wait-timeout", type=seconds, default=0.0, metavar="SECONDS",
+                   help="with --wait: stop following after this long (0: until the jobs end)")
     s.set_defaults(fn=cmd_upload)
 
     s = sub.add_parser("submit", help="submit a job (task-chain JSON)")

@@ -125,6 +125,23 @@ def running(environ: Mapping[str, str] | None = None) -> list[Running]:
     return found
 
 
+def pick(live: list[Running], home: str | Path | None = None) -> Running | None:
+    """The one of the running pipelines meant: the one in ``home`` when given (None when it
+    does not run), else the only one, else the one whose home is ``./.eas``; several others:
+    :class:`NoPipeline` listing them."""
+    if home is not None:
+        wanted = Path(home).resolve()
+        return next((r for r in live if Path(r.home) == wanted), None)
+    if len(live) > 1:
+        here = (Path.cwd() / ".eas").resolve()
+        mine = [r for r in live if Path(r.home) == here]
+        if len(mine) != 1:
+            listed = "; ".join(f"pid {r.pid}: {r.home}" for r in live)
+            raise NoPipeline(f"several pipelines are running ({listed}); choose one with --home or EAS_HOME")
+        live = mine
+    return live[0] if live else None
+
+
 #: What a command does when it is not told which pipeline: see :func:`locate`.
 MODES = ("reads", "needs", "optional", "creates")
 
@@ -152,15 +169,9 @@ def locate(flags: Mapping[str, Any], *, mode: str = "needs",
     here = Path.cwd() / ".eas"
     if mode == "creates":
         return Settings.load(environ=env, **given)
-    live = running(env)
-    if len(live) > 1:
-        mine = [r for r in live if Path(r.home) == here.resolve()]
-        if len(mine) != 1:
-            listed = "; ".join(f"pid {r.pid}: {r.home}" for r in live)
-            raise NoPipeline(f"several pipelines are running ({listed}); choose one with --home or EAS_HOME")
-        live = mine
-    if live:
-        values = {k: v for k, v in live[0].settings.items()
+    found = pick(running(env))
+    if found is not None:
+        values = {k: v for k, v in found.settings.items()
                   if k in RECORDED and not env.get("EAS_" + k.upper())}
         return Settings.load(environ=env, **{**values, **given})
     if (here / "eas.db").is_file() if mode == "reads" else (here.is_dir() or mode == "optional"):

@@ -14,9 +14,11 @@ results, :data:`SHOWN_ROWS` rows at most; ``eas timings`` and ``--csv`` give eve
 """
 from __future__ import annotations
 
+import dataclasses
+import sys
 import time
 from dataclasses import dataclass
-from typing import IO, Callable
+from typing import IO, Callable, Sequence
 
 from eas_runtime import diagnostics as diag
 from eas_runtime.diagnostics import _text
@@ -56,6 +58,25 @@ class Counts:
                    cancelled=c["cancelled"], running=c["running"] + c["queued"] + c["stalled"],
                    waiting=c["waiting"])
 
+    def __add__(self, other: "Counts") -> "Counts":
+        return Counts(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other))))
+
+
+def counts(db, job_ids: Sequence[int], *, stall_s: float) -> Counts:
+    """The task rows of these jobs, summed."""
+    total = Counts(0, 0, 0, 0, 0, 0)
+    for job_id in job_ids:
+        total += Counts.of(diag.progress(db, job_id=job_id, stall_s=stall_s))
+    return total
+
+
+def label(job_ids: Sequence[int]) -> str:
+    if len(job_ids) == 1:
+        return f"job {job_ids[0]}"
+    if len(job_ids) <= 4:
+        return "jobs " + ", ".join(map(str, job_ids))
+    return f"{len(job_ids)} jobs"
+
 
 def duration(seconds: float) -> str:
     """``45 s``, ``3 min 20 s``, ``2 h 05 min``."""
@@ -75,26 +96,28 @@ def time_left(start: Counts, now: Counts, elapsed_s: float) -> float | None:
     return now.open * elapsed_s / ended
 
 
-def line(job_id: int, now: Counts, elapsed_s: float, left_s: float | None) -> str:
+def line(job_ids: int | Sequence[int], now: Counts, elapsed_s: float, left_s: float | None) -> str:
     left = ("time left unknown yet" if left_s is None and now.open else
             "finished" if not now.open else f"about {duration(left_s)} left")
     cancelled = f", {now.cancelled} cancelled" if now.cancelled else ""
-    return (f"job {job_id}: {now.done}/{now.total} done, {now.failed} failed{cancelled}, "
+    jobs = label([job_ids] if isinstance(job_ids, int) else list(job_ids))
+    return (f"{jobs}: {now.done}/{now.total} done, {now.failed} failed{cancelled}, "
             f"{now.running} running, {now.waiting} waiting; {duration(elapsed_s)} elapsed, {left}")
 
 
-def follow(db, job_id: int, *, out: IO[str], stall_s: float = 300.0, interval_s: float = 1.0,
+def follow(db, job_ids: int | Sequence[int], *, out: IO[str], stall_s: float = 300.0, interval_s: float = 1.0,
            timeout_s: float = 0.0, clock: Callable[[], float] = time.monotonic,
            sleep: Callable[[float], None] = time.sleep) -> Counts | None:
-    """Show the job's progress until it ends; its final counts, or None after ``timeout_s``
-    seconds (0: no limit)."""
+    """Show the progress of the job (or jobs, summed) until it ends; the final counts, or None
+    after ``timeout_s`` seconds (0: no limit)."""
+    job_ids = [job_ids] if isinstance(job_ids, int) else list(job_ids)
     tty = hasattr(out, "isatty") and out.isatty()
     began = clock()
-    first = last = Counts.of(diag.progress(db, job_id=job_id, stall_s=stall_s))
+    first = last = counts(db, job_ids, stall_s=stall_s)
     width, shown, shown_at = 0, None, None     # terminal line width; counts last written, when
     while True:
         elapsed = clock() - began
-        text = line(job_id, last, elapsed, time_left(first, last, elapsed))
+        text = line(job_ids, last, elapsed, time_left(first, last, elapsed))
         if tty:
             out.write("\r" + text.ljust(width))
             out.flush()
@@ -110,7 +133,7 @@ def follow(db, job_id: int, *, out: IO[str], stall_s: float = 300.0, interval_s:
                 out.write("\n")
             return None
         sleep(interval_s)
-        last = Counts.of(diag.progress(db, job_id=job_id, stall_s=stall_s))
+        last = counts(db, job_ids, stall_s=stall_s)
     if tty:
         out.write("\n")
     return last
@@ -136,3 +159,35 @@ def results(db, job_id: int, task_types: list[str], *, stall_s: float = 300.0) -
             lines.append(f"... {data['total'] - len(items)} more: eas timings --job {job_id} --type {task_type} "
                          f"(--csv FILE for all)")
     return lines
+
+
+def run(db, job_ids: Sequence[int], *, stall_s: float = 300.0, timeout_s: float = 0.0, command: str = "eas",
+        out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+    """Follow the jobs to their end, then print their results (``--wait``). Exit status 0:
+    every task done; 4: some failed or were cancelled; 3: not ended within ``timeout_s``; 130:
+    Ctrl-C (the jobs go on)."""
+    from eas_runtime.jobs import CONTROL_FLOW
+    out, err = out or sys.stdout, err or sys.stderr
+    which = label(list(job_ids))
+    look = f"eas progress --job {job_ids[0]}" if len(job_ids) == 1 else "eas jobs"
+    try:
+        final = follow(db, job_ids, out=out, stall_s=stall_s, timeout_s=timeout_s)
+    except KeyboardInterrupt:
+        print(f"\nstopped following {which}; it goes on: {look}", file=err)
+        return 130
+    if final is None:
+        print(f"{command}: {which} has not ended after {timeout_s:g} s; it goes on: {look}",
+              file=err)
+        return 3
+    for job_id in job_ids:
+        if len(job_ids) > 1:
+            print(f"\n== job {job_id}", file=out)
+        types = [t["task_type"] for t in diag.progress(db, job_id=job_id, stall_s=stall_s)["task_types"]
+                 if t["task_type"] not in CONTROL_FLOW]
+        for text in results(db, job_id, types, stall_s=stall_s):
+            print(text, file=out)
+    if final.failed or final.cancelled:
+        errors = " and ".join(f"eas errors --job {j}" for j in job_ids)
+        print(f"\n{which}: {final.failed} failed, {final.cancelled} cancelled; the errors: {errors}", file=out)
+        return 4
+    return 0
