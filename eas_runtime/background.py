@@ -74,26 +74,12 @@ def stop(*, home: str | None = None, timeout_s: float = 60.0) -> int:
         return 0
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if not found.path.exists() and not _alive(found.pid):
+        if not found.path.exists() and not discovery.alive(found.pid):
             print(f"stopped eas up (pid {found.pid}) in {found.home}")
             return 0
         time.sleep(0.2)
     print(f"eas down: eas up (pid {found.pid}) did not stop within {timeout_s:g} s", file=sys.stderr)
     return 1
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A child of this process that ended stays a zombie until reaped: not alive.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _tail(path: Path) -> str:

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -59,10 +60,14 @@ def cmd_up(args) -> int:
     print(f"EAS is up. Broker ingress: {runtime.broker_url}\nIndex site: {runtime.index_url}\n"
           f"Store: {settings.store} ({settings.store_path if settings.store == 'local' else settings.minio_endpoint})"
           "\nCtrl-C stops it.", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # The handler only appends to a list: it runs in the main thread between bytecodes, and a
+    # threading.Event set from there deadlocks when the signal lands while the main thread
+    # holds the Event's own lock inside wait() (a SIGTERM was lost that way).
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _: stopping.append(signum))
     try:
-        stop.wait()
+        while not stopping:
+            time.sleep(0.2)
     except KeyboardInterrupt:
         pass
     finally:

@@ -88,14 +88,17 @@ def forget(path: Path) -> None:
         pass
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """The process runs (a zombie its parent has not reaped yet does not); another user's
+    process counts as not ours to talk to."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         return False
-    except PermissionError:         # another user's process: not ours to talk to
-        return False
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):       # no /proc: trust kill
+        return True
 
 
 def _answers(port: Any) -> bool:
@@ -117,7 +120,7 @@ def running(environ: Mapping[str, str] | None = None) -> list[Running]:
             pid, values = int(data["pid"]), dict(data["settings"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if not _alive(pid):
+        if not alive(pid):
             forget(path)
             continue
         if _answers(values.get("gateway_port")):

@@ -171,3 +171,48 @@ def test_eas_up_in_one_folder_serves_commands_run_in_another(tmp_path):
     gone = eas("status", check=False)
     assert gone.returncode == 1 and "no pipeline here" in gone.stderr and "Traceback" not in gone.stderr
     assert list(other.iterdir()) == []
+
+
+def test_up_detach_upload_wait_and_down(tmp_path):
+    """`eas up --detach` returns once the pipeline answers (and once per home), `eas upload
+    --wait` follows the job the watch rule makes and prints its results, `eas down` stops it."""
+    env = {k: v for k, v in os.environ.items() if k != "EAS_HOME"}
+    env.update(XDG_STATE_HOME=str(tmp_path / "state"), EAS_ADAPTER_PORT=str(devservers.free_port()))
+    ports = ["--gateway-port", str(devservers.free_port()), "--index-port", str(devservers.free_port())]
+    work = tmp_path / "work"
+    work.mkdir()
+
+    def eas(*args):
+        return subprocess.run([*EAS, *args], env=env, cwd=work, capture_output=True, text=True, timeout=240)
+    up = eas("up", "--detach", *ports)
+    try:
+        assert up.returncode == 0 and "EAS is up in the background" in up.stdout, up
+        pid = int(up.stdout.split("(pid ")[1].split(",")[0])
+        again = eas("up", "--detach", *ports)
+        assert again.returncode == 0 and f"EAS is already up (pid {pid})" in again.stdout
+        assert eas("watch", "add", "--prefix", "inbox/", "--tasks", "ingest_external_lcs,verify").returncode == 0
+        done = eas("upload", "--wait", str(SAMPLE))
+        assert done.returncode == 0, done
+        lines = done.stdout.splitlines()
+        assert any(line.startswith("job 1: 2/2 done") and line.endswith("finished") for line in lines)
+        assert "ingest_external_lcs (1 tasks)" in lines and "verify (1 tasks)" in lines
+        same = eas("upload", "--wait", str(SAMPLE))        # the same bytes: the earlier job
+        assert same.returncode == 0 and "job 1: 2/2 done" in same.stdout
+        other = eas("upload", "--wait", "--prefix", "elsewhere/", str(SAMPLE))
+        assert other.returncode == 0 and "no watch rule covers elsewhere/lcsg_example.csv" in other.stdout
+    finally:
+        down = eas("down")
+    assert down.returncode == 0 and f"stopped eas up (pid {pid})" in down.stdout, down
+    assert not list((tmp_path / "state" / "eas" / "running").glob("*.json"))
+    assert not discovery.alive(pid)           # gone, or a zombie its new parent has not reaped yet
+    assert "nothing to stop" in eas("down").stdout
+
+
+def test_a_pipeline_that_cannot_start_shows_its_log(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "EAS_HOME"}
+    env.update(XDG_STATE_HOME=str(tmp_path / "state"), EAS_STORE="minio", EAS_MINIO_ENDPOINT=f"127.0.0.1:{devservers.free_port()}")
+    done = subprocess.run([*EAS, "up", "--detach", "--gateway-port", str(devservers.free_port()),
+                           "--index-port", str(devservers.free_port()), "--start-timeout", "100"],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=200)
+    assert done.returncode == 1 and "the pipeline stopped while starting" in done.stderr, done
+    assert str(tmp_path / ".eas" / "up.log") in done.stderr
