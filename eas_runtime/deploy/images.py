@@ -2,7 +2,8 @@
 podman, tagged ``<registry>/<name>:<tag>``.
 
 The base image (``functions/Containerfile.base``) is built from a staged context holding only
-``pyproject.toml``, ``README.md`` and ``eas_runtime/`` (so no build sends the whole repository,
+``pyproject.toml``, ``README.md``, ``constraints.txt`` (eas_runtime/deploy/lock.py) and
+``eas_runtime/`` (so no build sends the whole repository,
 ``.git`` and ``.eas`` included). Each function's image (``functions/<task_type>/Containerfile``)
 is built from its own folder with ``BASE_IMAGE`` set to the base just built. eas-control,
 eas-index, eas-storage-adapter and the storage init Job run the base image itself.
@@ -20,7 +21,7 @@ from .steps import Command, Step, cmd
 ENGINES = ("docker", "podman")
 BASE_CONTAINERFILE = "functions/Containerfile.base"
 CONTEXT_DIR = ".eas/build/base-context"
-CONTEXT_FILES = ("pyproject.toml", "README.md", "eas_runtime")
+CONTEXT_FILES = ("pyproject.toml", "README.md", "constraints.txt", "eas_runtime")
 
 
 class EngineError(RuntimeError):

@@ -58,7 +58,7 @@ def test_no_working_engine_is_a_clear_error(tmp_path):
 
 def test_builds_base_then_each_function(tmp_path):
     root = copy_repo(tmp_path / "repo")
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "constraints.txt"):
         shutil.copy2(REPO / name, root / name)
     shutil.copytree(REPO / "eas_runtime", root / "eas_runtime")
     log = tmp_path / "calls.log"
@@ -78,7 +78,7 @@ def test_builds_base_then_each_function(tmp_path):
             "functions/verify") in builds
     assert sum(c.startswith("push ") for c in calls) == 1 + len(functions)
     context = root / ".eas" / "build" / "base-context"
-    assert {p.name for p in context.iterdir()} == {"pyproject.toml", "README.md", "eas_runtime"}
+    assert {p.name for p in context.iterdir()} == {"pyproject.toml", "README.md", "constraints.txt", "eas_runtime"}
     assert not list(context.rglob("__pycache__"))
 
 

@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 READMES = ["README.md", *sorted(str(p.relative_to(PROJECT_ROOT)) for p in PROJECT_ROOT.glob("examples/*/README.md"))]
 BLOCK = re.compile(r"^```(?:sh|bash|shell)\n(.*?)^```", re.S | re.M)
-TEST_COMMAND = "python3 -m pip install -q -e '.[test]' && python3 -m eas_runtime.devservers install && python3 -m pytest"
+TEST_COMMAND = "python3 -m pip install -q -e '.[test]' -c constraints.txt && python3 -m eas_runtime.devservers install && python3 -m pytest"
 DEFAULT_PORTS = (8470, 8471, 8472)
 #: What a block's output must show, by a line of the block (its first command that needs it).
 EXPECTED = {
