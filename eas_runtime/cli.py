@@ -453,31 +453,38 @@ def cmd_status(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    import os
-
-    from werkzeug.serving import make_server
-
-    from eas_runtime.resources import Resources
+    """One component's HTTP server: gunicorn (eas_runtime._gunicorn) unless ``EAS_HTTP_SERVER``
+    is ``builtin`` (the embedded runtime's replicas, which have no proxy in front)."""
     settings = _settings(args)
-    res = Resources(settings)
-    if args.component == "control":
-        from eas_runtime.control.app import create_app
-        app = create_app(res)
-    elif args.component == "index":
-        from eas_runtime.site import create_app
-        app = create_app(res)
-    else:
-        from eas_runtime.adapter import create_app
-        app = create_app(settings, db=res.db)
     port = args.port or int(os.environ.get("PORT", "8080"))
     host = args.host or os.environ.get("HOST", "0.0.0.0")   # the embedded runtime sets HOST=127.0.0.1
+
+    def make_app():
+        from eas_runtime.resources import Resources
+        res = Resources(settings)
+        if args.component == "control":
+            from eas_runtime.control.app import create_app
+            return create_app(res)
+        if args.component == "index":
+            from eas_runtime.site import create_app as create_site
+            return create_site(res)
+        from eas_runtime.adapter import create_app as create_adapter
+        return create_adapter(settings, db=res.db)
+    name = f"eas-{args.component}"
+    server_kind = settings.http_server or "gunicorn"
+    logging.getLogger("eas").info("%s listening on %s:%s (%s)", name, host, port, server_kind)
+    if server_kind == "gunicorn":
+        from eas_runtime._gunicorn import serve
+        serve(make_app, host, port, name)
+        return 0
+    app = make_app()
     if args.component == "index":
+        from werkzeug.serving import make_server
         server = make_server(host, port, app, threaded=True)
     else:   # event receivers: keep the broker's connections alive
         from eas_runtime.serving.http import make_server as make_keepalive_server
         server = make_keepalive_server(host, port, app)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    logging.getLogger("eas").info("eas-%s listening on %s:%s", args.component, host, port)
     server.serve_forever()
     return 0
 
