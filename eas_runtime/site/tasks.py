@@ -20,9 +20,13 @@ def tree_data(running_only: bool = False) -> dict:
 
 
 def task_data(task_id: int) -> dict:
-    """The task with every attempt, inputs, outputs, metadata, and one page of its log
-    (``log_page``, ``severity``)."""
+    """The task with every attempt (results with their units: ``units``), inputs, outputs,
+    metadata, the star its files are of (``star``: ``star_id`` and ``name``, or None), and one
+    page of its log (``log_page``, ``severity``)."""
+    from eas_runtime.planets.stars import star_of_keys
+
     detail = diagnostics.task_detail(db(), task_id, stall_s=stall_s())
+    detail["star"] = star_of_keys(db(), [f["key"] for f in detail["inputs"] + detail["outputs"]])
     detail["log"] = diagnostics.logs(db(), task_id=task_id, severity=text_arg("severity"),
                                      page=int_arg("log_page", high=MAX_PAGE) or 0)
     return detail
