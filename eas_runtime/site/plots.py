@@ -30,6 +30,8 @@ NO_PREVIEW_SUFFIXES = (".json", ".yaml", ".yml", ".cfg", ".log", ".png", ".jpg",
                        ".pdf", ".html", ".xml", ".md", ".py", ".sh", ".zip", ".tar", ".npy", ".npz")
 #: Figure size [inches] at :data:`DPI`: 800 x 320 pixels.
 FIGSIZE, DPI = (8.0, 3.2), 100
+#: Width and height of a drawn PNG [px] (the <img> attributes of the pages use them).
+PIXELS = (round(FIGSIZE[0] * DPI), round(FIGSIZE[1] * DPI))
 _DRAW_LOCK = threading.Lock()  # matplotlib's font and text caches are not thread-safe
 
 
