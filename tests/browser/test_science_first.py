@@ -50,3 +50,20 @@ def test_the_timings_table_puts_results_before_bookkeeping(site, driver, shoot):
                   if th.text.startswith("period"))
     assert period == "period [d]"
     shoot("timings-search")
+
+
+def test_activity_opens_on_the_newest_job_coloured_by_task_type(site, driver, shoot):
+    task = _search_task(site)
+    open_page(driver, site.at("/activity"))
+    assert driver.find_element(By.ID, "window").text.startswith(f"the attempts of job {task.job_id}")
+    fills = {}
+    for bar in driver.find_elements(By.CSS_SELECTOR, "svg#activity rect.attempt"):
+        kind = bar.find_element(By.TAG_NAME, "title").get_attribute("textContent").split(" ")[2].rstrip(",")
+        fills.setdefault(kind, set()).add(driver.execute_script(
+            "return getComputedStyle(arguments[0]).fill", bar))
+    assert set(CHAIN) <= set(fills), f"bars of {sorted(fills)}"
+    assert all(len(f) == 1 for f in fills.values()), "a task type drawn in two colours"
+    assert len({next(iter(f)) for f in fills.values()}) == len(fills), "two task types share a colour"
+    legend = [li.text.strip() for li in driver.find_elements(By.CSS_SELECTOR, "ul#legend li")]
+    assert set(CHAIN) <= set(legend)
+    shoot("activity-default")
