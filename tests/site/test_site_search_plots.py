@@ -35,6 +35,9 @@ def test_a_search_task_shows_its_periodogram_and_fold(resources, client, searche
     assert all((i["width"], i["height"]) == tuple(str(n) for n in plots.PIXELS) for i in images)
     found = page[page.index('<div id="found">'):page.index("</div>", page.index('<div id="found">'))]
     assert '<td>period</td><td class="num">%.6g</td><td class="unit">d</td>' % searched["results"]["period"] in found
+    # what was found, in the order a reader looks for it: period, epoch, duration, depth...
+    names = [row.split("</td>")[0] for row in found.split("<tr><td>")[1:]]
+    assert names[:4] == ["period", "epoch", "duration", "depth"]
     for image in images:
         response = client.get(image["src"])
         assert response.status_code == 200 and png_size(response.data) == plots.PIXELS
