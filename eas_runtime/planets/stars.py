@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Text, case, cast, func, or_, select
 
 from eas_runtime.db import metadata as md
 from eas_runtime.db.models import CatalogueEntry, MetadataItem, Product, ProductVersion, Task
@@ -73,7 +73,7 @@ def star_of_keys(db, keys) -> dict[str, str] | None:
 def stars(db, *, search: str | None = None, page: int = 0, page_size: int = 50) -> dict:
     """Stars with products, by identifier: ``star_id``, ``name``, ``products``, ``lightcurves``,
     ``planet_candidates``, ``false_positives``, ``updated`` (newest product). ``search`` keeps
-    identifiers containing it (any case)."""
+    the stars whose identifier or name contains it (any case)."""
     offset, limit = check_page(page, page_size)
     if search is not None and len(search) > 200:
         raise DiagnosticsError("search must be at most 200 characters")
@@ -81,7 +81,16 @@ def stars(db, *, search: str | None = None, page: int = 0, page_size: int = 50) 
     with db.read() as s:
         base = select(P.star_id).where(P.star_id != "")
         if search:
-            base = base.where(func.lower(P.star_id).contains(search.lower(), autoescape=True))
+            needle = search.lower()
+            named = (select(P.star_id).join(ProductVersion, ProductVersion.product_id == P.id)
+                     .join(MetadataItem, (MetadataItem.owner_kind == "version")
+                           & (MetadataItem.owner_id == ProductVersion.id))
+                     .where(MetadataItem.key == "object",
+                            func.lower(cast(MetadataItem.value, Text)).contains(needle, autoescape=True)))
+            catalogued = select(CatalogueEntry.star_id).where(
+                func.lower(CatalogueEntry.star_name).contains(needle, autoescape=True))
+            base = base.where(or_(func.lower(P.star_id).contains(needle, autoescape=True),
+                                  P.star_id.in_(named), P.star_id.in_(catalogued)))
         total = s.scalar(select(func.count()).select_from(base.distinct().subquery()))
         rows = s.execute(
             select(P.star_id, func.count(P.id), func.max(P.created_at),

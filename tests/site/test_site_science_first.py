@@ -101,6 +101,10 @@ def test_stars_are_listed_by_name(science):
     assert ('<a class="star" href="/stars/TIC%2025155310"><strong>WASP-126</strong> '
             '<span class="muted">TIC 25155310</span></a>') in page
     assert '<a class="star" href="/stars/KIC%209002278">KIC 9002278</a>' in page
+    for search in ("wasp-126", "WASP", "2515"):                          # by name or by id
+        found = client.get(f"/api/stars?search={search}").get_json()["items"]
+        assert [i["star_id"] for i in found] == ["TIC 25155310"], search
+    assert client.get("/api/stars?search=kepler-1").get_json()["items"] == []
     star = client.get("/stars/TIC%2025155310").get_data(as_text=True)
     assert "<h1>WASP-126 <span class=\"muted\">TIC 25155310</span></h1>" in star
     assert client.get("/api/stars/TIC%2025155310").get_json()["name"] == "WASP-126"
