@@ -64,15 +64,14 @@ def found_by(detail: dict) -> dict | None:
 
 
 def search_plots(detail: dict) -> list[dict]:
-    """The plots of a search (:func:`found_by`, ``detail["search"]``). ``folded``: the
-    light curve the attempt read, folded at its period and epoch (the products area's fold of
+    """The plots of a search. ``folded``: the light curve the attempt of :func:`found_by`
+    (``detail["search"]``) read, folded at its period and epoch (the products area's fold of
     that version by this task; nothing is searched again); ``periodogram``: the periodogram
-    the search wrote (the version of type periodogram that attempt wrote). Each item:
-    ``kind``, ``version_id``, ``key``, ``png``, ``json``; empty for other tasks."""
+    that attempt wrote, or, for a search that found no period (a planet_search whose strongest
+    candidate is a single transit), the one its newest attempt wrote (versions of type
+    periodogram). Each item: ``kind``, ``key``, ``version_id``, ``png``, ``json``; empty for a
+    task that is no search."""
     search = detail.get("search")
-    if search is None:
-        return []
-    found = next(a for a in detail["attempts"] if a["attempt_id"] == search["attempt_id"])
     out = []
 
     def add(kind: str, key: str, version_id: int | None, **args) -> None:
@@ -83,20 +82,24 @@ def search_plots(detail: dict) -> list[dict]:
 
     inputs = detail["inputs"]
     lc = next((f for f in inputs if f["name"] == "lightcurve"), inputs[0] if inputs else None)
-    if lc is not None:
+    if search is not None and lc is not None:
+        found = next(a for a in detail["attempts"] if a["attempt_id"] == search["attempt_id"])
         read = next((r["version_id"] for r in found.get("read") or []
                      if r["key"] == lc["key"] and r["version_id"]), None)
         add("folded", lc["key"], read or (lc["versions"][-1]["id"] if lc["versions"] else None),
             task=detail["task_id"])
-    # The periodogram that attempt wrote: a product of semantic type "periodogram" (declared
-    # outputs or not: a task run by ``eas invoke`` declares none).
-    with db().read() as s:
-        written = s.execute(select(ProductVersion.id, Product.key).join(Product)
-                            .where(ProductVersion.attempt_id == found["attempt_id"],
-                                   Product.semantic_type == "periodogram")
-                            .order_by(ProductVersion.id)).all()
-    for version_id, key in written:
-        add("periodogram", key, version_id)
+    # Declared outputs or not (a task run by ``eas invoke`` declares none): what the attempt wrote.
+    attempts = [search["attempt_id"]] if search else [a["attempt_id"] for a in detail["attempts"]]
+    if attempts:
+        with db().read() as s:
+            written = s.execute(select(ProductVersion.attempt_id, ProductVersion.id, Product.key)
+                                .join(Product).where(ProductVersion.attempt_id.in_(attempts),
+                                                     Product.semantic_type == "periodogram")
+                                .order_by(ProductVersion.id)).all()
+        newest = max((a for a, _, _ in written), default=None)
+        for attempt_id, version_id, key in written:
+            if attempt_id == newest:
+                add("periodogram", key, version_id)
     return out
 
 

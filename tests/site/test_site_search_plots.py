@@ -52,3 +52,20 @@ def test_a_task_that_found_no_period_shows_no_search_plots(resources, client):  
     data = client.get(f"/api/tasks/{task}").get_json()
     assert data["search"] is None and data["plots"] == []
     assert 'id="search-plots"' not in client.get(f"/tasks/{task}").get_data(as_text=True)
+
+
+def test_a_search_that_found_no_period_still_shows_its_periodogram(resources, client):  # noqa: F811
+    from tests.site.test_site_products import record
+
+    rows = Rows(resources.db)
+    task = rows.task(rows.job(), "planet_search")
+    attempt = rows.attempt(task, results={"n_candidates": 1, "n_periodic": 0, "period": None,
+                                          "epoch": 1.5})
+    version = record(resources, "processed/x/planet_search_periodogram.fits", etag="p" * 32,
+                     attempt_id=attempt, semantic_type="periodogram")
+    data = client.get(f"/api/tasks/{task}").get_json()
+    assert data["search"] is None
+    assert [(p["kind"], p["version_id"]) for p in data["plots"]] == [("periodogram", version)]
+    page = client.get(f"/tasks/{task}").get_data(as_text=True)
+    assert 'id="search-plots"' in page and "No periodic signal: no period to fold at." in page
+    assert [i["src"] for i in tags(page, "img", class_="plot")] == [f"/plots/{version}/periodogram.png"]
