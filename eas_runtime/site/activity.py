@@ -28,13 +28,14 @@ WIDTH, LABEL_W, LANE_H, AXIS_H, TICKS = 1000, 190, 18, 22, 6
 PALETTE = ("#0067a5", "#f38400", "#008856", "#be0032", "#875692", "#a1caf1", "#c2b280", "#848482",
            "#e68fac", "#f3c300", "#f99379", "#604e97", "#f6a600", "#b3446c", "#dcd300", "#882d17",
            "#8db600", "#654522", "#e25822", "#2b3d26")
-#: The pipeline's task types (the functions, then the control's), each with its own colour
-#: (the order is the palette's: as many types as colours).
+#: The pipeline's task types, each with its own colour: a type's place here is its place in
+#: PALETTE (as many types as colours). The control's bookkeeping types take the quiet colours
+#: (buff, grey, brown, dark olive), the searches and their inputs the bright ones.
 KNOWN_TYPES = ("ingest_external_lcs", "verify", "transit_search_bls_reference", "transit_search_tls",
-               "detrend", "planet_search", "vetting", "stitch", "transit_search_bls_kovacs",
-               "transit_search_qats", "binning", "synthesis_batman", "synthesis_psls", "multiply",
-               "null", "error", "execution_chain", "execution_for_loop", "execution_do_while_loop",
-               "execution_conditional")
+               "detrend", "planet_search", "execution_chain", "execution_for_loop", "vetting",
+               "stitch", "transit_search_bls_kovacs", "transit_search_qats", "binning",
+               "synthesis_batman", "synthesis_psls", "multiply", "null", "execution_do_while_loop",
+               "error", "execution_conditional")
 
 
 def colour_index(task_type: str) -> int:

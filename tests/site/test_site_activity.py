@@ -163,6 +163,7 @@ def test_bars_are_coloured_by_task_type_with_a_legend(hosts):
     assert data["colours"] == {t: PALETTE[colour_index(t)] for t in
                                ("<script>tt</script>", "ingest_external_lcs", "transit_search_tls", "verify")}
     assert data["colours"]["verify"] == PALETTE[1] and data["colours"]["ingest_external_lcs"] == PALETTE[0]
+    assert len(KNOWN_TYPES) <= len(PALETTE)
     assert len({colour_index(t) for t in KNOWN_TYPES}) == len(KNOWN_TYPES)    # no two alike
     assert colour_index("my_new_task") == colour_index("my_new_task") < len(PALETTE)
     page = hosts["client"].get("/activity?since=2h").get_data(as_text=True)
