@@ -98,6 +98,8 @@ def service_document(desc: Descriptor) -> dict:
     pod: dict[str, Any] = {"containerConcurrency": desc.concurrency}
     if desc.timeout_s is not None:
         pod["timeoutSeconds"] = desc.timeout_s
+    if desc.service_account:
+        pod["serviceAccountName"] = desc.service_account
     pod["containers"] = [container]
     return {
         "apiVersion": KSVC_API, "kind": "Service",
