@@ -259,10 +259,20 @@ def job_wait(job: str, wait_s: int, poll_s: int = 5) -> Command:
     return cmd("sh", "-c", script)
 
 
+def eventing_folder(opts: Options) -> Path:
+    """broker_config/, or its overlay of the same name as the Services' (``cluster``: the Kafka
+    broker) when there is one."""
+    overlay = opts.root / BROKER_DIR / "overlays" / opts.overlay
+    return overlay if overlay.is_dir() else opts.root / BROKER_DIR
+
+
 def eventing_steps(opts: Options, services: list[dict]) -> tuple[list[Step], list[Step]]:
-    """(Broker and sources, Triggers of the selected Services)."""
-    docs = kustomize.build(opts.root / BROKER_DIR)
+    """(the Broker's ConfigMaps, the Broker and sources; Triggers of the selected Services)."""
+    docs = kustomize.build(eventing_folder(opts))
     head: list[Step] = []
+    configs = [d for d in docs if d.get("kind") == "ConfigMap"]
+    if configs and not opts.only:
+        head.append(_apply(", ".join(_kind(d) for d in configs) + " (the Broker reads it)", configs))
     triggers: list[Step] = []
     chosen = {_name(s) for s in services}
     for doc in docs:
@@ -279,7 +289,7 @@ def eventing_steps(opts: Options, services: list[dict]) -> tuple[list[Step], lis
             title = f"Trigger {_name(doc)} -> {ref.get('name')}"
             triggers.append(_create_or_replace(title, TRIGGERS, doc, argv) if argv
                             else _apply(f"{title}: kubectl apply ({why})", [doc]))
-    sources = [d for d in docs if d.get("kind") not in ("Broker", "Trigger")]
+    sources = [d for d in docs if d.get("kind") not in ("Broker", "Trigger", "ConfigMap")]
     if sources and not opts.only:
         head.append(_apply(", ".join(_kind(d) for d in sources), sources))
     return head, triggers
@@ -314,7 +324,7 @@ def undeploy_plan(opts: Options, purge: bool = False) -> list[Step]:
     """Triggers, Services and Eventing resources go; storage (MinIO, PostgreSQL, their volumes,
     the Secrets) stays unless ``purge``, which deletes the namespace with everything in it."""
     services = overlay_services(opts)
-    eventing = kustomize.build(opts.root / BROKER_DIR)
+    eventing = kustomize.build(eventing_folder(opts))
 
     def delete(title: str, docs: list[dict]) -> Step:
         return Step(title, (cmd("kubectl", "delete", "--ignore-not-found", "-f", "-",
