@@ -464,10 +464,36 @@ def tda_table(db, job_id: int) -> dict:
                            "injected one, or any on a transit-free light curve"}
 
 
+def validate(db, job_id: int, *, x: str | None = None, by: str | None = None, map_x: str | None = None,
+             map_y: str | None = None, length: str | None = None, time: str | None = None) -> dict:
+    """Check every choice of a report at once (one query string serves every plot of the page):
+    ExperimentError naming the first bad one, NotFound for an unknown job; returns
+    :func:`describe`'s answer, with the timing plot on when ``length`` names a parameter."""
+    if time is not None and time not in TIME_KINDS:
+        raise ExperimentError(f"time={shown(time)} must be one of {', '.join(TIME_KINDS)}")
+    with db.read() as s:
+        _check_job(s, job_id)
+        types, params, counts = parameters(s, job_id)
+    for name, value in (("x", x), ("map_x", map_x), ("map_y", map_y)):
+        _choose(name, value, params, counts)
+    _choose("by", by, params, counts, limit=MAX_SERIES_VALUES)
+    _choose("length", length, params, counts, numeric=True)
+    if map_x is not None and map_x == map_y:
+        raise ExperimentError(f"map_x and map_y must differ, both are {shown(map_x)}")
+    for name, value in (("x", x), ("length", length)):
+        if by is not None and by == value:
+            raise ExperimentError(f"by={shown(by)} must differ from {name}={shown(value)}")
+    described = _described(job_id, types, params, counts)
+    if length is not None:
+        described["plots"]["timing"] = bool(types)
+    return described
+
+
 def report(db, job_id: int, **choices) -> dict:
-    """Everything the report page shows: :func:`describe`, :func:`tda_table` and each plot the
-    job allows (None when it does not). ``choices``: x, by, map_x, map_y, length, time."""
-    described = describe(db, job_id)
+    """Everything the report page shows: :func:`validate`'s description, :func:`tda_table` and
+    each plot the job allows (None when it does not). ``choices``: x, by, map_x, map_y, length,
+    time."""
+    described = validate(db, job_id, **choices)
     plots = described["plots"]
     out = {**described, "tda_table": tda_table(db, job_id)["items"]}
     out["fraction"] = fraction(db, job_id, x=choices.get("x"), by=choices.get("by")) \
