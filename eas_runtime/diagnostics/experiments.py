@@ -18,9 +18,11 @@ Decisions, each checked by ``tests/diagnostics/test_experiments.py``:
   that loops over a ``tda`` parameter builds the task type from it
   (``'transit_search_{tda}'``), so the type already says which TDA ran; the ``tda`` loop
   parameter is therefore not offered as an axis.
-- **Loop parameters**: task metadata of the searches that has an ``<name>_index`` companion
-  (what ``execution_for_loop`` sets), excluding ``tda``, with at least two values among the
-  searches. Values may be numbers or strings; numbers sort numerically, strings after them.
+- **Loop parameters**: the metadata a search inherits from its loops, kept in its row's
+  ``params["metadata"]`` (``eas_runtime.jobs``): the keys with an ``<name>_index`` companion
+  (what ``execution_for_loop`` sets; read from the first and last :data:`SAMPLE_TASKS` searches
+  of each type), excluding ``tda``, with at least two values among the searches. Values may
+  be numbers or strings; numbers sort numerically, strings after them.
   A search without a value of the parameter is left out of that plot and counted in
   ``without_parameter``.
 - **Outcome**: a search that ended (task state ``done``) counts; its ``outcome`` (the science
@@ -54,7 +56,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from sqlalchemy import Float, Text, and_, case, cast, func, literal, select
+from sqlalchemy import Float, Text, and_, case, cast, func, literal, literal_column, select
 from sqlalchemy.orm import aliased
 
 from eas_runtime.db.models import DONE, Attempt, Job, MetadataItem, Task
@@ -68,6 +70,8 @@ LENGTH_WORDS = ("length", "duration", "baseline")
 MAX_AXIS_VALUES = 200
 #: Most values of the parameter that splits series (``by``).
 MAX_SERIES_VALUES = 12
+#: Searches of each type (first and last) whose metadata names the loop parameters.
+SAMPLE_TASKS = 20
 #: z of the Wilson interval: 95 % two-sided.
 WILSON_Z = 1.959964
 TIME_KINDS = ("cpu", "wall")
@@ -168,31 +172,48 @@ def _check_job(s, job_id: int) -> None:
         raise NotFound(f"no job {job_id}")
 
 
+def loop_value(key: str):
+    """SQL: the JSON text of loop parameter ``key`` of a task (``params["metadata"][key]``);
+    ``null`` or NULL when the task has none."""
+    return cast(Task.params[("metadata", key)], Text)
+
+
+def _decoded(raw: str | None) -> Any:
+    return None if raw is None else json.loads(raw)
+
+
+def _sample_keys(s, job_id: int) -> set[str]:
+    """The metadata keys of the first and last :data:`SAMPLE_TASKS` searches of each type: a
+    for-loop gives every task of its body the same keys."""
+    keys: set[str] = set()
+    for task_type in s.scalars(select(Task.task_type).distinct().where(_searches(job_id))):
+        for order in (Task.id, Task.id.desc()):
+            for params in s.scalars(select(Task.params).where(Task.job_id == job_id, Task.task_type == task_type)
+                                    .order_by(order).limit(SAMPLE_TASKS)):
+                meta = (params or {}).get("metadata") if isinstance(params, dict) else None
+                if isinstance(meta, dict):
+                    keys.update(str(k) for k in meta)
+    return keys
+
+
 def parameters(s, job_id: int) -> tuple[list[str], dict[str, Parameter], dict[str, int]]:
     """The job's search task types, its loop parameters (see the module docstring) and the
     number of distinct values of every loop parameter (also those too many to draw)."""
     types = sorted(s.scalars(select(Task.task_type).distinct().where(_searches(job_id))))
-    ids = select(Task.id).where(_searches(job_id))
-    keys = set(s.scalars(select(MetadataItem.key).distinct().where(
-        MetadataItem.owner_kind == "task", MetadataItem.owner_id.in_(ids))))
+    keys = _sample_keys(s, job_id)
     loop = sorted(k for k in keys if not k.endswith(_INDEX) and k + _INDEX in keys and k != TDA_PARAMETER)
-    counts = dict(s.execute(select(MetadataItem.key, func.count(cast(MetadataItem.value, Text).distinct()))
-                            .where(MetadataItem.owner_kind == "task", MetadataItem.owner_id.in_(ids),
-                                   MetadataItem.key.in_(loop), MetadataItem.value.is_not(None))
-                            .group_by(MetadataItem.key)).all()) if loop else {}
-    usable = [k for k in loop if 2 <= counts.get(k, 0) <= MAX_AXIS_VALUES]
-    values: dict[str, list] = {k: [] for k in usable}
-    if usable:
-        for key, raw in s.execute(select(MetadataItem.key, cast(MetadataItem.value, Text)).distinct()
-                                  .where(MetadataItem.owner_kind == "task", MetadataItem.owner_id.in_(ids),
-                                         MetadataItem.key.in_(usable), MetadataItem.value.is_not(None))):
-            values[key].append(json.loads(raw))
+    counts: dict[str, int] = {}
     params = {}
-    for key in usable:
-        vals = tuple(sorted(values[key], key=_sort_key))
-        numeric = all(_sort_key(v)[0] == 0 for v in vals)
-        params[key] = Parameter(key, vals, numeric)
-    return types, params, {k: counts.get(k, 0) for k in loop}
+    for key in loop:
+        value = loop_value(key)
+        present = and_(_searches(job_id), value.is_not(None), value != "null")
+        counts[key] = s.scalar(select(func.count(value.distinct())).where(present)) or 0
+        if not 2 <= counts[key] <= MAX_AXIS_VALUES:
+            continue
+        vals = tuple(sorted((_decoded(raw) for raw in s.scalars(select(value).distinct().where(present))),
+                            key=_sort_key))
+        params[key] = Parameter(key, vals, all(_sort_key(v)[0] == 0 for v in vals))
+    return types, params, counts
 
 
 def length_parameter(params: dict[str, Parameter]) -> str | None:
@@ -238,12 +259,7 @@ def grouped(s, job_id: int, keys: list[str]) -> list[dict]:
     and counts of CPU and wall time of ended searches. Values are decoded JSON (None: the
     search has no such metadata)."""
     a = aliased(Attempt)
-    joins = {}
-    columns = [Task.task_type.label("task_type")]
-    for i, key in enumerate(keys):
-        m = aliased(MetadataItem, name=f"p{i}")
-        joins[f"p{i}"] = (m, and_(m.owner_kind == "task", m.owner_id == Task.id, m.key == key))
-        columns.append(cast(m.value, Text).label(f"p{i}"))
+    columns = [Task.task_type.label("task_type")] + [loop_value(key).label(f"p{i}") for i, key in enumerate(keys)]
     results = {name: aliased(MetadataItem, name=f"r_{name}") for name in RESULT_KEYS}
     ended = Task.state == DONE
 
@@ -266,20 +282,17 @@ def grouped(s, job_id: int, keys: list[str]) -> list[dict]:
         func.sum(case((ended, a.wall_s), else_=None)).label("wall_sum"),
         func.count(case((ended, a.wall_s), else_=None)).label("wall_n"),
     ]
-    q = select(*columns).select_from(Task)
-    for m, on in joins.values():
-        q = q.outerjoin(m, on)
-    q = q.outerjoin(a, current_attempt_join(Task, a))
+    q = select(*columns).select_from(Task).outerjoin(a, current_attempt_join(Task, a))
     for name, m in results.items():
         q = q.outerjoin(m, and_(m.owner_kind == "attempt", m.owner_id == a.id, m.key == name))
-    group = [Task.task_type] + [c for c in columns[1:1 + len(keys)]]
-    q = q.where(_searches(job_id)).group_by(*group)
+    # by position: PostgreSQL would not see two renderings of a JSON path (each with its own
+    # bound parameter) as one expression
+    q = q.where(_searches(job_id)).group_by(*(literal_column(str(i + 1)) for i in range(1 + len(keys))))
     out = []
     for r in s.execute(q).mappings():
         row = {"tda": tda_name(r["task_type"]), "task_type": r["task_type"]}
         for i, key in enumerate(keys):
-            raw = r[f"p{i}"]
-            row[key] = None if raw is None else json.loads(raw)
+            row[key] = _decoded(r[f"p{i}"])
         for name in ("tasks", "ended", "detections", "significant", "false_alarms", "transit_free",
                      "cpu_n", "wall_n"):
             row[name] = int(r[name] or 0)

@@ -69,7 +69,7 @@ def test_false_alarm_rule():
 
 # ---------------------------------------------------------------------- the SQL aggregation
 def _search(rows, job, tda, state, meta, results=None, cpu=None, wall=None):
-    task = rows.task(job, f"transit_search_{tda}", state=state, metadata=meta)
+    task = rows.task(job, f"transit_search_{tda}", state=state, params={"metadata": meta})
     if state != "waiting":
         rows.attempt(task, error_kind="science" if state == "failed" else "",
                      wall_s=wall, cpu_s=cpu, cpu_children_s=None if cpu is None else cpu + 1.0,
@@ -88,7 +88,7 @@ def grid(rows):
             enumerate(("tls", "bls_reference")), enumerate(SIZES), enumerate(PERIODS)):
         meta = {"tda": tda, "tda_index": t, "size": size, "size_index": i, "period": period,
                 "period_index": k, "label": f"s{i}", "input_key": "same/for/all"}
-        rows.task(job, "verify", state="done", metadata=meta)
+        rows.task(job, "verify", state="done", params={"metadata": meta})
         if tda == "tls" and size == 0.25 and period == 30.0:
             _search(rows, job, tda, "failed", meta)
             continue
@@ -231,7 +231,7 @@ def test_string_parameters_and_a_job_without_searches(db, rows):
     assert data["values"] == ["batman", "psls"]
     assert [p["pass_fraction"] for p in data["series"][0]["points"]] == [1.0, 1.0]
     empty = rows.job("empty")
-    rows.task(empty, "verify", state="done", metadata={"size": 1.0, "size_index": 0})
+    rows.task(empty, "verify", state="done", params={"metadata": {"size": 1.0, "size_index": 0}})
     described = ex.describe(db, empty)
     assert described["plots"] == {"fraction": False, "completeness": False, "timing": False}
     assert ex.report(db, empty)["tda_table"] == []

@@ -64,3 +64,36 @@ def bls_long_periods() -> dict:
 
 JOBS = {"earth_vs_size_batman": earth_vs_size, "bls_timing_full_span": bls_timing,
         "bls_timing_long_periods": bls_long_periods}
+
+
+def run_to_the_end(runtime, jobs: dict | None = None, timeout_s: float = 600.0) -> dict[str, int]:
+    """Submit ``jobs`` (name -> description; default: every job of :data:`JOBS`) to a started
+    embedded runtime as ``eas submit`` does, wait until every task of each has ended (done,
+    failed or cancelled); return name -> job id."""
+    import uuid
+
+    from sqlalchemy import func, select
+
+    from eas_runtime import events
+    from eas_runtime.db.models import CANCELLED, DONE, FAILED, Job, Task
+    from tests.e2e.helpers import wait_for
+
+    jobs = jobs if jobs is not None else {name: make() for name, make in JOBS.items()}
+    for spec in jobs.values():
+        event = events.make_event(events.JOB_SUBMITTED, events.SOURCE_CLI, spec, id=uuid.uuid4().hex)
+        events.send(event, runtime.broker_url, token=runtime.settings.internal_token)
+
+    def ids():
+        with runtime.db.read() as s:
+            found = dict(s.execute(select(Job.name, Job.id).where(Job.name.in_(list(jobs)))).all())
+        return found if len(found) == len(jobs) else None
+    job_ids = wait_for(ids, timeout_s=60, what="the jobs to be accepted")
+
+    def ended():
+        with runtime.db.read() as s:
+            states = dict(s.execute(select(Task.state, func.count()).where(
+                Task.job_id.in_(job_ids.values())).group_by(Task.state)).all())
+        return sum(states.values()) and sum(states.get(s, 0) for s in (DONE, FAILED, CANCELLED)) \
+            == sum(states.values())
+    wait_for(ended, timeout_s=timeout_s, interval_s=1.0, what="every task of the small experiments to end")
+    return job_ids

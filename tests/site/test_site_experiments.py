@@ -15,7 +15,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def _search(rows, job, tda, state, meta, results=None, cpu=None):
-    task = rows.task(job, f"transit_search_{tda}", state=state, metadata=meta)
+    task = rows.task(job, f"transit_search_{tda}", state=state, params={"metadata": meta})
     if state != "waiting":
         rows.attempt(task, error_kind="science" if state == "failed" else "", wall_s=cpu,
                      cpu_s=cpu, cpu_children_s=cpu, metadata=results or {})
