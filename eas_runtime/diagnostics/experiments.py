@@ -29,7 +29,8 @@ Decisions, each checked by ``tests/diagnostics/test_experiments.py``:
   QC: PASS when the found period is within 3 % of the injected one and the S/N reaches 7.1) is
   a **detection** when PASS on a light curve with a transit. Searches that failed, were
   cancelled or have not ended are **missing**: counted and shown, never counted as FAIL.
-  The PASS fraction is detections / ended searches.
+  The PASS fraction is detections / ended searches of light curves with a transit; a job
+  whose ended searches all read transit-free light curves has no PASS-fraction plots.
 - **Transit-free light curve**: the search copies the synthesis's signal metadata into its
   results; ``pixels_in_transit`` = 0 means no transit was injected (``enable_transits: 0``).
 - **False alarm**: an ended search that reports a significant detection (``detected``: S/N >=
@@ -303,7 +304,7 @@ def grouped(s, job_id: int, keys: list[str]) -> list[dict]:
 
 
 def _fraction_fields(row: dict) -> dict:
-    n, k = row["ended"], row["detections"]
+    n, k = row["ended"] - row["transit_free"], row["detections"]
     interval = wilson(k, n)
     return {"pass_fraction": k / n if n else None,
             "low": interval[0] if interval else None, "high": interval[1] if interval else None}
@@ -316,18 +317,22 @@ def describe(db, job_id: int) -> dict:
     with db.read() as s:
         _check_job(s, job_id)
         types, params, counts = parameters(s, job_id)
-    return _described(job_id, types, params, counts)
+        totals = grouped(s, job_id, [])
+    return _described(job_id, types, params, counts, totals)
 
 
-def _described(job_id, types, params, counts) -> dict:
+def _described(job_id, types, params, counts, totals) -> dict:
     length = length_parameter(params)
     axes = _by_default_axis(params)
+    ended = sum(r["ended"] for r in totals)
+    # a job of transit-free light curves only (the timing experiments) has no PASS fraction
+    transits = not ended or sum(r["transit_free"] for r in totals) < ended
     return {"job_id": job_id, "task_types": types, "tdas": [tda_name(t) for t in types],
             "parameters": [params[p].to_dict() for p in sorted(params)],
             "too_many_values": {k: n for k, n in counts.items() if n > MAX_AXIS_VALUES},
-            "length_parameter": length,
-            "plots": {"fraction": bool(types) and len(axes) >= 1,
-                      "completeness": bool(types) and len(axes) >= 2,
+            "length_parameter": length, "transits_injected": transits,
+            "plots": {"fraction": bool(types) and transits and len(axes) >= 1,
+                      "completeness": bool(types) and transits and len(axes) >= 2,
                       "timing": bool(types) and length is not None}}
 
 
@@ -487,6 +492,7 @@ def validate(db, job_id: int, *, x: str | None = None, by: str | None = None, ma
     with db.read() as s:
         _check_job(s, job_id)
         types, params, counts = parameters(s, job_id)
+        totals = grouped(s, job_id, [])
     for name, value in (("x", x), ("map_x", map_x), ("map_y", map_y)):
         _choose(name, value, params, counts)
     _choose("by", by, params, counts, limit=MAX_SERIES_VALUES)
@@ -496,7 +502,7 @@ def validate(db, job_id: int, *, x: str | None = None, by: str | None = None, ma
     for name, value in (("x", x), ("length", length)):
         if by is not None and by == value:
             raise ExperimentError(f"by={shown(by)} must differ from {name}={shown(value)}")
-    described = _described(job_id, types, params, counts)
+    described = _described(job_id, types, params, counts, totals)
     if length is not None:
         described["plots"]["timing"] = bool(types)
     return described

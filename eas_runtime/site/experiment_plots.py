@@ -63,9 +63,24 @@ def _ticks(n: int) -> list[int]:
 
 
 # ---------------------------------------------------------------------- PASS fraction
+def _dodge(k: int, n: int, values: list, numeric: bool, log: bool):
+    """The shift of series ``k`` of ``n`` along x, so that equal points of several TDAs stay
+    visible side by side: a factor on a log axis, an offset otherwise (the CSV has the exact
+    values)."""
+    share = (k - (n - 1) / 2) / max(n, 1)
+    if not numeric:
+        return lambda v: v + 0.3 * share
+    if log:
+        lo, hi = min(values), max(values)
+        return lambda v: v * 10 ** (0.04 * math.log10(hi / lo) * share)
+    span = (max(values) - min(values)) or 1.0
+    return lambda v: v + 0.02 * span * share
+
+
 def fraction_png(data: dict) -> bytes:
     x, values = data["x"], data["values"]
     position = {json_key(v): i for i, v in enumerate(values)}
+    log = data["numeric"] and _log_scale(values)
     with _DRAW_LOCK:
         fig = _figure()
         ax = fig.subplots()
@@ -73,14 +88,15 @@ def fraction_png(data: dict) -> bytes:
             points = [p for p in series["points"] if p["pass_fraction"] is not None]
             if not points:
                 continue
-            xs = [p[x] if data["numeric"] else position[json_key(p[x])] for p in points]
+            shift = _dodge(k, len(data["series"]), values, data["numeric"], log)
+            xs = [shift(p[x] if data["numeric"] else position[json_key(p[x])]) for p in points]
             ys = np.array([p["pass_fraction"] for p in points])
             err = np.array([[y - p["low"] for y, p in zip(ys, points)],
                             [p["high"] - y for y, p in zip(ys, points)]])
             ax.errorbar(xs, ys, yerr=err, marker="o", ms=4, capsize=3, lw=1.2,
                         color=COLOURS[k % len(COLOURS)], label=_text(series["name"]))
         if data["numeric"]:
-            if _log_scale(values):
+            if log:
                 ax.set_xscale("log")
         else:
             ticks = _ticks(len(values))

@@ -60,6 +60,13 @@ def report_data(job_id: int) -> dict:
     return data
 
 
+def _available(job_id: int, plot: str, given: dict) -> None:
+    """Every choice checked (400), and 404 unless the report of the job shows ``plot``."""
+    if not ex.validate(db(), job_id, **given)["plots"][plot]:
+        raise NotFound(f"job {job_id} has no {plot} plot: its searches are not looped over such "
+                       f"parameters, or read transit-free light curves only")
+
+
 def _query() -> str:
     kept = {n: request.args[n] for n in CHOICES if request.args.get(n, "").strip()}
     return urlencode(kept)
@@ -85,7 +92,7 @@ def plot_png(job_id: int, plot: str):
     if plot not in PLOTS:
         raise NotFound(f"no plot {plot!r}: the plots are {', '.join(PLOTS)}")
     given = choices()
-    ex.validate(db(), job_id, **given)
+    _available(job_id, plot, given)
     png = PLOTS[plot][1](_plot_data(job_id, plot, given))
     return Response(png, mimetype="image/png",
                     headers={"Content-Disposition": f'inline; filename="{_name(job_id, plot, "png")}"'})
@@ -95,10 +102,11 @@ def plot_png(job_id: int, plot: str):
 def plot_csv(job_id: int, plot: str):
     buffer = io.StringIO()
     given = choices()
-    ex.validate(db(), job_id, **given)
     if plot == "tdas":
+        ex.validate(db(), job_id, **given)
         draw.tdas_csv(buffer, ex.tda_table(db(), job_id))
     elif plot in PLOTS:
+        _available(job_id, plot, given)
         PLOTS[plot][2](buffer, _plot_data(job_id, plot, given))
     else:
         raise NotFound(f"no table {plot!r}: the tables are {', '.join(PLOTS)}, tdas")

@@ -177,6 +177,8 @@ def test_false_alarms_in_sql_follow_the_rule(db, rows):
     assert row["false_alarms"] == want and row["ended"] == len(combos)
     assert row["detections"] == sum(1 for o, _, p in combos if o == "PASS" and p != 0)
     assert row["transit_free"] == sum(1 for *_, p in combos if p == 0)
+    # the PASS fraction leaves transit-free light curves out of its denominator
+    assert row["pass_fraction"] == row["detections"] / (row["ended"] - row["transit_free"])
 
 
 def test_timing_fits_the_exponent_per_tda(db, rows):

@@ -69,7 +69,11 @@ def test_search_time_against_length(experiments):
     site, jobs = experiments
     job = jobs["bls_timing_full_span"]
     report = _get(f"{site}/api/jobs/{job}/report").json()
-    assert report["length_parameter"] == "lc_length" and report["plots"]["timing"]
+    assert report["length_parameter"] == "lc_length"
+    # transit-free light curves only: search time, no PASS fraction
+    assert report["plots"] == {"fraction": False, "completeness": False, "timing": True}
+    assert report["transits_injected"] is False
+    assert requests.get(f"{site}/jobs/{job}/report/fraction.png", timeout=60).status_code == 404
     (series,) = report["timing"]["series"]
     assert [p["lc_length"] for p in series["points"]] == [7, 14, 28]
     assert all(p["mean_s"] > 0 for p in series["points"])
