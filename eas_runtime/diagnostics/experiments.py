@@ -51,6 +51,7 @@ Decisions, each checked by ``tests/diagnostics/test_experiments.py``:
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import statistics
@@ -173,6 +174,31 @@ def _check_job(s, job_id: int) -> None:
         raise NotFound(f"no job {job_id}")
 
 
+class _Open:
+    """One read transaction shared by the parts of a report, with what every part needs (the
+    job checked, its parameters, the totals per TDA) computed once."""
+
+    def __init__(self, s):
+        self.s = s
+        self.memo: dict = {}
+
+    def context(self, job_id: int):
+        """(types, params, counts, totals) of the job; NotFound for an unknown one."""
+        if job_id not in self.memo:
+            _check_job(self.s, job_id)
+            self.memo[job_id] = (*parameters(self.s, job_id), grouped(self.s, job_id, []))
+        return self.memo[job_id]
+
+
+@contextlib.contextmanager
+def _reading(db):
+    if isinstance(db, _Open):
+        yield db
+    else:
+        with db.read() as s:
+            yield _Open(s)
+
+
 def loop_value(key: str):
     """SQL: the JSON text of loop parameter ``key`` of a task (``params["metadata"][key]``);
     ``null`` or NULL when the task has none."""
@@ -199,7 +225,8 @@ def _sample_keys(s, job_id: int) -> set[str]:
 
 def parameters(s, job_id: int) -> tuple[list[str], dict[str, Parameter], dict[str, int]]:
     """The job's search task types, its loop parameters (see the module docstring) and the
-    number of distinct values of every loop parameter (also those too many to draw)."""
+    number of distinct values of every loop parameter (MAX_AXIS_VALUES + 1: more than an
+    axis can show)."""
     types = sorted(s.scalars(select(Task.task_type).distinct().where(_searches(job_id))))
     keys = _sample_keys(s, job_id)
     loop = sorted(k for k in keys if not k.endswith(_INDEX) and k + _INDEX in keys and k != TDA_PARAMETER)
@@ -208,11 +235,12 @@ def parameters(s, job_id: int) -> tuple[list[str], dict[str, Parameter], dict[st
     for key in loop:
         value = loop_value(key)
         present = and_(_searches(job_id), value.is_not(None), value != "null")
-        counts[key] = s.scalar(select(func.count(value.distinct())).where(present)) or 0
+        # at most one more than an axis can show: past that only "too many" matters
+        raws = list(s.scalars(select(value).distinct().where(present).limit(MAX_AXIS_VALUES + 1)))
+        counts[key] = len(raws)
         if not 2 <= counts[key] <= MAX_AXIS_VALUES:
             continue
-        vals = tuple(sorted((_decoded(raw) for raw in s.scalars(select(value).distinct().where(present))),
-                            key=_sort_key))
+        vals = tuple(sorted((_decoded(raw) for raw in raws), key=_sort_key))
         params[key] = Parameter(key, vals, all(_sort_key(v)[0] == 0 for v in vals))
     return types, params, counts
 
@@ -232,7 +260,7 @@ def _choose(name: str, given: str | None, params: dict[str, Parameter], counts: 
         return None
     allowed = sorted(p for p in params if (params[p].numeric or not numeric) and len(params[p].values) <= limit)
     if given not in params:
-        why = (f"it has {counts[given]} values, more than the {MAX_AXIS_VALUES} an axis can show"
+        why = (f"it has more than the {MAX_AXIS_VALUES} values an axis can show"
                if given in counts else "it is not a loop parameter of the job's searches")
         raise ExperimentError(f"{name}={shown(given)} cannot be used: {why}; "
                               f"allowed: {', '.join(allowed) or 'none'}")
@@ -314,11 +342,8 @@ def _fraction_fields(row: dict) -> dict:
 def describe(db, job_id: int) -> dict:
     """What a report of the job can show: search types, loop parameters, the length parameter
     and which plots apply."""
-    with db.read() as s:
-        _check_job(s, job_id)
-        types, params, counts = parameters(s, job_id)
-        totals = grouped(s, job_id, [])
-    return _described(job_id, types, params, counts, totals)
+    with _reading(db) as r:
+        return _described(job_id, *r.context(job_id))
 
 
 def _described(job_id, types, params, counts, totals) -> dict:
@@ -329,7 +354,7 @@ def _described(job_id, types, params, counts, totals) -> dict:
     transits = not ended or sum(r["transit_free"] for r in totals) < ended
     return {"job_id": job_id, "task_types": types, "tdas": [tda_name(t) for t in types],
             "parameters": [params[p].to_dict() for p in sorted(params)],
-            "too_many_values": {k: n for k, n in counts.items() if n > MAX_AXIS_VALUES},
+            "too_many_values": sorted(k for k, n in counts.items() if n > MAX_AXIS_VALUES),
             "length_parameter": length, "transits_injected": transits,
             "plots": {"fraction": bool(types) and transits and len(axes) >= 1,
                       "completeness": bool(types) and transits and len(axes) >= 2,
@@ -349,16 +374,15 @@ def _label(value: Any) -> str:
 def fraction(db, job_id: int, *, x: str | None = None, by: str | None = None) -> dict:
     """PASS fraction against loop parameter ``x`` (default: the one with most values) per TDA,
     split by ``by`` when given; other parameters are marginalised."""
-    with db.read() as s:
-        _check_job(s, job_id)
-        types, params, counts = parameters(s, job_id)
+    with _reading(db) as r:
+        types, params, counts, _ = r.context(job_id)
         x = _choose("x", x, params, counts) or next(iter(_by_default_axis(params)), None)
         if x is None:
             raise NotFound(f"job {job_id} has no search looped over a parameter with two values or more")
         by = _choose("by", by, params, counts, limit=MAX_SERIES_VALUES)
         if by == x:
             raise ExperimentError(f"by={shown(by)} must differ from x={shown(x)}")
-        rows = grouped(s, job_id, [x] + ([by] if by else []))
+        rows = grouped(r.s, job_id, [x] + ([by] if by else []))
     series: dict[str, dict] = {}
     without = 0
     for row in rows:
@@ -383,9 +407,8 @@ def fraction(db, job_id: int, *, x: str | None = None, by: str | None = None) ->
 def completeness(db, job_id: int, *, x: str | None = None, y: str | None = None) -> dict:
     """PASS fraction over loop parameters ``x`` and ``y`` (default: the two with most values)
     per TDA, every other parameter marginalised."""
-    with db.read() as s:
-        _check_job(s, job_id)
-        types, params, counts = parameters(s, job_id)
+    with _reading(db) as r:
+        types, params, counts, _ = r.context(job_id)
         x = _choose("map_x", x, params, counts)
         y = _choose("map_y", y, params, counts)
         defaults = _by_default_axis(params, exclude=[v for v in (x, y) if v])
@@ -395,7 +418,7 @@ def completeness(db, job_id: int, *, x: str | None = None, y: str | None = None)
             raise NotFound(f"job {job_id} has no searches looped over two parameters with two values or more")
         if x == y:
             raise ExperimentError(f"map_x and map_y must differ, both are {shown(x)}")
-        rows = grouped(s, job_id, [x, y])
+        rows = grouped(r.s, job_id, [x, y])
     maps: dict[str, dict] = {}
     for row in rows:
         if row[x] is None or row[y] is None:
@@ -418,9 +441,8 @@ def timing(db, job_id: int, *, length: str | None = None, by: str | None = None,
     if time is not None and time not in TIME_KINDS:
         raise ExperimentError(f"time={shown(time)} must be one of {', '.join(TIME_KINDS)}")
     time = time or "cpu"
-    with db.read() as s:
-        _check_job(s, job_id)
-        types, params, counts = parameters(s, job_id)
+    with _reading(db) as r:
+        types, params, counts, _ = r.context(job_id)
         length = _choose("length", length, params, counts, numeric=True) or length_parameter(params)
         if length is None:
             raise NotFound(f"job {job_id} has no light-curve length parameter (a numeric loop parameter "
@@ -428,7 +450,7 @@ def timing(db, job_id: int, *, length: str | None = None, by: str | None = None,
         by = _choose("by", by, params, counts, limit=MAX_SERIES_VALUES)
         if by == length:
             raise ExperimentError(f"by={shown(by)} must differ from length={shown(length)}")
-        rows = grouped(s, job_id, [length] + ([by] if by else []))
+        rows = grouped(r.s, job_id, [length] + ([by] if by else []))
     series: dict[str, dict] = {}
     for row in rows:
         if row[length] is None or (by and row[by] is None):
@@ -466,16 +488,15 @@ def _median(s, job_id: int, task_type: str, n: int) -> float | None:
 def tda_table(db, job_id: int) -> dict:
     """Per TDA: searches, ended, missing, detections, significant detections, false alarms,
     transit-free light curves searched, mean and median CPU s per ended search."""
-    with db.read() as s:
-        _check_job(s, job_id)
-        rows = grouped(s, job_id, [])
+    with _reading(db) as r:
+        rows = r.context(job_id)[3]
         items = []
         for row in sorted(rows, key=lambda r: r["tda"]):
             items.append({k: row[k] for k in ("tda", "task_type", "tasks", "ended", "missing", "detections",
                                               "significant", "false_alarms", "transit_free")}
                          | {"pass_fraction": _fraction_fields(row)["pass_fraction"],
                             "cpu_s_mean": row["cpu_sum"] / row["cpu_n"] if row["cpu_n"] else None,
-                            "cpu_s_median": _median(s, job_id, row["task_type"], row["cpu_n"]),
+                            "cpu_s_median": _median(r.s, job_id, row["task_type"], row["cpu_n"]),
                             "wall_s_mean": row["wall_sum"] / row["wall_n"] if row["wall_n"] else None})
     return {"job_id": job_id, "items": items,
             "false_alarm": "a significant detection (S/N >= 7.1) at a period not within 3 % of the "
@@ -489,10 +510,8 @@ def validate(db, job_id: int, *, x: str | None = None, by: str | None = None, ma
     :func:`describe`'s answer, with the timing plot on when ``length`` names a parameter."""
     if time is not None and time not in TIME_KINDS:
         raise ExperimentError(f"time={shown(time)} must be one of {', '.join(TIME_KINDS)}")
-    with db.read() as s:
-        _check_job(s, job_id)
-        types, params, counts = parameters(s, job_id)
-        totals = grouped(s, job_id, [])
+    with _reading(db) as r:
+        types, params, counts, totals = r.context(job_id)
     for name, value in (("x", x), ("map_x", map_x), ("map_y", map_y)):
         _choose(name, value, params, counts)
     _choose("by", by, params, counts, limit=MAX_SERIES_VALUES)
@@ -512,13 +531,14 @@ def report(db, job_id: int, **choices) -> dict:
     """Everything the report page shows: :func:`validate`'s description, :func:`tda_table` and
     each plot the job allows (None when it does not). ``choices``: x, by, map_x, map_y, length,
     time."""
-    described = validate(db, job_id, **choices)
-    plots = described["plots"]
-    out = {**described, "tda_table": tda_table(db, job_id)["items"]}
-    out["fraction"] = fraction(db, job_id, x=choices.get("x"), by=choices.get("by")) \
-        if plots["fraction"] else None
-    out["completeness"] = completeness(db, job_id, x=choices.get("map_x"), y=choices.get("map_y")) \
-        if plots["completeness"] else None
-    out["timing"] = timing(db, job_id, length=choices.get("length"), by=choices.get("by"),
-                           time=choices.get("time")) if plots["timing"] else None
+    with _reading(db) as r:          # one transaction: the parts agree with each other
+        described = validate(r, job_id, **choices)
+        plots = described["plots"]
+        out = {**described, "tda_table": tda_table(r, job_id)["items"]}
+        out["fraction"] = fraction(r, job_id, x=choices.get("x"), by=choices.get("by")) \
+            if plots["fraction"] else None
+        out["completeness"] = completeness(r, job_id, x=choices.get("map_x"), y=choices.get("map_y")) \
+            if plots["completeness"] else None
+        out["timing"] = timing(r, job_id, length=choices.get("length"), by=choices.get("by"),
+                               time=choices.get("time")) if plots["timing"] else None
     return out
