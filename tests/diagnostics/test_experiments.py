@@ -79,6 +79,10 @@ def _search(rows, job, tda, state, meta, results=None, cpu=None, wall=None):
 
 @pytest.fixture
 def grid(rows):
+    return build_grid(rows)
+
+
+def build_grid(rows):
     """tda {tls, bls_reference} x size x period searches: detections for size >= 1 with BLS,
     size 4 only with TLS; TLS of size 0.25, period 30 failed, BLS of size 0.25, period 3 has not
     run; one significant BLS detection at a wrong period; a verify task beside each."""
