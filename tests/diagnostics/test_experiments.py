@@ -241,3 +241,21 @@ def test_string_parameters_and_a_job_without_searches(db, rows):
     described = ex.describe(db, empty)
     assert described["plots"] == {"fraction": False, "completeness": False, "timing": False}
     assert ex.report(db, empty)["tda_table"] == []
+
+
+def test_eas_report_command(eas, grid):
+    job, expected = grid
+    rc, out, err = eas("report", job, "--x", "size")
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0] == f"job {job}: TDAs bls_reference, tls; loop parameters period (2 values), size (3 values)"
+    tls = next(line.split() for line in lines if line.startswith("tls "))
+    assert tls[1:7] == ["6", "5", "1", str(expected["tls"]["det"]), "2", "0"]
+    assert any("PASS fraction against size" in line for line in lines)
+    assert any(line.startswith("completeness over") for line in lines)
+    data = eas.json("report", job, "--map-x", "period", "--map-y", "size")
+    assert data["completeness"]["x"] == "period" and data["timing"] is None
+    rc, _, err = eas("report", job, "--x", "nope")
+    assert rc == 2 and "x='nope'" in err
+    rc, _, err = eas("report", 999)
+    assert rc == 1 and "no job 999" in err
