@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import statistics
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -63,6 +62,8 @@ from sqlalchemy.orm import aliased
 
 from eas_runtime.db.models import DONE, Attempt, Job, MetadataItem, Task
 from eas_runtime.diagnostics._common import DiagnosticsError, NotFound, check_id, shown
+from eas_runtime.diagnostics.experiment_stats import (WILSON_Z, PowerLaw, fit_power_law,  # noqa: F401
+                                                       is_false_alarm, wilson)
 from eas_runtime.diagnostics.states import current_attempt_join
 
 SEARCH_PREFIX = "transit_search_"
@@ -74,71 +75,12 @@ MAX_AXIS_VALUES = 200
 MAX_SERIES_VALUES = 12
 #: Searches of each type (first and last) whose metadata names the loop parameters.
 SAMPLE_TASKS = 20
-#: z of the Wilson interval: 95 % two-sided.
-WILSON_Z = 1.959964
 TIME_KINDS = ("cpu", "wall")
 _INDEX = "_index"
 
 
 class ExperimentError(DiagnosticsError):
     """A report parameter names no usable loop parameter (HTTP 400)."""
-
-
-# ---------------------------------------------------------------------- statistics
-def wilson(k: int, n: int, z: float = WILSON_Z) -> tuple[float, float] | None:
-    """The Wilson score interval (lower, upper) of a binomial fraction k/n; None for n = 0.
-
-    Wilson, E. B. (1927), JASA 22, 209: unlike the normal approximation it stays inside [0, 1]
-    and is not empty at k = 0 or k = n.
-    """
-    if n <= 0:
-        return None
-    if not 0 <= k <= n:
-        raise ValueError(f"k={k} must lie between 0 and n={n}")
-    p = k / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    # exact ends at k = 0 and k = n (the formula gives them up to rounding)
-    low = 0.0 if k == 0 else max(0.0, centre - half)
-    high = 1.0 if k == n else min(1.0, centre + half)
-    return low, high
-
-
-@dataclass(frozen=True)
-class PowerLaw:
-    """time = prefactor * length ** exponent, fitted on ``points`` (length, time) pairs."""
-    exponent: float
-    prefactor: float
-    points: int
-
-    def to_dict(self) -> dict:
-        return {"exponent": self.exponent, "prefactor": self.prefactor, "points": self.points}
-
-
-def fit_power_law(pairs: Iterable[tuple[float, float]]) -> PowerLaw | None:
-    """Least squares of log10(time) against log10(length); pairs with a non-positive or
-    non-finite member are left out. None with fewer than two distinct lengths."""
-    xs, ys = [], []
-    for length, time in pairs:
-        if length is None or time is None:
-            continue
-        if math.isfinite(length) and math.isfinite(time) and length > 0 and time > 0:
-            xs.append(math.log10(length))
-            ys.append(math.log10(time))
-    if len(set(xs)) < 2:
-        return None
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    sxx = sum((x - mx) ** 2 for x in xs)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
-    return PowerLaw(exponent=slope, prefactor=10 ** (my - slope * mx), points=len(xs))
-
-
-def is_false_alarm(outcome: Any, detected: Any, transit_free: bool) -> bool:
-    """The rule of the module docstring for one ended search."""
-    if detected is not True:
-        return False
-    return transit_free or outcome != "PASS"
 
 
 def tda_name(task_type: str) -> str:
@@ -376,10 +318,11 @@ def fraction(db, job_id: int, *, x: str | None = None, by: str | None = None) ->
     split by ``by`` when given; other parameters are marginalised."""
     with _reading(db) as r:
         types, params, counts, _ = r.context(job_id)
-        x = _choose("x", x, params, counts) or next(iter(_by_default_axis(params)), None)
-        if x is None:
-            raise NotFound(f"job {job_id} has no search looped over a parameter with two values or more")
         by = _choose("by", by, params, counts, limit=MAX_SERIES_VALUES)
+        x = _choose("x", x, params, counts) or next(iter(_by_default_axis(params, exclude=[by])), None)
+        if x is None:
+            raise NotFound(f"job {job_id} has no search looped over a parameter with two values or more"
+                           + (f" besides by={shown(by)}" if by else ""))
         if by == x:
             raise ExperimentError(f"by={shown(by)} must differ from x={shown(x)}")
         rows = grouped(r.s, job_id, [x] + ([by] if by else []))

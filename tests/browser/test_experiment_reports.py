@@ -14,6 +14,7 @@ import io
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from eas_runtime.embedded import EmbeddedRuntime
 from tests.browser.browsing import click, console_errors, images, link_to_path, one, open_page
@@ -78,25 +79,34 @@ def test_report_draws_its_plots_and_downloads_csv(experiments, driver, shoot, na
     assert console_errors(driver) == []
 
 
-def test_choosing_a_split_redraws_the_report(experiments, driver, shoot):
+def test_choosing_in_the_form_redraws_the_report(experiments, driver, shoot):
     site, jobs = experiments
     job = jobs["earth_vs_size_batman"]
     _open_report(driver, site, job)
-    assert "tls" in one(driver, "table#tda-table").text
     rows = _download(driver, one(driver, "#figure-fraction a.csv").get_attribute("href"))
     assert {r["tda"] for r in rows} == {"tls", "bls_reference"} and len(rows) == 6
     # the smallest planet is missed and the largest found, by both searches
     by_size = sorted(rows, key=lambda r: float(r["size"]))
     assert {r["pass_fraction"] for r in by_size[:2]} == {"0.0"}
     assert {r["pass_fraction"] for r in by_size[-2:]} == {"1.0"}
-    # a length named by hand: the timing plot of the sizes appears, drawn
-    open_page(driver, f"{site}/jobs/{job}/report?length=size&time=wall")
+    png = driver.execute_async_script(FETCH.replace("r.text()", "r.arrayBuffer()").replace(
+        "text: t", "bytes: t.byteLength"), one(driver, "#figure-fraction a.png").get_attribute("href"))
+    assert png["status"] == 200 and png["type"] == "image/png" and png["bytes"] > 1000, png
+    # no length parameter in this job: name one in the form, with wall time
+    assert not driver.find_elements(By.CSS_SELECTOR, "#figure-timing")
+    form = one(driver, "form#report-choices", "the form of choices")
+    Select(form.find_element(By.NAME, "length")).select_by_value("size")
+    Select(form.find_element(By.NAME, "time")).select_by_value("wall")
+    click(driver, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    assert "time=wall" in driver.current_url and "length=size" in driver.current_url
     drawn = images(driver)
-    shoot("report-earth_vs_size_batman-timing-by-size")
-    assert len(drawn) == 2 and all(i["width"] > 0 for i in drawn)
+    shoot("report-earth_vs_size_batman-time-against-size")
+    assert [i["src"].split("/report/")[1].split(".png")[0] for i in drawn] == ["fraction", "timing"]
+    assert all(i["width"] > 0 for i in drawn)
     assert "time=wall" in one(driver, "#figure-timing a.csv").get_attribute("href")
+    assert console_errors(driver) == []
     # a bad choice: the error page names the parameter
     open_page(driver, f"{site}/jobs/{job}/report?x=nope")
     assert "x='nope'" in driver.find_element(By.TAG_NAME, "body").text
     shoot("report-bad-parameter")
-    console_errors(driver)                           # the 400 of the page itself is logged
+    console_errors(driver)                           # the page's own 400 is logged: drained
