@@ -202,8 +202,12 @@ def _choose(name: str, given: str | None, params: dict[str, Parameter], counts: 
         return None
     allowed = sorted(p for p in params if (params[p].numeric or not numeric) and len(params[p].values) <= limit)
     if given not in params:
-        why = (f"it has more than the {MAX_AXIS_VALUES} values an axis can show"
-               if given in counts else "it is not a loop parameter of the job's searches")
+        if given not in counts:
+            why = "it is not a loop parameter of the job's searches"
+        elif counts[given] > MAX_AXIS_VALUES:
+            why = f"it has more than the {MAX_AXIS_VALUES} values an axis can show"
+        else:
+            why = f"it has {counts[given]} value{'s' if counts[given] != 1 else ''} among the searches, an axis needs 2"
         raise ExperimentError(f"{name}={shown(given)} cannot be used: {why}; "
                               f"allowed: {', '.join(allowed) or 'none'}")
     if given not in allowed:

@@ -226,6 +226,21 @@ def test_bad_choices_name_the_parameter(db, grid):
         ex.describe(db, 999)
 
 
+def test_a_loop_of_one_value_or_too_many_is_no_axis(db, rows, monkeypatch):
+    monkeypatch.setattr(ex, "MAX_AXIS_VALUES", 4)
+    job = rows.job("odd loops")
+    for i in range(6):
+        meta = {"seed": i, "seed_index": i, "cadence": 900, "cadence_index": 0, "size": i % 2, "size_index": i % 2}
+        _search(rows, job, "tls", "done", meta, {"outcome": "FAIL", "detected": False}, cpu=1.0)
+    described = ex.describe(db, job)
+    assert [p["name"] for p in described["parameters"]] == ["size"]
+    assert described["too_many_values"] == ["seed"]
+    with pytest.raises(DiagnosticsError, match="x='seed'.*more than the 4 values"):
+        ex.fraction(db, job, x="seed")
+    with pytest.raises(DiagnosticsError, match="x='cadence'.*1 value among the searches"):
+        ex.fraction(db, job, x="cadence")
+
+
 def test_string_parameters_and_a_job_without_searches(db, rows):
     job = rows.job("strings")
     for i, tool in enumerate(("psls", "batman")):
