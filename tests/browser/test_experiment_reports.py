@@ -56,7 +56,7 @@ def _open_report(driver, site: str, job: int) -> None:
 
 
 @pytest.mark.parametrize("name, plots", [
-    ("earth_vs_size_batman", ["fraction"]),
+    ("earth_vs_size_batman", ["fraction", "completeness"]),
     ("bls_timing_full_span", ["timing"]),             # transit-free: no PASS fraction
     ("bls_timing_long_periods", ["timing"]),
 ])
@@ -85,10 +85,10 @@ def test_choosing_in_the_form_redraws_the_report(experiments, driver, shoot):
     _open_report(driver, site, job)
     rows = _download(driver, one(driver, "#figure-fraction a.csv").get_attribute("href"))
     assert {r["tda"] for r in rows} == {"tls", "bls_reference"} and len(rows) == 6
-    # the smallest planet is missed and the largest found, by both searches
+    # the smallest planet is missed and the largest found, by both searches at both cadences
     by_size = sorted(rows, key=lambda r: float(r["size"]))
-    assert {r["pass_fraction"] for r in by_size[:2]} == {"0.0"}
-    assert {r["pass_fraction"] for r in by_size[-2:]} == {"1.0"}
+    assert {(r["pass_fraction"], r["ended"]) for r in by_size[:2]} == {("0.0", "2")}
+    assert {(r["pass_fraction"], r["ended"]) for r in by_size[-2:]} == {("1.0", "2")}
     png = driver.execute_async_script(FETCH.replace("r.text()", "r.arrayBuffer()").replace(
         "text: t", "bytes: t.byteLength"), one(driver, "#figure-fraction a.png").get_attribute("href"))
     assert png["status"] == 200 and png["type"] == "image/png" and png["bytes"] > 1000, png
@@ -101,7 +101,8 @@ def test_choosing_in_the_form_redraws_the_report(experiments, driver, shoot):
     assert "time=wall" in driver.current_url and "length=size" in driver.current_url
     drawn = images(driver)
     shoot("report-earth_vs_size_batman-time-against-size")
-    assert [i["src"].split("/report/")[1].split(".png")[0] for i in drawn] == ["fraction", "timing"]
+    assert [i["src"].split("/report/")[1].split(".png")[0] for i in drawn] == ["fraction", "completeness",
+                                                                               "timing"]
     assert all(i["width"] > 0 for i in drawn)
     assert "time=wall" in one(driver, "#figure-timing a.csv").get_attribute("href")
     assert console_errors(driver) == []

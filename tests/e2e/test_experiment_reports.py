@@ -43,15 +43,16 @@ def test_detection_against_size(experiments):
     job = jobs["earth_vs_size_batman"]
     report = _get(f"{site}/api/jobs/{job}/report").json()
     assert report["tdas"] == ["bls_reference", "tls"]
-    assert [p["name"] for p in report["parameters"]] == ["size"]     # one cadence kept; tda is the type
-    assert report["plots"] == {"fraction": True, "completeness": False, "timing": False}
+    assert [p["name"] for p in report["parameters"]] == ["cadence", "size"]     # tda is the type
+    assert report["plots"] == {"fraction": True, "completeness": True, "timing": False}
     table = {r["tda"]: r for r in report["tda_table"]}
     for tda in ("tls", "bls_reference"):
-        assert (table[tda]["tasks"], table[tda]["ended"], table[tda]["missing"]) == (3, 3, 0)
+        assert (table[tda]["tasks"], table[tda]["ended"], table[tda]["missing"]) == (6, 6, 0)
         assert table[tda]["cpu_s_mean"] > 0 and table[tda]["cpu_s_median"] > 0
+    assert report["fraction"]["x"] == "size"                 # the most values
     series = {s["tda"]: s["points"] for s in report["fraction"]["series"]}
     for tda, points in series.items():
-        assert len(points) == 3 and [p["ended"] for p in points] == [1, 1, 1]
+        assert len(points) == 3 and [p["ended"] for p in points] == [2, 2, 2]
         smallest, largest = points[0], points[-1]
         # Rearth/4 (5 ppm) is far below the noise; 4 Rearth (1,300 ppm, 6 transits) is not
         assert smallest["pass_fraction"] == 0.0, (tda, smallest)
@@ -60,9 +61,13 @@ def test_detection_against_size(experiments):
     rows = _csv(f"{site}/jobs/{job}/report/fraction.csv")
     assert len(rows) == 6 and set(rows[0]) >= {"tda", "size", "pass_fraction", "wilson_low"}
     assert _get(f"{site}/jobs/{job}/report/fraction.png").content.startswith(PNG)
+    cells = _csv(f"{site}/jobs/{job}/report/completeness.csv")
+    assert report["completeness"]["x"] == "size" and report["completeness"]["y"] == "cadence"
+    assert len(cells) == 2 * 3 * 2 and {r["cadence"] for r in cells} == {"300", "900"}
+    assert _get(f"{site}/jobs/{job}/report/completeness.png").content.startswith(PNG)
     assert _get(f"{site}/jobs/{job}/report/timing.png", params={"length": "size"}).content.startswith(PNG)
-    bad = requests.get(f"{site}/api/jobs/{job}/report", params={"x": "cadence"}, timeout=60)
-    assert bad.status_code == 400 and "x='cadence'" in bad.json()["error"]
+    bad = requests.get(f"{site}/api/jobs/{job}/report", params={"x": "tda"}, timeout=60)
+    assert bad.status_code == 400 and "x='tda'" in bad.json()["error"]
 
 
 def test_search_time_against_length(experiments):
