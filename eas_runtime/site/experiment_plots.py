@@ -181,6 +181,22 @@ def completeness_csv(fileobj, data: dict) -> int:
 
 
 # ---------------------------------------------------------------------- timing
+def _plain_log_labels(ax) -> None:
+    """Log axes labelled 10, 100, 0.2 rather than 10^1, 10^2, 2x10^-1; within about a decade,
+    the minor ticks at 2, 3 and 5 are labelled too."""
+    from matplotlib.ticker import FuncFormatter
+
+    for axis, limits in ((ax.xaxis, ax.get_xlim), (ax.yaxis, ax.get_ylim)):
+        def minor(value, _, limits=limits):
+            lo, hi = limits()
+            if value <= 0 or lo <= 0 or hi / lo > 10 ** 1.2:
+                return ""
+            mantissa = round(value / 10 ** math.floor(math.log10(value)))
+            return f"{value:g}" if mantissa in (2, 3, 5) else ""
+        axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axis.set_minor_formatter(FuncFormatter(minor))
+
+
 def timing_png(data: dict) -> bytes:
     length, kind = data["length"], data["time"]
     with _DRAW_LOCK:
@@ -201,10 +217,11 @@ def timing_png(data: dict) -> bytes:
                 ax.plot(line, fit["prefactor"] * line ** fit["exponent"], "-", color=colour, lw=1)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        _plain_log_labels(ax)
         ax.set_xlabel(_text(f"light-curve length {length} [d]"), fontsize=9)
         ax.set_ylabel(f"mean {'CPU' if kind == 'cpu' else 'wall'} time per search [s]", fontsize=9)
         ax.grid(alpha=0.3, which="both")
-        ax.tick_params(labelsize=8)
+        ax.tick_params(which="both", labelsize=8)
         if data["series"]:
             ax.legend(fontsize=8, loc="best")
         title = "Search time against light-curve length per TDA, least-squares power law on log axes"
