@@ -50,11 +50,14 @@ def report_data(job_id: int) -> dict:
     job does not allow is a 400 naming it."""
     given = choices()
     data = ex.report(db(), job_id, **given)
-    for plot, (*_, names) in PLOTS.items():
-        for name in names:
-            if given[name] is not None and data[plot] is None:
-                raise ex.ExperimentError(f"{name}={given[name]!r} cannot be used: job {job_id} has no "
-                                         f"{plot} plot (its searches are not looped over such parameters)")
+    for name in CHOICES:
+        if name == "time" or given[name] is None:      # time: a setting, not a parameter
+            continue
+        plots = [plot for plot, (*_, names) in PLOTS.items() if name in names]
+        if all(data[plot] is None for plot in plots):
+            raise ex.ExperimentError(f"{name}={given[name]!r} cannot be used: job {job_id} has no "
+                                     f"{' or '.join(plots)} plot (its searches are not looped over such "
+                                     f"parameters, or read transit-free light curves only)")
     with db().read() as s:
         data["name"] = s.get(Job, job_id).name
     return data

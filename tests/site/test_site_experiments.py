@@ -101,6 +101,13 @@ def test_timing_plot_with_the_fitted_exponent(site):
     assert float(rows[0]["fit_exponent"]) == pytest.approx(2.0)
     html = client.get(f"/jobs/{job}/report").get_data(as_text=True)
     assert "timing.png" in html and "2.000" in html
+    # by splits the timing plot although this job has no PASS fraction; time is a setting
+    split = client.get(f"/api/jobs/{job}/report?by=cadence&time=wall").get_json()
+    assert len(split["timing"]["series"]) == 2 and split["fraction"] is None
+    assert client.get(f"/jobs/{job}/report?by=cadence").status_code == 200
+    assert client.get(f"/api/jobs/{site['grid']}/report?time=wall").status_code == 200
+    refused = client.get(f"/api/jobs/{job}/report?x=lc_length")
+    assert refused.status_code == 400 and "no fraction plot" in refused.get_json()["error"]
     table = {r["tda"]: r for r in data["tda_table"]}
     assert table["bls_reference"]["transit_free"] == 6
 
