@@ -181,6 +181,11 @@ def jobs(data: dict) -> list[str]:
     return table(["job", "name", "tasks"] + states, rows) + refused + footer(data, "jobs")
 
 
+def _value(value) -> Any:
+    """A loop value: floats to 6 significant digits (log-spaced loops have 15)."""
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
 def experiment_report(data: dict) -> list[str]:
     """``eas report``: the TDA table, then one line per point of each plot the job allows."""
     if not data["task_types"]:
@@ -196,7 +201,7 @@ def experiment_report(data: dict) -> list[str]:
     if f:
         lines += ["", f"PASS fraction against {f['x']} (95 % Wilson interval):"]
         lines += table(["series", f["x"], "ended", "missing", "PASS fraction", "low", "high"],
-                       [[s["name"], p[f["x"]], p["ended"], p["missing"], _num(p["pass_fraction"]),
+                       [[s["name"], _value(p[f["x"]]), p["ended"], p["missing"], _num(p["pass_fraction"]),
                          _num(p["low"]), _num(p["high"])] for s in f["series"] for p in s["points"]])
     c = data.get("completeness")
     if c:
@@ -207,6 +212,6 @@ def experiment_report(data: dict) -> list[str]:
     if t:
         lines += ["", f"mean {t['time']} time per search against {t['length']} [d]:"]
         lines += table(["series", t["length"], "timed", "mean s", "exponent"],
-                       [[s["name"], p[t["length"]], p["timed"], _num(p["mean_s"]),
+                       [[s["name"], _value(p[t["length"]]), p["timed"], _num(p["mean_s"]),
                          _num((s["fit"] or {}).get("exponent"))] for s in t["series"] for p in s["points"]])
     return lines
