@@ -23,8 +23,9 @@ from eas_runtime.site.plots import _DRAW_LOCK, _text
 FIGSIZE, DPI = (10.0, 4.2), 100
 MAX_PANELS = 4
 MAX_TICKS = 12
-#: Cells of a completeness map get their fraction written in them up to this many per panel.
-ANNOTATE_CELLS = 100
+#: Cells of completeness maps get their fraction written in them up to this many columns (all
+#: panels together) and rows: more would not fit the figure's width.
+ANNOTATE_COLUMNS, ANNOTATE_ROWS = 16, 16
 COLOURS = ("#1f4e8c", "#c0392b", "#2e7d32", "#8e44ad", "#d35400", "#16a085", "#7f8c8d", "#b7950b",
            "#2c3e50", "#e84393", "#00838f", "#6d4c41")
 
@@ -148,7 +149,7 @@ def completeness_png(data: dict) -> bytes:
             image = ax.imshow(np.ma.masked_invalid(grid), origin="lower", aspect="auto", vmin=0.0,
                               vmax=1.0, cmap="viridis", interpolation="nearest")
             ax.set_facecolor("#d9d9d9")          # cells without an ended search
-            if grid.size <= ANNOTATE_CELLS:
+            if len(xv) * len(maps) <= ANNOTATE_COLUMNS and len(yv) <= ANNOTATE_ROWS:
                 for (r, c), v in np.ndenumerate(grid):
                     if not np.isnan(v):
                         ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7,
