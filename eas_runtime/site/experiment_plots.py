@@ -99,6 +99,7 @@ def fraction_png(data: dict) -> bytes:
         if data["numeric"]:
             if log:
                 ax.set_xscale("log")
+                _plain_log_labels(ax, "x")
         else:
             ticks = _ticks(len(values))
             ax.set_xticks(ticks, [_text(label(values[i])) for i in ticks])
@@ -182,15 +183,16 @@ def completeness_csv(fileobj, data: dict) -> int:
 
 
 # ---------------------------------------------------------------------- timing
-def _plain_log_labels(ax) -> None:
-    """Log axes labelled 10, 100, 0.2 rather than 10^1, 10^2, 2x10^-1; within about a decade,
+def _plain_log_labels(ax, which: str = "xy") -> None:
+    """Log axes labelled 10, 100, 0.2 rather than 10^1, 10^2, 2x10^-1; within 1.5 decades,
     the minor ticks at 2, 3 and 5 are labelled too."""
     from matplotlib.ticker import FuncFormatter
 
-    for axis, limits in ((ax.xaxis, ax.get_xlim), (ax.yaxis, ax.get_ylim)):
+    for axis, limits in [(a, lim) for name, a, lim in (("x", ax.xaxis, ax.get_xlim), ("y", ax.yaxis, ax.get_ylim))
+                         if name in which]:
         def minor(value, _, limits=limits):
             lo, hi = limits()
-            if value <= 0 or lo <= 0 or hi / lo > 10 ** 1.2:
+            if value <= 0 or lo <= 0 or hi / lo > 10 ** 1.5:
                 return ""
             mantissa = round(value / 10 ** math.floor(math.log10(value)))
             return f"{value:g}" if mantissa in (2, 3, 5) else ""
