@@ -12,7 +12,12 @@ up *ARGS:
 
 # Install what the tests need (MinIO, PostgreSQL, Chromium) and run the whole suite.
 test *ARGS:
-    {{python}} -m pip install -q -e '.[test]' && {{python}} -m eas_runtime.devservers install && {{python}} -m pytest {{ARGS}}
+    {{python}} -m pip install -q -e '.[test]' -c constraints.txt && {{python}} -m eas_runtime.devservers install && {{python}} -m pytest {{ARGS}}
+
+# Pin every installed package's version into constraints.txt (images and the test command use it);
+# `just lock --check` only compares.
+lock *ARGS:
+    {{python}} -m eas_runtime.deploy.lock {{ARGS}}
 
 # Only the fast tiers (no real servers, no long science runs).
 test-fast:

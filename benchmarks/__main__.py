@@ -8,7 +8,8 @@ timings on a shared, noisy machine are only comparable within one run. Sections:
 full search of a PLATO-length light curve), ``tls`` (TLS binned beside TLS on every sample),
 ``detrend`` (the fast biweight beside wotan), ``coldstart`` (a new replica to its science, per
 function), ``chain`` (a PLATO star and 200 TESS-like stars through the standard chain),
-``planets`` (the multi-planet search and vetting beside one search, per star).
+``planets`` (the multi-planet search and vetting beside one search, per star), ``servers``
+(``eas serve`` on gunicorn beside the built-in server).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import platform
 import sys
 
 SECTIONS = ("pipeline", "jobs", "diagnostics", "site", "science", "search", "tls", "detrend",
-            "coldstart", "chain", "planets")
+            "coldstart", "chain", "planets", "servers")
 
 
 def _machine() -> str:

@@ -126,6 +126,15 @@ CORE_SCHEMAS: dict[tuple[str, str], dict] = {
         "maxFailedIndexes": INTEGER, "podFailurePolicy": OPEN, "podReplacementPolicy": STRING,
         "successPolicy": OPEN, "managedBy": STRING,
     }, ("template",))),
+    ("rbac.authorization.k8s.io/v1", "Role"): _top(None, rules={"type": "array", "items": closed({
+        "apiGroups": STRING_LIST, "resources": STRING_LIST, "verbs": STRING_LIST,
+        "resourceNames": STRING_LIST, "nonResourceURLs": STRING_LIST}, ("verbs",))}),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): _top(
+        None, roleRef=closed({"apiGroup": STRING, "kind": {"enum": ["Role", "ClusterRole"]}, "name": STRING},
+                             ("apiGroup", "kind", "name")),
+        subjects={"type": "array", "items": closed({"kind": {"enum": ["ServiceAccount", "User", "Group"]},
+                                                    "name": STRING, "namespace": STRING, "apiGroup": STRING},
+                                                   ("kind", "name"))}),
 }
 
 

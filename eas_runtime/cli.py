@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -19,9 +20,23 @@ from eas_runtime import events
 from eas_runtime.settings import Settings, SettingsError
 
 
-def _settings(args) -> Settings:
-    return Settings.load(home=args.home, store=args.store, database_url=args.database_url,
-                         broker_url=args.broker_url, log_level=args.log_level)
+#: How each command finds its pipeline when not told (eas_runtime.discovery): ``creates`` makes
+#: its own in ./.eas (never another shell's running one), ``optional`` works without one; every
+#: other command needs one and says so in one line when there is none.
+PIPELINE_MODE = {"up": "creates", "demo": "creates", "down": "optional", "db": "optional", "serve": "optional",
+                 "validate": "optional", "deploy": "optional", "invoke": "optional",
+                 **dict.fromkeys(("status", "jobs", "tree", "progress", "errors", "timings", "passfail",
+                                  "inflight", "logs", "task", "candidates", "cancel", "retry"), "reads")}
+
+
+def _settings(args, *, mode: str | None = None) -> Settings:
+    """The settings of the pipeline this command works on: flags > ``EAS_*`` > a running
+    ``eas up`` > ``./.eas`` (eas_runtime.discovery)."""
+    from eas_runtime.discovery import locate
+    mode = mode or PIPELINE_MODE.get(getattr(args, "command", None), "needs")
+    flags = {"home": args.home, "store": args.store, "database_url": args.database_url,
+             "broker_url": args.broker_url, "log_level": args.log_level}
+    return locate(flags, mode=mode)
 
 
 def _resources(args):
@@ -31,22 +46,53 @@ def _resources(args):
 
 # ---------------------------------------------------------------------- up / demo
 def cmd_up(args) -> int:
+    from eas_runtime import discovery
     from eas_runtime.embedded import EmbeddedRuntime
     settings = _settings(args).replace(**{k: v for k, v in (("gateway_port", args.gateway_port),
                                                              ("index_port", args.index_port)) if v is not None})
+    if args.detach:
+        from eas_runtime.background import start
+        return start(settings, argv=_global_flags(args) + ["up", *_port_flags(args)],
+                     timeout_s=args.start_timeout)
     runtime = EmbeddedRuntime(settings).start()
+    # Other shells' `eas` commands find this pipeline through the record (eas_runtime.discovery).
+    found_at = discovery.record(runtime.settings)
     print(f"EAS is up. Broker ingress: {runtime.broker_url}\nIndex site: {runtime.index_url}\n"
           f"Store: {settings.store} ({settings.store_path if settings.store == 'local' else settings.minio_endpoint})"
           "\nCtrl-C stops it.", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # The handler only appends to a list: it runs in the main thread between bytecodes, and a
+    # threading.Event set from there deadlocks when the signal lands while the main thread
+    # holds the Event's own lock inside wait() (a SIGTERM was lost that way).
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _: stopping.append(signum))
     try:
-        stop.wait()
+        while not stopping:
+            time.sleep(0.2)
     except KeyboardInterrupt:
         pass
     finally:
+        discovery.forget(found_at)
         runtime.stop()
     return 0
+
+
+def _global_flags(args) -> list[str]:
+    """The global options as given, for a command run again in a child process."""
+    flags = []
+    for name in ("store", "database_url", "broker_url", "log_level"):
+        if getattr(args, name) is not None:
+            flags += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    return flags
+
+
+def _port_flags(args) -> list[str]:
+    return [part for name in ("gateway_port", "index_port") if getattr(args, name) is not None
+            for part in (f"--{name.replace('_', '-')}", str(getattr(args, name)))]
+
+
+def cmd_down(args) -> int:
+    from eas_runtime.background import stop
+    return stop(home=args.home or os.environ.get("EAS_HOME") or None, timeout_s=args.stop_timeout)
 
 
 def cmd_demo(args) -> int:
@@ -78,15 +124,64 @@ def cmd_upload(args) -> int:
             print(f"eas upload: {given} gives a key the store refuses: {exc}", file=sys.stderr)
             return 2
         planned.append((path, key))
+    from eas_runtime.db.models import utcnow
     res = _resources(args)
+    started, uploaded = utcnow(), []
     for path, key in planned:
         try:
             info = res.store.put_file(key, path)
         except StoreError as exc:
             print(f"eas upload: {path} -> {key} failed: {exc}", file=sys.stderr)
             return 1
-        print(f"uploaded {path} -> {key} ({info.size} bytes, md5 {info.etag})")
-    return 0
+        print(f"uploaded {path} -> {key} ({info.size} bytes, md5 {info.etag})", flush=True)
+        uploaded.append((key, info.etag))
+    if not args.wait:
+        return 0
+    from eas_runtime import follow
+    jobs = _jobs_of_uploads(res.db, uploaded, started, timeout_s=args.verdict_timeout)
+    if not jobs:
+        return 0 if jobs is not None else 3
+    return follow.run(res.db, jobs, stall_s=res.settings.stall_s, timeout_s=args.wait_timeout, command="eas upload")
+
+
+def _jobs_of_uploads(db, uploaded: list[tuple[str, str]], since, *, timeout_s: float) -> list[int] | None:
+    """The jobs eas-control made for these uploads by their watch rules (Job.spec names the
+    object and its etag; an earlier job when the same bytes were uploaded before), awaited up
+    to ``timeout_s``; [] when no rule covers any of them,
+    None (said on stderr) when an expected job did not come."""
+    import time
+
+    from sqlalchemy import select
+
+    from eas_runtime.control import watch
+    from eas_runtime.db.models import Job
+    with db.read() as s:
+        expected = {key: len(watch.matching_rules(s, key)) for key, _ in uploaded}
+    for key, n in expected.items():
+        if not n:
+            print(f"no watch rule covers {key}: nothing follows from it (eas watch add --prefix ...)")
+    wanted = {(key, etag) for key, etag in uploaded if expected[key]}
+    # The same bytes uploaded again make no new job (its source is the rule and the etag): after
+    # a moment every job is looked at once, and the earlier job is the one followed.
+    began = time.monotonic()
+    deadline, found, looked_back = began + timeout_s, {}, False
+    while wanted:
+        look_back = not looked_back and time.monotonic() - began > 2.0
+        looked_back |= look_back
+        with db.read() as s:
+            query = select(Job.id, Job.spec)
+            for job_id, spec in s.execute(query if look_back else query.where(Job.created_at >= since)):
+                if isinstance(spec, dict) and (spec.get("object"), spec.get("etag")) in wanted:
+                    found.setdefault((spec["object"], spec["etag"]), set()).add(job_id)
+        if all(len(found.get(w, ())) >= expected[w[0]] for w in wanted):
+            break
+        if time.monotonic() >= deadline:
+            missing = sorted(key for key, etag in wanted if len(found.get((key, etag), ())) < expected[key])
+            print(f"eas upload: no job was made for {', '.join(missing)} within {timeout_s:g} s (is `eas up` "
+                  f"running? a refused watch job is a dead letter: eas errors --dead-letters)", file=sys.stderr)
+            return None
+        time.sleep(0.2)
+    return sorted(j for ids in found.values() for j in ids)
 
 
 def cmd_submit(args) -> int:
@@ -98,8 +193,9 @@ def cmd_submit(args) -> int:
     answers; ``--check``: always, creating the schema if need be), no output clashes with
     another job's or an existing object and every input exists. ``--dry-run`` stops after them
     and prints the tree and counts. After posting, the job row eas-control makes (or its
-    rejection) is awaited for ``--wait`` seconds. Exit 0: accepted (or sent, when no database
-    can be watched); 2: refused; 1: not sent; 3: sent, no verdict in time."""
+    rejection) is awaited for ``--verdict-timeout`` seconds; ``--wait`` then follows the job to
+    its end (:func:`_follow`). Exit 0: accepted (or sent, when no database can be watched); 2:
+    refused; 1: not sent; 3: sent, no verdict in time."""
     from eas_runtime.db.session import DatabaseUnavailable
     from eas_runtime.jobs import JobError, admit, served_task_types, tree
     from eas_runtime.store import StoreError
@@ -109,7 +205,8 @@ def cmd_submit(args) -> int:
     except (OSError, ValueError, RecursionError) as exc:
         print(f"eas submit: cannot read {path}: {exc}", file=sys.stderr)
         return 2
-    settings = _settings(args)
+    # A dry run compiles and checks: it needs no pipeline, but checks against one it finds.
+    settings = _settings(args, mode="optional" if args.dry_run else None)
     served = served_task_types(settings.broker_config_dir)
     try:
         db, unchecked = _live_database(settings, create=args.check)
@@ -139,25 +236,32 @@ def cmd_submit(args) -> int:
         print(f"eas submit: {exc}", file=sys.stderr)
         return 1
     what = (f"submitted {compiled.job_name!r} ({summary['rows']} task rows, {summary['tasks']} tasks to run)")
-    if db is None or args.wait <= 0:
+    if args.wait and db is None:
+        print(f"{what} as event {event['id']}")
+        print(f"eas submit: cannot follow the job: {unchecked}", file=sys.stderr)
+        return 3
+    if db is None or (args.verdict_timeout <= 0 and not args.wait):
         note = f"; {unchecked}, eas-control checks it" if unchecked else ""
         print(f"{what} as event {event['id']}{note}")
         return 0
     try:
-        verdict = _await_job(db, f"{events.SOURCE_CLI} {event['id']}", args.wait)
+        verdict = _await_job(db, f"{events.SOURCE_CLI} {event['id']}", args.verdict_timeout or 60.0)
     except DatabaseUnavailable as exc:
         verdict, unchecked = None, str(exc)
     if verdict is None:
         print(f"{what} as event {event['id']}")
-        print(f"eas submit: {path}: eas-control recorded no verdict within {args.wait:g} s"
+        print(f"eas submit: {path}: eas-control recorded no verdict within {args.verdict_timeout:g} s"
               f"{f' ({unchecked})' if unchecked else ''}; `eas jobs` will show it", file=sys.stderr)
         return 3
     job_id, rejection = verdict
     if rejection is not None:
         print(f"eas submit: {path}: refused by eas-control (job {job_id}): {rejection}", file=sys.stderr)
         return 2
-    print(f"{what} as job {job_id} (event {event['id']})")
-    return 0
+    print(f"{what} as job {job_id} (event {event['id']})", flush=True)
+    if not args.wait:
+        return 0
+    from eas_runtime import follow
+    return follow.run(db, [job_id], stall_s=settings.stall_s, timeout_s=args.wait_timeout, command="eas submit")
 
 
 def _live_database(settings: Settings, *, create: bool):
@@ -349,31 +453,38 @@ def cmd_status(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    import os
-
-    from werkzeug.serving import make_server
-
-    from eas_runtime.resources import Resources
+    """One component's HTTP server: gunicorn (eas_runtime._gunicorn) unless ``EAS_HTTP_SERVER``
+    is ``builtin`` (the embedded runtime's replicas, which have no proxy in front)."""
     settings = _settings(args)
-    res = Resources(settings)
-    if args.component == "control":
-        from eas_runtime.control.app import create_app
-        app = create_app(res)
-    elif args.component == "index":
-        from eas_runtime.site import create_app
-        app = create_app(res)
-    else:
-        from eas_runtime.adapter import create_app
-        app = create_app(settings, db=res.db)
     port = args.port or int(os.environ.get("PORT", "8080"))
     host = args.host or os.environ.get("HOST", "0.0.0.0")   # the embedded runtime sets HOST=127.0.0.1
+
+    def make_app():
+        from eas_runtime.resources import Resources
+        res = Resources(settings)
+        if args.component == "control":
+            from eas_runtime.control.app import create_app
+            return create_app(res)
+        if args.component == "index":
+            from eas_runtime.site import create_app as create_site
+            return create_site(res)
+        from eas_runtime.adapter import create_app as create_adapter
+        return create_adapter(settings, db=res.db)
+    name = f"eas-{args.component}"
+    server_kind = settings.http_server or "gunicorn"
+    logging.getLogger("eas").info("%s listening on %s:%s (%s)", name, host, port, server_kind)
+    if server_kind == "gunicorn":
+        from eas_runtime._gunicorn import serve
+        serve(make_app, host, port, name)
+        return 0
+    app = make_app()
     if args.component == "index":
+        from werkzeug.serving import make_server
         server = make_server(host, port, app, threaded=True)
     else:   # event receivers: keep the broker's connections alive
         from eas_runtime.serving.http import make_server as make_keepalive_server
         server = make_keepalive_server(host, port, app)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    logging.getLogger("eas").info("eas-%s listening on %s:%s", args.component, host, port)
     server.serve_forever()
     return 0
 
@@ -401,7 +512,7 @@ COMMAND_MODULES: tuple[str, ...] = ("eas_runtime.diagnostics.cli", "eas_runtime.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from eas_runtime.diagnostics.cli import row_id, whole    # bounded numbers: refused, not overflowed
+    from eas_runtime.diagnostics.cli import row_id, seconds, whole   # bounded: refused, not overflowed
     p = argparse.ArgumentParser(prog="eas", description="PLATO exoplanet analysis pipeline")
     p.add_argument("--home", help="folder for the embedded database, store and logs (EAS_HOME)")
     p.add_argument("--store", choices=["local", "minio"], help="object store (EAS_STORE)")
@@ -413,7 +524,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("up", help="run the embedded pipeline until Ctrl-C")
     s.add_argument("--gateway-port", type=whole(1, 65535, "a port"))
     s.add_argument("--index-port", type=whole(1, 65535, "a port"))
+    s.add_argument("-d", "--detach", action="store_true",
+                   help="run in the background and return once it answers (stop it with `eas down`)")
+    s.add_argument("--start-timeout", type=seconds, default=120.0, metavar="SECONDS",
+                   help="with --detach: give up when it does not answer within this long")
     s.set_defaults(fn=cmd_up)
+
+    s = sub.add_parser("down", help="stop the running `eas up` (of --home, else the one `eas status` finds)")
+    s.add_argument("--stop-timeout", type=seconds, default=60.0, metavar="SECONDS",
+                   help="wait this long for it to stop")
+    s.set_defaults(fn=cmd_down)
 
     s = sub.add_parser("demo", help="synthetic light curves through ingest -> verify -> BLS")
     s.add_argument("--count", type=int, default=12)
@@ -425,6 +545,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("files", nargs="+")
     s.add_argument("--prefix", default="inbox/")
     s.add_argument("--key", help="object key (one file only)")
+    s.add_argument("--wait", action="store_true",
+                   help="follow the jobs the watch rules make for the uploads to their end, then print their results")
+    s.add_argument("--verdict-timeout", type=seconds, default=60.0, metavar="SECONDS",
+                   help="with --wait: how long the jobs may take to appear")
+    s.add_argument("--wait-timeout", type=seconds, default=0.0, metavar="SECONDS",
+                   help="with --wait: stop following after this long (0: until the jobs end)")
     s.set_defaults(fn=cmd_upload)
 
     s = sub.add_parser("submit", help="submit a job (task-chain JSON)")
@@ -434,8 +560,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--check", action="store_true",
                    help="check outputs and inputs against the task database and store even when it does not "
                         "exist yet (it is checked whenever it is reachable)")
-    s.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+    s.add_argument("--verdict-timeout", type=seconds, default=60.0, metavar="SECONDS",
                    help="wait this long for eas-control to accept or refuse the job (0: do not wait)")
+    s.add_argument("--wait", action="store_true",
+                   help="follow the job to its end (done, failed, running, time left), then print its results")
+    s.add_argument("--wait-timeout", type=seconds, default=0.0, metavar="SECONDS",
+                   help="with --wait: stop following after this long (0: until the job ends)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_submit)
 
@@ -506,6 +636,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    from eas_runtime.discovery import NoPipeline
     args = build_parser().parse_args(argv)
     try:
         level = (args.log_level or Settings.load().log_level).upper()
@@ -516,8 +647,11 @@ def _main(argv: list[str] | None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)   # one line per migration step is noise
     try:
         return args.fn(args)
+    except NoPipeline as exc:       # nothing to work on: like a database that is down, status 1
+        print(f"eas {args.command}: {exc}", file=sys.stderr)
+        return 1
     except SettingsError as exc:
-        print(f"eas: {exc}", file=sys.stderr)
+        print(f"eas {args.command}: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
         problem = _database_problem(exc)

@@ -286,7 +286,22 @@ def cmd_invoke(args) -> int:
         print(f"eas invoke: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2, default=str))
+    if result["state"] != "done":
+        print(f"eas invoke: {args.task_type} failed ({result.get('error_kind') or 'error'}): "
+              f"{cause(result.get('error') or '')}", file=sys.stderr)
     return 0 if result["state"] == "done" else 1
+
+
+def cause(error_text: str) -> str:
+    """The one line that says why: a traceback's last line (the exception, without its module
+    path), else the text's first line (an environment or timeout note leads with it)."""
+    lines = [line for line in error_text.strip().splitlines() if line.strip()]
+    if not lines:
+        return "(no error text)"
+    if not lines[0].startswith("Traceback"):
+        return lines[0]
+    name, sep, message = lines[-1].partition(": ")
+    return f"{name.rsplit('.', 1)[-1]}{sep}{message}"
 
 
 def add_commands(subparsers) -> None:

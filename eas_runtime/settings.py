@@ -98,6 +98,11 @@ class Settings:
     cold_start_timeout_s: float = 60.0
     #: Log level of the runtime's own loggers.
     log_level: str = "INFO"
+    #: HTTP server of ``eas serve`` (eas-index, eas-control, the storage adapter): ``gunicorn``
+    #: (threaded workers), as in the images, behind Knative's queue-proxy; ``builtin``, the
+    #: runtime's own threaded server, which bounds slow request bodies itself (no proxy in
+    #: front); empty: gunicorn, except in the embedded runtime, which starts them builtin.
+    http_server: str = ""
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -149,6 +154,9 @@ class Settings:
     def validate(self) -> None:
         if self.store not in ("local", "minio"):
             raise SettingsError(f"EAS_STORE={self.store!r}: allowed values are 'local', 'minio'")
+        if self.http_server not in ("", "gunicorn", "builtin"):
+            raise SettingsError(f"EAS_HTTP_SERVER={self.http_server!r}: allowed values are 'gunicorn', 'builtin' "
+                                "(or empty)")
         for name in ("heartbeat_s", "stall_s", "idle_s"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"EAS_{name.upper()} must be positive, got {getattr(self, name)!r}")

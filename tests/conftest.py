@@ -22,6 +22,9 @@ def _isolated_environment(monkeypatch, tmp_path):
         if name.startswith("EAS_") and name != "EAS_SHARED_DIR" or name == "K_SINK":
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("EAS_HOME", str(tmp_path / "eas-home"))
+    # Records of running `eas up` processes (eas_runtime.discovery): the developer's are not
+    # seen, and a test's `eas up` leaves none behind.
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
     import eas_runtime.resources
     monkeypatch.setattr(eas_runtime.resources, "_default", None)
 

@@ -94,6 +94,18 @@ def get_metadata_many(session: Session, kind: str, owner_ids: Iterable[int]) -> 
     return out
 
 
+def get_units_many(session: Session, kind: str, owner_ids: Iterable[int]) -> dict[int, dict[str, str]]:
+    """``{owner: {key: unit}}`` of the items that have a unit, in one query."""
+    ids = list(owner_ids)
+    out: dict[int, dict[str, str]] = {i: {} for i in ids}
+    if ids:
+        for owner, key, unit in session.execute(select(MetadataItem.owner_id, MetadataItem.key, MetadataItem.unit)
+                                                .where(MetadataItem.owner_kind == kind,
+                                                       MetadataItem.owner_id.in_(ids), MetadataItem.unit != "")):
+            out[owner][key] = unit
+    return out
+
+
 def get_units(session: Session, kind: str, owner_id: int) -> dict[str, str]:
     rows = session.execute(select(MetadataItem.key, MetadataItem.unit).where(
         MetadataItem.owner_kind == kind, MetadataItem.owner_id == owner_id,

@@ -60,10 +60,11 @@ _SUFFIX = {"": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9, "k": 1e3, "M": 1e6, "G": 1e
            "P": 1e15, "E": 1e18, "Ki": 2.0 ** 10, "Mi": 2.0 ** 20, "Gi": 2.0 ** 30,
            "Ti": 2.0 ** 40, "Pi": 2.0 ** 50, "Ei": 2.0 ** 60}
 
+DNS_1123 = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _FUNCTION_KEYS = ("name", "description", "task_types", "source", "target", "resources", "scale",
                   "concurrency", "timeout_s", "delivery")
 _PLATFORM_KEYS = ("name", "description", "component", "command", "resources", "scale",
-                  "concurrency", "timeout_s", "secret_env", "visibility")
+                  "concurrency", "timeout_s", "secret_env", "visibility", "service_account")
 _RESOURCE_KEYS = ("requests", "limits", "gpu")
 _SCALE_KEYS = ("min", "max")
 
@@ -116,6 +117,9 @@ class Descriptor:
     path: str
     #: ``functions/<task_type>`` for science functions, None for platform services.
     folder: str | None = None
+    #: The ServiceAccount its pods run as (storage/rbac.yaml grants it what it reads of the
+    #: cluster); empty: the namespace's default, which may read nothing.
+    service_account: str = ""
 
     @property
     def is_function(self) -> bool:
@@ -449,7 +453,11 @@ class _Checker:
         if visibility not in VISIBILITIES:
             self.bad("visibility", f"{visibility!r} is not allowed (allowed: "
                      f"{', '.join(VISIBILITIES)})")
+        account = doc.get("service_account", "")
+        if account and not (isinstance(account, str) and DNS_1123.fullmatch(account)):
+            self.bad("service_account", f"{account!r} is not a DNS-1123 name")
+            account = ""
         self.finish()
         return Descriptor(component=component, task_types=(), command=tuple(command), args=(),
                           concurrency=concurrency, delivery=None, secret_env=tuple(secret_env),
-                          visibility=visibility, path=self.where, **base)
+                          visibility=visibility, path=self.where, service_account=account, **base)

@@ -98,6 +98,8 @@ def service_document(desc: Descriptor) -> dict:
     pod: dict[str, Any] = {"containerConcurrency": desc.concurrency}
     if desc.timeout_s is not None:
         pod["timeoutSeconds"] = desc.timeout_s
+    if desc.service_account:
+        pod["serviceAccountName"] = desc.service_account
     pod["containers"] = [container]
     return {
         "apiVersion": KSVC_API, "kind": "Service",
@@ -184,14 +186,15 @@ def containerfile_text(desc: Descriptor) -> str:
         f"{MARKER} from {desc.path}; delete this line to maintain the file by hand.\n"
         f"# Image of the science function `{task}`: the shared base image "
         f"(functions/Containerfile.base)\n"
-        f"# plus this folder only, with the packages of its requirements.txt if it has one.\n"
+        f"# plus this folder only, with the packages of its requirements.txt if it has one, at the\n"
+        f"# versions of the base image's /app/constraints.txt.\n"
         f"# Build context: {folder}/ (`just images` builds it with BASE_IMAGE set).\n"
         f"ARG BASE_IMAGE={BASE_IMAGE_DEFAULT}\n"
         "FROM ${BASE_IMAGE}\n"
         f"COPY . /app/{folder}/\n"
         "USER root\n"
         f"RUN if [ -f /app/{folder}/requirements.txt ]; then \\\n"
-        f"        pip install --no-cache-dir -r /app/{folder}/requirements.txt; \\\n"
+        f"        pip install --no-cache-dir -c /app/constraints.txt -r /app/{folder}/requirements.txt; \\\n"
         "    fi\n"
         f"USER {IMAGE_USER}:{IMAGE_USER}\n"
         "# Import the function and compile its numba kernels into the image (NUMBA_CACHE_DIR), as the\n"

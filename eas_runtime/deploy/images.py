@@ -2,9 +2,11 @@
 podman, tagged ``<registry>/<name>:<tag>``.
 
 The base image (``functions/Containerfile.base``) is built from a staged context holding only
-``pyproject.toml``, ``README.md`` and ``eas_runtime/`` (so no build sends the whole repository,
+``pyproject.toml``, ``README.md``, ``constraints.txt`` (eas_runtime/deploy/lock.py) and
+``eas_runtime/`` (so no build sends the whole repository,
 ``.git`` and ``.eas`` included). Each function's image (``functions/<task_type>/Containerfile``)
-is built from its own folder with ``BASE_IMAGE`` set to the base just built. eas-control,
+is built from its own folder with ``BASE_IMAGE`` set to the base just built, and MinIO's
+(``storage/Containerfile.minio``) from the commit the tests run. eas-control,
 eas-index, eas-storage-adapter and the storage init Job run the base image itself.
 """
 from __future__ import annotations
@@ -19,8 +21,11 @@ from .steps import Command, Step, cmd
 
 ENGINES = ("docker", "podman")
 BASE_CONTAINERFILE = "functions/Containerfile.base"
+#: The object store's image: MinIO built from the commit the tests run (devservers.MINIO_VERSION).
+MINIO_CONTAINERFILE = "storage/Containerfile.minio"
+MINIO_IMAGE = "eas-minio"
 CONTEXT_DIR = ".eas/build/base-context"
-CONTEXT_FILES = ("pyproject.toml", "README.md", "eas_runtime")
+CONTEXT_FILES = ("pyproject.toml", "README.md", "constraints.txt", "eas_runtime")
 
 
 class EngineError(RuntimeError):
@@ -85,6 +90,13 @@ def images_plan(root: Path, registry: str, tag: str, engine: str, only: Sequence
                   "storage init Job run it)",
                   (cmd(engine, "build", "-f", BASE_CONTAINERFILE, "-t", base, CONTEXT_DIR),))]
     refs = [base]
+    if not only:
+        from eas_runtime.devservers import MINIO_VERSION
+        ref = image(registry, MINIO_IMAGE, tag)
+        refs.append(ref)
+        steps.append(Step(f"MinIO image {ref} (storage/, MinIO at {MINIO_VERSION}, as the tests run it)", (cmd(
+            engine, "build", "-f", MINIO_CONTAINERFILE, "--build-arg", f"MINIO_VERSION={MINIO_VERSION}",
+            "-t", ref, "storage"),)))
     for desc in _functions(root, only):
         ref = image(registry, desc.name, tag)
         refs.append(ref)

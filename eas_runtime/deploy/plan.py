@@ -238,10 +238,25 @@ def storage_steps(opts: Options) -> list[Step]:
                       (cmd("kubectl", "delete", "job", INIT_JOB, "--namespace", NAMESPACE,
                            "--ignore-not-found"),)))
     steps.append(_apply("storage: " + ", ".join(_kind(d) for d in rest), rest))
-    steps.append(Step(f"wait for Job {INIT_JOB}: task database schema, bucket, notification",
-                      (cmd("kubectl", "wait", "--for=condition=complete", f"job/{INIT_JOB}",
-                           "--namespace", NAMESPACE, f"--timeout={opts.wait_s}s"),)))
+    steps.append(Step(f"wait for Job {INIT_JOB}: task database schema, bucket, notification "
+                      "(a failed Job stops the deployment with its logs)", (job_wait(INIT_JOB, opts.wait_s),)))
     return steps
+
+
+def job_wait(job: str, wait_s: int, poll_s: int = 5) -> Command:
+    """Wait until the Job completes (exit 0) or fails (its logs, exit 1), at most ``wait_s``.
+    ``kubectl wait --for=condition=complete`` alone waits out its whole timeout when the Job
+    has already failed (it reached its backoffLimit or its activeDeadlineSeconds)."""
+    state = (f"kubectl get job {job} --namespace {NAMESPACE} -o "
+             "jsonpath='{range .status.conditions[?(@.status==\"True\")]}{.type} {end}'")
+    logs = f"kubectl logs job/{job} --namespace {NAMESPACE} --all-containers --tail=100"
+    script = (f"end=$(( $(date +%s) + {int(wait_s)} )); "
+              f"while :; do s=$({state}) || exit 1; "
+              f"case \"$s\" in *Complete*) exit 0;; "
+              f"*Failed*) echo \"Job {job} failed: $s\" >&2; {logs} >&2; exit 1;; esac; "
+              f"if [ $(date +%s) -ge $end ]; then echo \"Job {job} did not complete within {int(wait_s)} s\" >&2; "
+              f"{logs} >&2; exit 1; fi; sleep {int(poll_s)}; done")
+    return cmd("sh", "-c", script)
 
 
 def eventing_steps(opts: Options, services: list[dict]) -> tuple[list[Step], list[Step]]:

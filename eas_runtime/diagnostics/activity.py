@@ -6,6 +6,14 @@ and however many workers: the ``limit`` most recent attempts of the window are r
 ids first: attempt ids grow with the time they were queued, so this walks the primary key
 and stops early instead of sorting the window), and of the workers that ran them at most
 ``lanes`` are kept, the busiest. The answer counts what was left out.
+
+The default window (neither ``since`` nor ``until`` given) is the most recent activity, not
+the last hour (which showed slivers of a long job, or nothing after a quiet hour): from the
+first attempt's start to the last attempt's end (now while one runs) of the newest job (the
+job of the most recently queued attempt that started), widened by 2 % on each side (at least
+30 s) so no bar touches an edge, at most :data:`MAX_DEFAULT_SPAN` (24 h, ending at its end),
+and never past now. With no attempt at all, the last 24 h. ``since`` alone still ends at now;
+``until`` alone starts 1 h before it. The answer's ``window`` says which it was.
 """
 from __future__ import annotations
 
@@ -17,6 +25,10 @@ from eas_runtime.db.models import Attempt, Task, utcnow
 from eas_runtime.diagnostics._common import DiagnosticsError, iso, parse_since, shown
 
 DEFAULT_WINDOW = "1h"
+#: Longest default window, and the window when no attempt has run.
+MAX_DEFAULT_SPAN = dt.timedelta(hours=24)
+#: Margin on each side of the default window: a fraction of it, at least MIN_PAD.
+PAD_FRACTION, MIN_PAD = 0.02, dt.timedelta(seconds=30)
 MAX_LANES = 200
 MAX_ATTEMPTS = 10_000
 
@@ -27,10 +39,38 @@ def _bounded(name: str, value: int, high: int) -> int:
     return value
 
 
+def _naive(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def default_window(s, now: dt.datetime) -> tuple[dt.datetime, dt.datetime, dict]:
+    """(start, end, description) of the default window (see the module docstring)."""
+    newest = s.scalar(select(Task.job_id).join(Attempt, Attempt.task_id == Task.id)
+                      .where(Attempt.started_at.is_not(None)).order_by(Attempt.id.desc()).limit(1))
+    if newest is None:
+        return now - MAX_DEFAULT_SPAN, now, {"default": True, "job_id": None,
+                                             "reason": "no attempt has run: the last 24 h"}
+    first, last, running = s.execute(
+        select(func.min(Attempt.started_at), func.max(Attempt.ended_at),
+               func.count().filter(Attempt.ended_at.is_(None)))
+        .join(Task, Task.id == Attempt.task_id)
+        .where(Task.job_id == newest, Attempt.started_at.is_not(None))).one()
+    tz = now.tzinfo
+    first = _naive(first).replace(tzinfo=tz)
+    end = now if running or last is None else min(now, _naive(last).replace(tzinfo=tz))
+    start = max(first, end - MAX_DEFAULT_SPAN)
+    pad = max(MIN_PAD, (end - start) * PAD_FRACTION)
+    start, end = start - pad, min(now, end + pad)
+    reason = (f"the attempts of job {newest}, the newest"
+              + (" (its last 24 h)" if first < end - MAX_DEFAULT_SPAN - pad else ""))
+    return start, end, {"default": True, "job_id": newest, "reason": reason}
+
+
 def activity(db, *, since: str | dt.datetime | None = None, until: str | dt.datetime | None = None,
              lanes: int = 40, limit: int = 2000, now: dt.datetime | None = None) -> dict:
     """Attempts that ran (started, and not ended before ``since``) between ``since`` (an ISO
-    time or an age such as ``2h``; default the last hour) and ``until`` (default now).
+    time or an age such as ``2h``) and ``until`` (default now); with neither, the span of the
+    newest job's attempts (module docstring; ``window`` describes it).
 
     Each attempt: attempt_id, task_id, job_id, task_type, number, outcome (running, done,
     failed, cancelled), started, ended (None while running), seconds (its length within the
@@ -41,8 +81,13 @@ def activity(db, *, since: str | dt.datetime | None = None, until: str | dt.date
     """
     now = now or utcnow()
     lanes, limit = _bounded("lanes", lanes, MAX_LANES), _bounded("limit", limit, MAX_ATTEMPTS)
-    start = parse_since(since or DEFAULT_WINDOW, now)
-    end = parse_since(until, now, name="until") if until else now
+    window: dict = {"default": False, "job_id": None, "reason": "as asked"}
+    if since is None and until is None:
+        with db.read() as s:
+            start, end, window = default_window(s, now)
+    else:
+        end = parse_since(until, now, name="until") if until else now
+        start = parse_since(since, now) if since else end - (now - parse_since(DEFAULT_WINDOW, now))
     if start >= end:
         raise DiagnosticsError(f"since ({iso(start)}) must be before until ({iso(end)})")
     overlap = [Attempt.started_at.is_not(None), Attempt.started_at < end,
@@ -76,6 +121,6 @@ def activity(db, *, since: str | dt.datetime | None = None, until: str | dt.date
             "started": iso(r.started_at), "ended": iso(r.ended_at), "seconds": round(seconds, 3)})
     out_lanes = [{"host": h, "pid": p, "attempts": by_lane[(h, p)], "busy_s": round(busy[(h, p)], 3)}
                  for h, p in sorted(keys, key=lambda k: (k[0] or "", k[1] or 0))]
-    return {"since": iso(start), "until": iso(end), "now": iso(now), "lanes": out_lanes,
+    return {"since": iso(start), "until": iso(end), "now": iso(now), "window": window, "lanes": out_lanes,
             "lanes_total": len(per_lane), "attempts_total": total, "attempts_read": len(rows),
             "attempts_shown": len(shown), "limits": {"lanes": lanes, "attempts": limit}}

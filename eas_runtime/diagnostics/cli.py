@@ -196,6 +196,18 @@ def cmd_db_file(args) -> int:
 
 
 # ---------------------------------------------------------------------- parsers
+def seconds(text: str) -> float:
+    """An argparse type: a duration in seconds, finite and not negative."""
+    import math
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or value > 1e7:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds from 0 to 1e7, got {shown(text)}")
+    return value
+
+
 def whole(low: int, high: int, what: str = "a whole number"):
     """An argparse type: a whole number from ``low`` to ``high``, else argparse's one-line
     refusal (exit 2) naming the option, the range and the value; a number past the range

@@ -14,6 +14,27 @@ CANCELLED_KIND = "cancelled"
 SEVERITIES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
+#: Longest cause shown above a traceback [characters]; the traceback keeps the whole text.
+MAX_CAUSE = 500
+
+
+def error_cause(text: str | None) -> str:
+    """The one-line cause of a failure from its recorded text: for a Python traceback, the
+    exception line(s) after the last frame (``ValueError: flux is empty``); for a text that
+    starts with its own summary (a timeout, an install hint, ``QC failed: ...``), that first
+    line. Shortened to :data:`MAX_CAUSE` characters; ``""`` for no text."""
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if lines[0].startswith("Traceback (most recent call last)"):
+        frames = [i for i, line in enumerate(lines) if line.startswith((" ", "\t"))]
+        tail = lines[frames[-1] + 1:] if frames else lines[1:]
+        cause = " ".join(line.strip() for line in tail) or lines[-1].strip()
+    else:
+        cause = lines[0].strip()
+    return cause if len(cause) <= MAX_CAUSE else cause[:MAX_CAUSE - 1] + "…"
+
+
 def errors(db, *, job_id: int | None = None, task_type: str | None = None,
            since: str | dt.datetime | None = None, kind: str | None = None, page: int = 0,
            page_size: int = DEFAULT_PAGE_SIZE, now: dt.datetime | None = None) -> dict:
@@ -40,7 +61,8 @@ def errors(db, *, job_id: int | None = None, task_type: str | None = None,
         rows = s.execute(q.order_by(Attempt.ended_at.desc(), Attempt.id.desc())
                          .offset(offset).limit(limit)).all()
     items = [{"attempt_id": a.id, "task_id": a.task_id, "job_id": job, "task_type": tt, "name": name,
-              "path": path, "number": a.number, "kind": a.error_kind, "error": a.error_text,
+              "path": path, "number": a.number, "kind": a.error_kind, "cause": error_cause(a.error_text),
+              "error": a.error_text,
               "host": a.host, "pid": a.pid, "started": iso(a.started_at), "ended": iso(a.ended_at)}
              for a, job, tt, name, path in rows]
     return paged(items, total, page, page_size,

@@ -7,6 +7,14 @@ attempt's run times and metadata (for searches ``period``, ``target_period``, ``
 The column set is computed over the whole (job, task type), so every page and the CSV export
 have the same columns. Names are unique: a param that repeats a metadata key is left out, and a
 name already taken gets a prefix (``metadata.``, ``params.``, ``result.``).
+
+``columns`` (the JSON's and the CSV header's order) stays bookkeeping first (``task_id`` is the
+CSV's first cell, which scripts read by position), then parameters, run times and results.
+The page shows ``shown_columns`` instead: the loop parameters, then the science results (a
+search's period, outcome...), then the run times, then the bookkeeping (task id, name, path,
+state, attempts), because what a reader compares across a grid is the parameters against the
+results; the ids are there to click through. ``units`` gives each column's unit (recorded by
+the function, else from the name's suffix: :mod:`._units`).
 """
 from __future__ import annotations
 
@@ -22,6 +30,7 @@ from sqlalchemy.orm import aliased
 from eas_runtime.db.models import DONE, FAILED, Attempt, Job, MetadataItem, Task, utcnow
 from eas_runtime.diagnostics._common import (DEFAULT_PAGE_SIZE, NotFound, check_id, check_page, flatten,
                                              paged)
+from eas_runtime.diagnostics._units import unit_of
 from eas_runtime.diagnostics.states import current_attempt_join, display_state
 
 FIXED = ("task_id", "name", "path", "state", "attempts")
@@ -127,8 +136,20 @@ def _rows(s, job_id: int, task_type: str, columns: list[Column], *, stall_s: flo
     return out
 
 
+def _units(s, job_id: int, task_type: str, columns: list[Column]) -> dict[str, str]:
+    """``{column: unit}`` of the columns that have one: results take the unit their function
+    recorded (any current attempt of the group), every column the unit of its name's suffix."""
+    current = select(Attempt.id).join(Task, current_attempt_join(Task, Attempt)).where(_group(job_id, task_type))
+    recorded = dict(s.execute(select(MetadataItem.key, func.max(MetadataItem.unit))
+                              .where(MetadataItem.owner_kind == "attempt", MetadataItem.owner_id.in_(current),
+                                     MetadataItem.unit != "")
+                              .group_by(MetadataItem.key)).all())
+    out = {c.name: unit_of(c.key, recorded if c.source == "result" else None) for c in columns}
+    return {k: u for k, u in out.items() if u}
+
+
 def _table(db, job_id: int, task_type: str, page: int, page_size: int, stall_s: float,
-           now: dt.datetime | None, results: bool) -> tuple[list[Column], list[dict], int]:
+           now: dt.datetime | None, results: bool) -> tuple[list[Column], list[dict], int, dict]:
     check_id("job", job_id)
     offset, limit = check_page(page, page_size)
     now = now or utcnow()
@@ -138,27 +159,36 @@ def _table(db, job_id: int, task_type: str, page: int, page_size: int, stall_s: 
         columns = _columns(s, job_id, task_type, results=results, params=results)
         total = s.scalar(select(func.count()).select_from(Task).where(_group(job_id, task_type)))
         rows = _rows(s, job_id, task_type, columns, stall_s=stall_s, now=now, offset=offset, limit=limit)
-    return columns, rows, total
+        units = _units(s, job_id, task_type, columns)
+    return columns, rows, total, units
 
 
-def _described(columns: list[Column]) -> dict:
+#: The page's column order by source (see the module docstring: science before bookkeeping).
+SHOWN_ORDER = ("metadata", "params", "result", "time", "fixed")
+
+
+def _described(columns: list[Column], units: dict[str, str]) -> dict:
+    shown = sorted(columns, key=lambda c: SHOWN_ORDER.index(c.source))   # stable within a source
     return {"columns": [c.name for c in columns],
+            "shown_columns": [c.name for c in shown],
             "parameters": [c.name for c in columns if c.source in ("metadata", "params")],
-            "results": [c.name for c in columns if c.source in ("time", "result")]}
+            "results": [c.name for c in columns if c.source in ("time", "result")],
+            "units": units}
 
 
 def timings(db, job_id: int, task_type: str, *, page: int = 0, page_size: int = DEFAULT_PAGE_SIZE,
             stall_s: float = 300.0, now: dt.datetime | None = None) -> dict:
     """One row per task of ``task_type`` in ``job_id``: parameters and results (see module)."""
-    columns, rows, total = _table(db, job_id, task_type, page, page_size, stall_s, now, results=True)
-    return paged(rows, total, page, page_size, job_id=job_id, task_type=task_type, **_described(columns))
+    columns, rows, total, units = _table(db, job_id, task_type, page, page_size, stall_s, now, results=True)
+    return paged(rows, total, page, page_size, job_id=job_id, task_type=task_type,
+                 **_described(columns, units))
 
 
 def passfail(db, job_id: int, task_type: str, *, page: int = 0, page_size: int = DEFAULT_PAGE_SIZE,
              stall_s: float = 300.0, now: dt.datetime | None = None) -> dict:
     """The ``outcome`` of each task keyed by its loop parameters (task metadata); ``summary``
     counts each outcome over the whole (job, task type), ``null`` for tasks without one."""
-    columns, rows, total = _table(db, job_id, task_type, page, page_size, stall_s, now, results=False)
+    columns, rows, total, units = _table(db, job_id, task_type, page, page_size, stall_s, now, results=False)
     with db.read() as s:
         current = select(Attempt.id).join(Task, current_attempt_join(Task, Attempt)) \
             .where(_group(job_id, task_type))
@@ -175,7 +205,7 @@ def passfail(db, job_id: int, task_type: str, *, page: int = 0, page_size: int =
     if not summary["null"]:
         del summary["null"]
     return paged(rows, total, page, page_size, job_id=job_id, task_type=task_type,
-                 summary=dict(sorted(summary.items())), **_described(columns))
+                 summary=dict(sorted(summary.items())), **_described(columns, units))
 
 
 def timing_groups(db, *, job_id: int | None = None, task_type: str | None = None, page: int = 0,

@@ -11,6 +11,8 @@ from eas_runtime.db.models import (Attempt, AttemptInput, Job, LogMessage, Produ
 from eas_runtime.diagnostics._common import DEFAULT_PAGE_SIZE, NotFound, age_s, check_page, iso, paged
 from eas_runtime.diagnostics._common import check_id
 from eas_runtime.diagnostics.states import DISPLAY_STATES, display_state
+from eas_runtime.diagnostics._units import units_of
+from eas_runtime.diagnostics.errors import error_cause
 
 
 def _counts(rows) -> dict:
@@ -101,6 +103,7 @@ def task_detail(db, task_id: int, *, stall_s: float = 300.0, now: dt.datetime | 
                             .where(TaskMetadataInput.task_id == task_id).order_by(Task.id)).all()
         attempts = s.scalars(select(Attempt).where(Attempt.task_id == task_id).order_by(Attempt.number)).all()
         attempt_meta = md.get_metadata_many(s, "attempt", [a.id for a in attempts])
+        attempt_units = md.get_units_many(s, "attempt", [a.id for a in attempts])
         read: dict[int, list] = {a.id: [] for a in attempts}
         for r in s.scalars(select(AttemptInput).where(AttemptInput.attempt_id.in_(list(read)))
                            .order_by(AttemptInput.id)):
@@ -120,7 +123,8 @@ def task_detail(db, task_id: int, *, stall_s: float = 300.0, now: dt.datetime | 
         "inputs": [{"name": n, "key": k, "pinned_version": pin, "versions": versions[k]} for n, k, pin in inputs],
         "outputs": [{"name": n, "key": k, "versions": versions[k]} for n, k in outputs],
         "metadata_from": [{"task_id": i, "name": n, "task_type": tt} for i, n, tt in sources],
-        "attempts": [{**attempt_dict(a, now, attempt_meta[a.id], log_counts.get(a.id, 0)), "read": read[a.id]}
+        "attempts": [{**attempt_dict(a, now, attempt_meta[a.id], log_counts.get(a.id, 0)), "read": read[a.id],
+                      "units": units_of(attempt_meta[a.id], attempt_units[a.id])}
                      for a in attempts],
     }
 
@@ -130,7 +134,8 @@ def attempt_dict(a: Attempt, now: dt.datetime, metadata: dict | None = None, log
            "host": a.host, "pid": a.pid, "queued": iso(a.queued_at), "sent": iso(a.sent_at),
            "started": iso(a.started_at), "ended": iso(a.ended_at), "heartbeat": iso(a.heartbeat_at),
            "heartbeat_age_s": age_s(a.heartbeat_at, now) if a.ended_at is None else None,
-           "error": a.error, "error_kind": a.error_kind, "error_text": a.error_text,
+           "error": a.error, "error_kind": a.error_kind, "error_cause": error_cause(a.error_text),
+           "error_text": a.error_text,
            "all_products_passed_qc": a.all_products_passed_qc,
            "wall_s": a.wall_s, "cpu_s": a.cpu_s, "cpu_children_s": a.cpu_children_s}
     if metadata is not None:

@@ -63,7 +63,7 @@ def render(row: dict[str, Any], lightcurve: Path, periodogram: Path | None = Non
     from matplotlib.figure import Figure
 
     from eas_runtime.lightcurve import read_lightcurve
-    from eas_runtime.site.plots import _DRAW_LOCK
+    from eas_runtime.site.plots import _DRAW_LOCK, time_axis
 
     from .search import offset_from_transit
 
@@ -76,8 +76,7 @@ def render(row: dict[str, Any], lightcurve: Path, periodogram: Path | None = Non
     details = row.get("details") or {}
     period, epoch = row.get("period"), float(row["epoch"])
     duration = float(row["duration"])
-    time_unit = f"time [d, {lc.meta.get('time_system')}]" if lc.meta.get("time_system") \
-        else "time [d]"
+    time_unit = f"{time_axis(lc.meta)} [d]"     # the site's plots name the time system alike
 
     with _DRAW_LOCK:
         fig = Figure(figsize=(11.69, 8.27), dpi=110, layout="constrained")

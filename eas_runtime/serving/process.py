@@ -94,6 +94,8 @@ def replica_env(spec: ServiceSpec, settings: Settings, broker_url: str, port: in
         "PORT": str(port),
         "HOST": "127.0.0.1",  # functions-framework binds HOST; default would be 0.0.0.0
     })
+    # eas serve's own server here unless told otherwise: no queue-proxy in front of it locally.
+    env["EAS_HTTP_SERVER"] = settings.http_server or "builtin"
     return env
 
 

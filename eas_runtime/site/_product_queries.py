@@ -20,7 +20,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from eas_runtime.db import metadata as md
-from eas_runtime.db.models import Attempt, MetadataItem, Product, ProductVersion, Task, TaskInput
+from eas_runtime.db.models import (Attempt, AttemptInput, MetadataItem, Product, ProductVersion, Task,
+                                   TaskInput)
 from eas_runtime.diagnostics._common import (
     DEFAULT_PAGE_SIZE,
     DiagnosticsError,
@@ -252,6 +253,32 @@ def version_info(db, version_id: int) -> dict:
     v, key, filename, semantic_type = row
     return {"id": v.id, "key": key, "name": filename, "semantic_type": semantic_type,
             "md5": v.etag, "size": v.size, "object_version": v.object_version}
+
+
+#: Task types whose output light curve is drawn over the light curve they read.
+DETRENDERS = ("detrend",)
+
+
+def detrend_source(db, version_id: int) -> dict | None:
+    """The light curve a detrended version was made from: the version of input
+    ``lightcurve`` that the detrend attempt which wrote it read (:func:`version_info` plus
+    ``attempt_id``, the detrend attempt); None when no detrend task wrote the version or its
+    attempt recorded no input version."""
+    with db.read() as s:
+        row = s.execute(select(ProductVersion.attempt_id, Task.task_type)
+                        .join(Attempt, Attempt.id == ProductVersion.attempt_id)
+                        .join(Task, Task.id == Attempt.task_id)
+                        .where(ProductVersion.id == version_id)).first()
+        if row is None or row.task_type not in DETRENDERS:
+            return None
+        read = s.scalar(select(AttemptInput.version_id)
+                        .where(AttemptInput.attempt_id == row.attempt_id,
+                               AttemptInput.semantic_name == "lightcurve",
+                               AttemptInput.version_id.is_not(None))
+                        .order_by(AttemptInput.id).limit(1))
+    if read is None:
+        return None
+    return {**version_info(db, read), "attempt_id": row.attempt_id}
 
 
 def _finite(value) -> bool:

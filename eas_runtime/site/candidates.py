@@ -31,9 +31,25 @@ def _filters() -> catalogue.Filters:
         sort=text_arg("sort"), order=text_arg("order"))
 
 
+def _named(rows: list[dict]) -> list[dict]:
+    """Rows whose ``star_name`` is empty get the star's name from its light curves
+    (planets.stars.star_names), so a star is shown by name wherever its id is."""
+    from eas_runtime.planets.stars import star_names
+
+    unnamed = {r["star_id"] for r in rows if r.get("star_id") and not r.get("star_name")}
+    if unnamed:
+        with db().read() as s:
+            names = star_names(s, unnamed)
+        for r in rows:
+            if r.get("star_id") in names and not r.get("star_name"):
+                r["star_name"] = names[r["star_id"]]
+    return rows
+
+
 def candidates_data() -> dict:
     filters = _filters()
     data = catalogue.query(db(), filters, **page_args())
+    _named(data["items"])
     data["sort"], data["ascending"] = filters.sort, filters.ascending
     return data
 
@@ -66,12 +82,12 @@ def export(fmt: str):
 
 @bp.get("/candidates/<int:candidate_id>")
 def candidate(candidate_id: int):
-    return render_template("candidate.html", c=catalogue.entry(db(), candidate_id))
+    return render_template("candidate.html", c=_named([catalogue.entry(db(), candidate_id)])[0])
 
 
 @bp.get("/api/candidates/<int:candidate_id>")
 def api_candidate(candidate_id: int):
-    return jsonify(catalogue.entry(db(), candidate_id))
+    return jsonify(_named([catalogue.entry(db(), candidate_id)])[0])
 
 
 def _report(candidate_id: int, fmt: str) -> bytes:

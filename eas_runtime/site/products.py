@@ -6,13 +6,15 @@ Pages and their JSON twins (same query parameters)::
     /products/file/<key>?page=N           /api/products/file/<key>?page=N
     /products/download/<version id>       (302 to a presigned URL, or the file itself)
     /plots/<version id>/<kind>.png        /api/plots/<version id>/<kind>   (kind: lc, folded,
-                                                                             periodogram)
+                                                                 periodogram, detrended)
 
 ``folded`` takes ``task=<id>`` to choose the search whose period and epoch fold the light
-curve (default: the newest search that read it). Errors: 400 for a bad parameter, 404 for an
-unknown file, version or kind, 410 for a version the store no longer holds, 422 for a file
-that cannot be plotted (the message names the file and the defect), 503 when the database
-or the store is down. JSON under /api/, plain text for plot images, an HTML page otherwise.
+curve (default: the newest search that read it). ``detrended`` draws a detrend task's output
+over the light curve that task read (404 for a version no detrend task wrote). Errors: 400
+for a bad parameter, 404 for an unknown file, version or kind, 410 for a version the store no
+longer holds, 422 for a file that cannot be plotted (the message names the file and the
+defect), 503 when the database or the store is down. JSON under /api/, plain text for plot
+images, an HTML page otherwise.
 """
 from __future__ import annotations
 
@@ -158,6 +160,11 @@ def file_data(key: str) -> dict:
 
 def _previews(product: dict, version: dict) -> list[dict]:
     kinds = plots.preview_kinds(product["semantic_type"], product["name"])
+    source = None
+    if "lc" in kinds and product.get("generator_task_type") in queries.DETRENDERS:
+        source = queries.detrend_source(_resources().db, version["id"])
+    if source is not None:          # the detrended plot shows this light curve and its raw
+        kinds = ["detrended" if k == "lc" else k for k in kinds]
     wanted = [(kind, None) for kind in kinds]
     if "lc" in kinds:
         wanted += [("folded", s) for s in product["searches"][:MAX_FOLDS]]
@@ -167,8 +174,11 @@ def _previews(product: dict, version: dict) -> list[dict]:
         if search:
             args["task"] = search["task_id"]
         name = PlotCache.name(version["id"], version["md5"], kind,
-                              search["attempt_id"] if search else None)
+                              search["attempt_id"] if search else
+                              source["attempt_id"] if kind == "detrended" else None)
         out.append({"kind": kind, "version_id": version["id"], "search": search,
+                    "raw": source if kind == "detrended" else None,
+                    "pixels": plots.PIXELS_TALL if kind == "detrended" else plots.PIXELS,
                     "png": url_for("products.plot_png", **args),
                     "json": url_for("products.plot_json", **args),
                     "error": _cache().error(name)})
@@ -242,7 +252,8 @@ def _mime(version: dict) -> str:
 
 # ---------------------------------------------------------------------- plots
 def _plot_target(version_id: int, kind: str) -> tuple[dict, dict | None, str]:
-    """The version, the search a fold uses, and the cache name; 404s named."""
+    """The version, the search a fold uses (for ``detrended``: the raw version), and the
+    cache name; 404s named."""
     if kind not in plots.KINDS:
         raise NotFound(f"no plot kind {kind!r}; kinds: {', '.join(plots.KINDS)}")
     version = queries.version_info(_resources().db, version_id)
@@ -256,6 +267,11 @@ def _plot_target(version_id: int, kind: str) -> tuple[dict, dict | None, str]:
                 + (f"task {task_id} did not read it or recorded no period and epoch"
                    if task_id else "no search that read it recorded a period and an epoch"))
         search = found[0]
+    if kind == "detrended":
+        search = queries.detrend_source(_resources().db, version_id)
+        if search is None:
+            raise NotFound(f"no detrended plot of {version['key']}: no detrend task wrote "
+                           f"version {version_id}, or its attempt recorded no input version")
     name = PlotCache.name(version["id"], version["md5"], kind,
                           search["attempt_id"] if search else None)
     return version, search, name
@@ -268,6 +284,9 @@ def _plot_data(version: dict, kind: str, search: dict | None) -> plots.PlotData:
             return plots.lightcurve_data(path, version["key"])
         if kind == "folded":
             return plots.folded_data(path, version["key"], search)
+        if kind == "detrended":
+            raw = stored.fetch(_resources().store, search, Path(folder) / "raw")
+            return plots.detrended_data(raw, search["key"], path, version["key"])
         return plots.periodogram_data(path, version["key"])
 
 

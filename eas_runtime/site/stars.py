@@ -31,7 +31,9 @@ def api_stars():
 
 @bp.get("/stars/<path:star_id>")
 def star(star_id: str):
-    return render_template("star.html", s=star_data(star_id))
+    from eas_runtime.site.plots import PIXELS
+
+    return render_template("star.html", s=star_data(star_id), plot_px=PIXELS)
 
 
 @bp.get("/api/stars/<path:star_id>")

@@ -265,9 +265,15 @@ class TaskRunner:
         return status, "", event
 
 
-#: Packages of the optional extras and the extra that installs each (pyproject.toml).
-EXTRAS = {"wotan": "science", "transitleastsquares": "science", "psls": "science",
-          "scipy": "science", "psycopg2": "postgres"}
+#: What installs a module a function may miss: the pip requirement of each third-party module
+#: the functions import whose name differs from its distribution, and the optional extras.
+REQUIREMENTS = {"batman": "batman-package", "psycopg2": "'plato-eas[postgres]'",
+                "yaml": "PyYAML", "cloudevents": "cloudevents"}
+#: Modules of the default install (pyproject.toml ``dependencies``): reinstalling the project
+#: installs them too.
+DEFAULT_INSTALL = {"wotan", "transitleastsquares", "psls", "scipy", "batman", "numba", "numpy",
+                   "astropy", "matplotlib", "minio", "sqlalchemy", "flask", "yaml", "cloudevents",
+                   "functions_framework", "requests", "jsonschema", "alembic", "kubernetes"}
 
 
 def missing_package_hint(exc: ModuleNotFoundError) -> str:
@@ -277,11 +283,12 @@ def missing_package_hint(exc: ModuleNotFoundError) -> str:
     name = (exc.name or "").split(".")[0]
     if not name or name in ("eas_runtime", "functions"):
         return ""
-    extra = EXTRAS.get(name)
-    command = f"pip install 'plato-eas[{extra}]'" if extra else f"pip install {name}"
+    command = f"pip install {REQUIREMENTS.get(name, name)}"
+    where = (" (it is part of plato-eas's default install: `python3 -m pip install -e .` in the "
+             "checkout installs it)" if name.lower() in DEFAULT_INSTALL else "")
     return (f"environment: this function needs the Python package {name!r}, which is not "
-            f"installed where it runs; install it with `{command}` (or the image's "
-            f"requirements.txt), then `eas retry` the job")
+            f"installed where it runs; install it with `{command}`{where} or the image's "
+            f"requirements.txt, then `eas retry` the job")
 
 
 def _int_attr(event, name: str) -> int:

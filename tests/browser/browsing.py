@@ -49,9 +49,11 @@ def click(driver, element) -> None:
 
 
 def one(driver, css: str, what: str = ""):
-    """The first element matching ``css``; AssertionError naming it when there is none."""
+    """The first element matching ``css`` in the page (``driver``) or inside an element;
+    AssertionError naming it when there is none."""
     found = driver.find_elements(By.CSS_SELECTOR, css)
-    assert found, f"no {what or css} on {driver.current_url}"
+    page = getattr(driver, "parent", driver)          # an element's parent is its driver
+    assert found, f"no {what or css} on {page.current_url}"
     return found[0]
 
 

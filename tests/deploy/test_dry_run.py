@@ -17,7 +17,7 @@ EXPECTED = [
      "BASE_IMAGE=dev.local/plato-eas/eas-base:ci -t dev.local/plato-eas/eas-verify:ci "
      "functions/verify"),
     "kubectl apply -f - <<'EOF'",
-    "kubectl wait --for=condition=complete job/eas-storage-init",
+    "kubectl get job eas-storage-init --namespace eas -o jsonpath=",
     "kn service apply eas-control --namespace eas --filename /dev/stdin --no-wait <<'EOF'",
     "kn service apply eas-verify --namespace eas --filename /dev/stdin --no-wait <<'EOF'",
     ("kn trigger create eas-verify --namespace eas --broker default "

@@ -58,7 +58,7 @@ def test_no_working_engine_is_a_clear_error(tmp_path):
 
 def test_builds_base_then_each_function(tmp_path):
     root = copy_repo(tmp_path / "repo")
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "constraints.txt"):
         shutil.copy2(REPO / name, root / name)
     shutil.copytree(REPO / "eas_runtime", root / "eas_runtime")
     log = tmp_path / "calls.log"
@@ -72,13 +72,16 @@ def test_builds_base_then_each_function(tmp_path):
                         ".eas/build/base-context")
     builds = [c for c in calls if c.startswith("build ")]
     functions = sorted(p.parent.name for p in (root / "functions").glob("*/func.yaml"))
-    assert len(builds) == 1 + len(functions)
+    assert len(builds) == 2 + len(functions)                    # the base, MinIO, each function
+    from eas_runtime.devservers import MINIO_VERSION
+    assert (f"build -f storage/Containerfile.minio --build-arg MINIO_VERSION={MINIO_VERSION} "
+            "-t localhost:5001/eas/eas-minio:t1 storage") in builds
     assert ("build -f functions/verify/Containerfile --build-arg "
             "BASE_IMAGE=localhost:5001/eas/eas-base:t1 -t localhost:5001/eas/eas-verify:t1 "
             "functions/verify") in builds
-    assert sum(c.startswith("push ") for c in calls) == 1 + len(functions)
+    assert sum(c.startswith("push ") for c in calls) == 2 + len(functions)
     context = root / ".eas" / "build" / "base-context"
-    assert {p.name for p in context.iterdir()} == {"pyproject.toml", "README.md", "eas_runtime"}
+    assert {p.name for p in context.iterdir()} == {"pyproject.toml", "README.md", "constraints.txt", "eas_runtime"}
     assert not list(context.rglob("__pycache__"))
 
 

@@ -105,6 +105,9 @@ def test_eas_invoke_command_line(tmp_path):
     assert bad.returncode == 1
     failed = json.loads(bad.stdout)
     assert failed["error_kind"] == "parameters" and "unknown search setting" in failed["error"]
+    cause = bad.stderr.strip().splitlines()[-1]      # the one line that says why, after the JSON
+    assert cause.startswith("eas invoke: transit_search_bls_reference failed (parameters): ")
+    assert "unknown search setting" in cause and "Traceback" not in bad.stderr
     usage = subprocess.run([sys.executable, "-m", "eas_runtime.cli", "invoke", "nosuch"],
                            capture_output=True, text=True, timeout=300)
     assert usage.returncode == 2 and "no function serves task type 'nosuch'" in usage.stderr

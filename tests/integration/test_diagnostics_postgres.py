@@ -92,6 +92,14 @@ def test_queries_on_postgresql(pg):
     assert inflight["attempts"]["items"][0]["task_state"] == "stalled"
     assert inflight["deliveries"]["total"] == 1 and inflight["dead_letters"]["count"] == 1
     assert len(diag.task_detail(pg, ids["searches"][0])["attempts"]) == 1
+    # the units of results, the default activity window, stars found by name (PostgreSQL SQL)
+    assert diag.task_detail(pg, ids["searches"][0])["attempts"][0]["units"] == {}   # none recorded
+    assert timings["units"]["wall_s"] == "s"
+    from eas_runtime.diagnostics.activity import activity
+    from eas_runtime.planets.stars import stars
+    window = activity(pg)["window"]
+    assert window["default"] and window["job_id"] == ids["job"]
+    assert stars(pg, search="wasp")["total"] == 0
 
 
 def test_backup_and_restore_on_postgresql(pg, second_pg, tmp_path):

@@ -23,8 +23,8 @@ def _shared(*parts: str) -> Path:
 
 @pytest.fixture(scope="session")
 def real_dir() -> Path:
-    """Folder of real mission light curves (see its README.md)."""
-    return _shared("data", "real")
+    """Folder of real mission light curves (see its README.md), kept in the repository."""
+    return REPO_ROOT / "examples" / "real_data" / "lightcurves"
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Real light curves (../shared/data/real): ingest -> detrend -> search recovers the known
+"""Real light curves (examples/real_data/lightcurves): ingest -> detrend -> search recovers the known
 planets' periods (the README there: a ~1-day biweight and BLS over 0.5-15 d; 0.03 %)."""
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Which star, mission and segment a light curve is of (eas_runtime.lightcurve.stars), from the
-headers, the file name or the upload's metadata; on every real file of ../shared/data/real/."""
+headers, the file name or the upload's metadata; on every real file of examples/real_data/lightcurves/."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -156,7 +156,7 @@ def test_a_flux_without_scatter_keeps_unknown_uncertainties():
 ])
 def test_files_written_by_lightkurve(name, system, reference, target, n):
     """``lightkurve.LightCurve.to_fits()`` files (lightkurve 2.6.0, from the real TESS and
-    Kepler files of ../shared/data/real/: ``lk.read(f).remove_nans()[:n]``, the TESS one
+    Kepler files of examples/real_data/lightcurves/: ``lk.read(f).remove_nans()[:n]``, the TESS one
     flattened): FLUX and FLUX_ERR, no BJDREFI, the time system in the TIME column's unit."""
     from pathlib import Path
     lc = ingest(Path(__file__).parent / "fixtures" / name)

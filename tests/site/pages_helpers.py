@@ -38,7 +38,7 @@ class Rows:
     def attempt(self, task_id: int, number: int = 1, *, started: dt.datetime | None = None,
                 ended: dt.datetime | None = None, error_kind: str = "", error_text: str = "",
                 host: str = "node-a", pid: int | None = 100, state: str = "finished",
-                results: dict | None = None, **kw) -> int:
+                results: dict | None = None, units: dict | None = None, **kw) -> int:
         started = started or ago(60)
         kw.setdefault("heartbeat_at", ended or started)
         attempt_id = self._add(Attempt(
@@ -48,13 +48,15 @@ class Rows:
         with self.db.session() as s:
             task = s.get(Task, task_id)
             task.attempt_count = max(task.attempt_count, number)
-        self.metadata("attempt", attempt_id, results or {})
+        self.metadata("attempt", attempt_id, results or {}, units)
         return attempt_id
 
-    def metadata(self, kind: str, owner: int, items: dict) -> None:
+    def metadata(self, kind: str, owner: int, items: dict, units: dict | None = None) -> None:
+        """Metadata items of an owner, with the units a function would record (``units``)."""
         if items:
             with self.db.session() as s:
-                s.add_all(MetadataItem(owner_kind=kind, owner_id=owner, key=k, value=v)
+                s.add_all(MetadataItem(owner_kind=kind, owner_id=owner, key=k, value=v,
+                                       unit=(units or {}).get(k, ""))
                           for k, v in items.items())
 
     def log(self, attempt_id: int, lines: list[tuple[str, str]], start: dt.datetime | None = None) -> None:

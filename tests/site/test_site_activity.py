@@ -35,8 +35,8 @@ def lanes(data):
     return {(lane["host"], lane["pid"]): [x["task_id"] for x in lane["attempts"]] for lane in data["lanes"]}
 
 
-def test_default_window_is_the_last_hour(hosts):
-    data = hosts["client"].get("/api/activity").get_json()
+def test_since_1h_is_the_last_hour(hosts):
+    data = hosts["client"].get("/api/activity?since=1h").get_json()
     t = hosts["tasks"]
     assert lanes(data) == {("node-a", 1): [t[0], t[1], t[2]], ("node-b", 7): [t[4]]}
     a = {x["task_id"]: x for lane in data["lanes"] for x in lane["attempts"]}
@@ -77,7 +77,7 @@ def test_timeline_svg_with_two_hosts(hosts):
     svg = page[page.index('<svg id="activity"'):page.index("</svg>")]
     assert svg.count('<g class="lane"') == 2
     assert 'data-host="node-a pid 1"' in svg and 'data-host="node-b pid 7"' in svg
-    bars = re.findall(r'<rect class="attempt (\w+)" x="([\d.]+)" y="([\d.]+)" width="([\d.]+)"', svg)
+    bars = re.findall(r'<rect class="attempt (\w+) tt-\d+" x="([\d.]+)" y="([\d.]+)" width="([\d.]+)"', svg)
     assert sorted(b[0] for b in bars) == ["done", "done", "done", "failed", "running"]
     assert len({b[2] for b in bars}) == 2                           # one row per host
     for outcome, x, _, width in bars:                               # inside the drawing
@@ -106,3 +106,82 @@ def test_bad_parameters(hosts, query, message):
         response = hosts["client"].get(f"{path}?{query}")
         assert response.status_code == 400, path
         assert message in html.unescape(response.get_data(as_text=True)), path
+
+
+def test_default_window_is_the_span_of_the_newest_job(hosts, resources):
+    """With neither since nor until: from the newest job's first attempt to its last (now,
+    while one runs), 2 % wider on each side; the JSON says why."""
+    t = hosts["tasks"]
+    data = hosts["client"].get("/api/activity").get_json()
+    assert data["window"]["default"] and data["window"]["job_id"] is not None
+    assert data["window"]["reason"].startswith(f"the attempts of job {data['window']['job_id']}")
+    since, until = (dt.datetime.fromisoformat(data[k]) for k in ("since", "until"))
+    # the first attempt began 5400 s ago and one still runs: 5400 s, plus 2 % before
+    assert (utcnow() - since).total_seconds() == pytest.approx(5400 * 1.02, abs=60)
+    assert abs((utcnow() - until).total_seconds()) < 60
+    assert lanes(data) == {("node-a", 1): [t[0], t[1], t[2]], ("node-b", 7): [t[3], t[4]]}
+    page = hosts["client"].get("/activity").get_data(as_text=True)
+    assert f'<span id="window">the attempts of job {data["window"]["job_id"]}, the newest</span>' in page
+
+
+def test_default_window_of_a_finished_job_ends_with_it(resources):
+    rows = Rows(resources.db)
+    old = rows.job("old")
+    rows.attempt(rows.task(old, "verify"), started=ago(90000), ended=ago(89000))
+    new = rows.job("new")
+    for start in (8000, 7000):
+        rows.attempt(rows.task(new, "detrend"), started=ago(start), ended=ago(start - 1000))
+    data = create_app(resources).test_client().get("/api/activity").get_json()
+    assert data["window"]["job_id"] == new
+    since, until = (dt.datetime.fromisoformat(data[k]) for k in ("since", "until"))
+    assert (utcnow() - since).total_seconds() == pytest.approx(8000 + 2000 * 0.02, abs=30)
+    assert (utcnow() - until).total_seconds() == pytest.approx(6000 - 2000 * 0.02, abs=30)
+    assert [a["task_type"] for lane in data["lanes"] for a in lane["attempts"]] == ["detrend", "detrend"]
+
+
+def test_default_window_is_at_most_a_day_and_a_day_when_nothing_ran(resources):
+    client = create_app(resources).test_client()
+    empty = client.get("/api/activity").get_json()
+    since, until = (dt.datetime.fromisoformat(empty[k]) for k in ("since", "until"))
+    assert (until - since).total_seconds() == pytest.approx(86400, abs=1)
+    assert empty["window"] == {"default": True, "job_id": None, "reason": "no attempt has run: the last 24 h"}
+    rows = Rows(resources.db)
+    long = rows.job("long")
+    rows.attempt(rows.task(long, "planet_search"), started=ago(3 * 86400), ended=ago(3600))
+    data = client.get("/api/activity").get_json()
+    since, until = (dt.datetime.fromisoformat(data[k]) for k in ("since", "until"))
+    # the last 24 h of the job (it ended 1 h ago), plus 2 % of a day on each side
+    assert (utcnow() - until).total_seconds() == pytest.approx(3600 - 0.02 * 86400, abs=60)
+    assert (until - since).total_seconds() == pytest.approx(86400 * 1.04, abs=1)
+    assert data["window"]["reason"].endswith("(its last 24 h)")
+
+
+def test_bars_are_coloured_by_task_type_with_a_legend(hosts):
+    from eas_runtime.site.activity import KNOWN_TYPES, PALETTE, colour_index
+
+    data = hosts["client"].get("/api/activity?since=2h").get_json()
+    assert data["colours"] == {t: PALETTE[colour_index(t)] for t in
+                               ("<script>tt</script>", "ingest_external_lcs", "transit_search_tls", "verify")}
+    assert data["colours"]["verify"] == PALETTE[1] and data["colours"]["ingest_external_lcs"] == PALETTE[0]
+    assert len(KNOWN_TYPES) <= len(PALETTE)
+    assert len({colour_index(t) for t in KNOWN_TYPES}) == len(KNOWN_TYPES)    # no two alike
+    assert colour_index("my_new_task") == colour_index("my_new_task") < len(PALETTE)
+    page = hosts["client"].get("/activity?since=2h").get_data(as_text=True)
+    svg = page[page.index('<svg id="activity"'):page.index("</svg>")]
+    verify = colour_index("verify")
+    for task in (hosts["tasks"][0], hosts["tasks"][3]):                      # both verify tasks
+        bar = svg[svg.index(f'<a href="/tasks/{task}">'):]
+        assert bar.split(">", 2)[1].startswith(f'<rect class="attempt done tt-{verify}"')
+    legend = page[page.index('<ul id="legend"'):page.index("</ul>", page.index('<ul id="legend"'))]
+    assert [re.sub(r"<[^>]+>", "", li).strip() for li in re.findall(r"<li>(.*?)</li>", legend, re.S)] == [
+        "&lt;script&gt;tt&lt;/script&gt;", "ingest_external_lcs", "transit_search_tls", "verify"]
+    assert f'tt-{verify}"' in legend
+
+
+def test_every_palette_colour_is_a_css_class():
+    from eas_runtime.settings import PROJECT_ROOT
+    from eas_runtime.site.activity import PALETTE
+
+    css = (PROJECT_ROOT / "eas_runtime" / "site" / "static" / "eas.css").read_text()
+    for i, colour in enumerate(PALETTE):
+        assert f".tt-{i} {{ fill: {colour}; }}" in css

@@ -118,7 +118,8 @@ def task_page(tree, resources):
                          error_kind="infrastructure", error_text="Traceback (most recent call last):\nstalled: no heartbeat")
     second = rows.attempt(task, 2, started=ago(400), ended=ago(300), host="node-b", pid=22,
                           wall_s=99.5, cpu_s=97.25, cpu_children_s=0.0, all_products_passed_qc=True,
-                          results={"period": 4.2, "outcome": "PASS"})
+                          results={"period": 4.2, "outcome": "PASS", "slept_s": 1.5},
+                          units={"period": "d"})
     with db.session() as s:
         for key, attempt in (("inbox/star a.fits", None), ("processed/star/periodogram.fits", second)):
             product = ensure_product(s, key)
@@ -136,13 +137,14 @@ def test_task_page_shows_every_attempt(task_page):
     data = client.get(f"/api/tasks/{task}").get_json()
     assert [a["number"] for a in data["attempts"]] == [1, 2]
     assert data["attempts"][0]["error_kind"] == "infrastructure" and data["attempts"][1]["host"] == "node-b"
-    assert data["attempts"][1]["metadata"] == {"period": 4.2, "outcome": "PASS"}
+    assert data["attempts"][1]["metadata"] == {"period": 4.2, "outcome": "PASS", "slept_s": 1.5}
     assert data["params"] == {"specs": {"duration": 3}} and data["metadata"]["size_index"] == 2
     page = client.get(f"/tasks/{task}").get_data(as_text=True)
-    attempts = page[page.index('<table id="attempts">'):page.index("</table>", page.index('<table id="attempts">'))]
+    # the attempts table ends where the log begins (results are small tables inside it)
+    attempts = page[page.index('<table id="attempts">'):page.index('<h2 id="log">')]
     assert attempts.count('<tr class="attempt') == 2
     assert '<pre class="traceback">Traceback (most recent call last):\nstalled: no heartbeat</pre>' in attempts
-    assert "node-a" in attempts and "node-b" in attempts and "99.5" in attempts and "period = 4.2" in attempts
+    assert "node-a" in attempts and "node-b" in attempts and "99.5" in attempts
     # inputs and outputs link to the products area, keys quoted
     assert 'href="/products/file/inbox/star%20a.fits"' in page
     assert 'href="/products/file/processed/star/periodogram.fits"' in page
@@ -178,3 +180,44 @@ def test_task_type_is_escaped_in_the_tree(tree):
     rows.task(tree["flat"], "<script>alert(1)</script>", name="<b>n</b>")
     page = tree["client"].get("/tasks").get_data(as_text=True)
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_task_page_shows_results_as_a_table_with_units(task_page):
+    """Results are rows of name, value and unit: the unit the function recorded (period: d),
+    else the one the key's suffix names (slept_s: s); the JSON twin carries the same units."""
+    client, task = task_page["client"], task_page["task"]
+    data = client.get(f"/api/tasks/{task}").get_json()
+    assert data["attempts"][1]["units"] == {"period": "d", "slept_s": "s"}
+    page = client.get(f"/tasks/{task}").get_data(as_text=True)
+    assert "period = 4.2" not in page
+    assert ('<tr><td>period</td><td class="num">4.2</td><td class="unit">d</td></tr>') in page
+    assert ('<tr><td>slept_s</td><td class="num">1.5</td><td class="unit">s</td></tr>') in page
+    assert ('<tr><td>outcome</td><td class="num">PASS</td><td class="unit"></td></tr>') in page
+
+
+def test_task_page_puts_the_cause_above_a_folded_traceback(task_page):
+    client, task = task_page["client"], task_page["task"]
+    data = client.get(f"/api/tasks/{task}").get_json()
+    assert data["attempts"][0]["error_cause"] == "stalled: no heartbeat"
+    page = client.get(f"/tasks/{task}").get_data(as_text=True)
+    cause = page.index('<p class="cause fail">stalled: no heartbeat</p>')
+    folded = page.index('<details class="traceback"><summary>traceback</summary><pre class="traceback">')
+    assert cause < folded
+
+
+def test_task_page_names_the_star_of_its_files(task_page, resources):
+    """The star of a task's light curve is shown by its object name, its designation beside."""
+    from sqlalchemy import update
+
+    from eas_runtime.db.models import Product
+
+    client, task = task_page["client"], task_page["task"]
+    rows = task_page["rows"]
+    with resources.db.session() as s:
+        s.execute(update(Product).where(Product.key == "inbox/star a.fits").values(star_id="TIC 25155310"))
+        version = s.query(ProductVersion.id).join(Product).filter(Product.key == "inbox/star a.fits").scalar()
+    rows.metadata("version", version, {"object": "WASP-126"})
+    assert client.get(f"/api/tasks/{task}").get_json()["star"] == {"star_id": "TIC 25155310", "name": "WASP-126"}
+    page = client.get(f"/tasks/{task}").get_data(as_text=True)
+    assert ('<tr><th>star</th><td><a class="star" href="/stars/TIC%2025155310"><strong>WASP-126</strong> '
+            '<span class="muted">TIC 25155310</span></a></td></tr>') in page
