@@ -2,9 +2,10 @@
 
 Each plot is drawn from the report's dict with matplotlib's object API on the Agg canvas (no
 pyplot state), under the site's drawing lock, at a fixed size: :data:`FIGSIZE` at :data:`DPI`
-(1000 x 420 pixels), whatever the job's size. What a plot can hold is bounded by the data
-layer (at most 200 values per axis, 12 per split); a completeness map draws at most
-:data:`MAX_PANELS` TDAs side by side, and labels at most :data:`MAX_TICKS` ticks per axis.
+(1200 x 510 pixels, the width of the site's other plots), whatever the job's size. What a
+plot can hold is bounded by the data layer (at most 200 values per axis, 12 per split); a
+completeness map draws at most :data:`MAX_PANELS` TDAs side by side, and labels at most
+:data:`MAX_TICKS` ticks per axis.
 
 The CSV of a plot holds exactly the numbers drawn, one row per point or cell, written with the
 csv module (``tables.write_csv``): a header, then the rows.
@@ -20,7 +21,9 @@ import numpy as np
 from eas_runtime.diagnostics.tables import write_csv
 from eas_runtime.site.plots import _DRAW_LOCK, _text
 
-FIGSIZE, DPI = (10.0, 4.2), 100
+FIGSIZE, DPI = (8.0, 3.4), 150
+#: The PNG's size in pixels.
+PIXELS = (round(FIGSIZE[0] * DPI), round(FIGSIZE[1] * DPI))
 MAX_PANELS = 4
 MAX_TICKS = 12
 #: Cells of completeness maps get their fraction written in them up to this many columns (all
@@ -163,7 +166,9 @@ def completeness_png(data: dict) -> bytes:
             ax.tick_params(labelsize=7)
         axes[0].set_ylabel(_text(y), fontsize=9)
         if image is not None:
-            fig.colorbar(image, ax=list(axes), label="PASS fraction", shrink=0.9)
+            bar = fig.colorbar(image, ax=list(axes), shrink=0.9)
+            bar.set_label("PASS fraction", fontsize=8)
+            bar.ax.tick_params(labelsize=7)
         title = f"Completeness: PASS fraction over {x} and {y}, other parameters marginalised"
         if len(data["maps"]) > MAX_PANELS:
             title += f" (first {MAX_PANELS} of {len(data['maps'])} TDAs)"

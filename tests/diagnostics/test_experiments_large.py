@@ -80,4 +80,4 @@ def test_plots_of_the_grid_keep_their_size(grid):
     from matplotlib.image import imread
     for png in (draw.completeness_png(ex.completeness(db, 1)), draw.fraction_png(ex.fraction(db, 1, x="size"))):
         height, width, _ = imread(BytesIO(png), format="png").shape
-        assert (width, height) == (1000, 420)
+        assert (width, height) == draw.PIXELS == (1200, 510)
