@@ -61,6 +61,10 @@ def _log_scale(values: list) -> bool:
         and max(numbers) / min(numbers) >= 10
 
 
+def _missing(n: int) -> str:
+    return f"{n} search{'' if n == 1 else 'es'} missing"
+
+
 def _ticks(n: int) -> list[int]:
     step = max(1, math.ceil(n / MAX_TICKS))
     return list(range(0, n, step))
@@ -115,7 +119,7 @@ def fraction_png(data: dict) -> bytes:
             ax.legend(fontsize=8, loc="best")
         title = f"PASS fraction against {x} per TDA (95 % Wilson intervals)"
         if data["missing"]:
-            title += f"; {data['missing']} searches missing (failed or not ended)"
+            title += f"; {_missing(data['missing'])} (failed or not ended)"
         fig.suptitle(_text(title), fontsize=10, x=0.01, ha="left")
         return _png(fig)
 
@@ -173,7 +177,7 @@ def completeness_png(data: dict) -> bytes:
         if len(data["maps"]) > MAX_PANELS:
             title += f" (first {MAX_PANELS} of {len(data['maps'])} TDAs)"
         if data["missing"]:
-            title += f"; {data['missing']} searches missing"
+            title += f"; {_missing(data['missing'])}"
         fig.suptitle(_text(title), fontsize=10, x=0.01, ha="left")
         return _png(fig)
 
@@ -234,7 +238,7 @@ def timing_png(data: dict) -> bytes:
             ax.legend(fontsize=8, loc="best")
         title = "Search time against light-curve length per TDA, least-squares power law on log axes"
         if data["missing"]:
-            title += f"; {data['missing']} searches missing"
+            title += f"; {_missing(data['missing'])}"
         fig.suptitle(_text(title), fontsize=10, x=0.01, ha="left")
         return _png(fig)
 
