@@ -71,10 +71,11 @@ def run_job(name: str, spec: dict, timeout_s: float) -> dict:
     return run_jobs([(name, spec)], timeout_s)[0]
 
 
-def run_jobs(jobs: list[tuple[str, dict]], timeout_s: float) -> list[dict]:
+def run_jobs(jobs: list[tuple[str, dict]], timeout_s: float, report: bool = False) -> list[dict]:
     """Submit ``jobs`` (name, description) at once to one fresh embedded runtime and follow them
     until every task of each has ended; one result per job. Together, they share the runtime's
-    serving layer and its node CPU budget as jobs of several users would."""
+    serving layer and its node CPU budget as jobs of several users would. With ``report``, each
+    result holds the job's experiment report (``eas report --json``) under ``report``."""
     from sqlalchemy import func, select
 
     from eas_runtime import events
@@ -121,6 +122,9 @@ def run_jobs(jobs: list[tuple[str, dict]], timeout_s: float) -> list[dict]:
                                        f"{dict(states)}")
             for name, job_id in job_ids.items():
                 results.append(_job_result(runtime, name, job_id, submitted[name]))
+                if report:
+                    from eas_runtime.diagnostics.experiments import report as experiment_report
+                    results[-1]["report"] = experiment_report(runtime.db, job_id)
         finally:
             runtime.stop()
     return results
@@ -178,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--subset", action="append", default=[], metavar="NAME=PATH:N")
     parser.add_argument("--timeout", type=float, default=6 * 3600.0, help="per run [s]")
+    parser.add_argument("--report", action="store_true",
+                        help="add each job's experiment report to its JSON line (\"report\") and print "
+                             "it as text on stderr, as `eas report` does")
     parser.add_argument("--together", action="store_true",
                         help="submit the jobs at once to one runtime (sharing its CPU budget), "
                              "not one after the other to a fresh runtime each")
@@ -210,10 +217,14 @@ def main(argv: list[str] | None = None) -> int:
         jobs.append((name, spec))
     runs = [jobs] if args.together else [[job] for job in jobs]
     for run in runs:
-        for result in run_jobs(run, args.timeout):
+        for result in run_jobs(run, args.timeout, report=args.report):
             result["subset"] = subsets.get(result["job"], [])
             result["together_with"] = [n for n, _ in run if n != result["job"]]
             print(json.dumps(result), flush=True)
+            if args.report:
+                from eas_runtime.diagnostics._text import experiment_report
+                print("\n".join([f"{result['job']}:"] + experiment_report(result["report"])), file=sys.stderr,
+                      flush=True)
     return 0
 
 

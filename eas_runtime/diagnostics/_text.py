@@ -179,3 +179,39 @@ def jobs(data: dict) -> list[str]:
             + [j["counts"][st] for st in states] for j in data["items"]]
     refused = [f"job {j['job_id']} rejected: {j['rejected']}" for j in data["items"] if j.get("rejected") is not None]
     return table(["job", "name", "tasks"] + states, rows) + refused + footer(data, "jobs")
+
+
+def _value(value) -> Any:
+    """A loop value: floats to 6 significant digits (log-spaced loops have 15)."""
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def experiment_report(data: dict) -> list[str]:
+    """``eas report``: the TDA table, then one line per point of each plot the job allows."""
+    if not data["task_types"]:
+        return [f"job {data['job_id']} has no transit searches (task types transit_search_*)"]
+    lines = [f"job {data['job_id']}: TDAs {', '.join(data['tdas'])}; loop parameters "
+             + (", ".join(f"{p['name']} ({p['count']} values)" for p in data["parameters"]) or "none")]
+    lines += table(["TDA", "searches", "ended", "missing", "detections", "significant", "false alarms",
+                    "transit-free", "PASS fraction", "cpu_s mean", "cpu_s median"],
+                   [[t["tda"], t["tasks"], t["ended"], t["missing"], t["detections"], t["significant"],
+                     t["false_alarms"], t["transit_free"], _num(t["pass_fraction"]), _num(t["cpu_s_mean"]),
+                     _num(t["cpu_s_median"])] for t in data["tda_table"]])
+    f = data.get("fraction")
+    if f:
+        lines += ["", f"PASS fraction against {f['x']} (95 % Wilson interval):"]
+        lines += table(["series", f["x"], "ended", "missing", "PASS fraction", "low", "high"],
+                       [[s["name"], _value(p[f["x"]]), p["ended"], p["missing"], _num(p["pass_fraction"]),
+                         _num(p["low"]), _num(p["high"])] for s in f["series"] for p in s["points"]])
+    c = data.get("completeness")
+    if c:
+        lines += ["", f"completeness over {c['x']} x {c['y']}: "
+                  + "; ".join(f"{m['tda']} {len(m['cells'])} cells" for m in c["maps"])
+                  + " (the cells: --json, or the site's completeness.csv)"]
+    t = data.get("timing")
+    if t:
+        lines += ["", f"mean {t['time']} time per search against {t['length']} [d]:"]
+        lines += table(["series", t["length"], "timed", "mean s", "exponent"],
+                       [[s["name"], _value(p[t["length"]]), p["timed"], _num(p["mean_s"]),
+                         _num((s["fit"] or {}).get("exponent"))] for s in t["series"] for p in s["points"]])
+    return lines

@@ -1,5 +1,5 @@
-"""``eas`` diagnostics subcommands: tree, progress, errors, timings, passfail, inflight, logs,
-task, jobs; and the ``backup``/``restore`` actions of ``eas db``.
+"""``eas`` diagnostics subcommands: tree, progress, errors, timings, passfail, report, inflight,
+logs, task, jobs; and the ``backup``/``restore`` actions of ``eas db``.
 
 Every subcommand prints a readable text form, or with ``--json`` the query layer's answer
 (the same structure the index site's ``/api/`` serves). Exit status: 0 done, 1 the thing asked
@@ -143,6 +143,14 @@ def cmd_passfail(args) -> int:
 
 
 @_command
+def cmd_report(args) -> int:
+    from eas_runtime.diagnostics import experiments
+    db, _ = _context(args)
+    choices = {k: getattr(args, k) for k in ("x", "by", "map_x", "map_y", "length", "time")}
+    return _emit(args, experiments.report(db, args.job_id, **choices), _text.experiment_report)
+
+
+@_command
 def cmd_inflight(args) -> int:
     db, stall_s = _context(args)
     data = diag.inflight(db, newest_dead_letters=args.dead_letters, stall_s=stall_s, **_paging(args))
@@ -266,6 +274,19 @@ def add_commands(sub) -> None:
     s.add_argument("--csv", metavar="FILE", help="write the whole table as CSV (- for stdout)")
     _paged(s)
     s.set_defaults(fn=cmd_passfail)
+
+    s = sub.add_parser("report", help="experiment report of a job: per TDA the searches, detections, false "
+                                      "alarms and CPU; PASS fraction, completeness and search time by loop "
+                                      "parameter (as /jobs/<id>/report)")
+    s.add_argument("job_id", type=row_id)
+    s.add_argument("--x", help="loop parameter of the PASS fraction")
+    s.add_argument("--map-x", dest="map_x", help="first loop parameter of the completeness map")
+    s.add_argument("--map-y", dest="map_y", help="second loop parameter of the completeness map")
+    s.add_argument("--length", help="loop parameter holding the light-curve length [d]")
+    s.add_argument("--by", help="loop parameter splitting the series")
+    s.add_argument("--time", choices=("cpu", "wall"), help="search time: CPU (default) or wall")
+    s.add_argument("--json", action="store_true", help="print the answer as JSON")
+    s.set_defaults(fn=cmd_report)
 
     s = sub.add_parser("inflight", help="claimed attempts, events awaiting delivery, dead letters")
     s.add_argument("--dead-letters", type=whole(0, diag.MAX_PAGE_SIZE), default=5, metavar="N",

@@ -44,7 +44,8 @@ HOSTILE = ["9223372036854775808", "9223372036854775807", "-9223372036854775809",
 RAW = ["%FF%FE", "%C0%AF", "%00", "%ED%A0%80", "%E6%98%9F"]
 PARAMS = ["page", "page_size", "job", "task", "attempt", "subtree", "depth", "since", "until", "lanes",
           "limit", "kind", "task_type", "severity", "order", "component", "prefix", "log_page",
-          "verdict", "star", "min_snr", "period_min", "period_max", "sort", "search"]
+          "verdict", "star", "min_snr", "period_min", "period_max", "sort", "search",
+          "x", "by", "map_x", "map_y", "length", "time"]
 #: Every GET route the site has when this test was written: the fuzz takes routes from the
 #: app's URL map, and this list makes sure none went missing from it.
 KNOWN_ROUTES = {"/", "/activity", "/dead-letters", "/errors", "/functions", "/jobs", "/jobs/<int:job_id>", "/logs",
@@ -138,7 +139,7 @@ def test_defect_7_site_fuzz_every_get_route_no_5xx_and_a_message_on_every_4xx(se
     valid = {"job_id": str(seeded["job"]), "task_id": str(seeded["task"]), "version_id": str(seeded["version"]),
              "key": seeded["key"], "kind": rng.choice(["lc", "folded", "periodogram"]), "filename": "eas.js",
              "candidate_id": str(seeded["candidate"]), "star_id": "TIC <b>1</b>",
-             "fmt": rng.choice(["csv", "votable", "json", "png", "pdf"])}
+             "fmt": rng.choice(["csv", "votable", "json", "png", "pdf"]), "plot": "fraction"}
     routes = _routes(app)
     statuses: dict[int, int] = {}
     for n in range(1400):

@@ -51,7 +51,7 @@ def page_paths(site) -> list[str]:
             "/timings", f"/timings?job={j}&task_type={tt}", "/passfail", f"/passfail?job={j}&task_type={tt}",
             "/logs", f"/logs?severity=ERROR&job={j}&task={t}", "/activity", "/activity?since=1d",
             "/functions", "/candidates", "/candidates?verdict=pc&sort=period&order=asc&min_snr=7",
-            "/stars", "/stars?search=TIC"]
+            "/stars", "/stars?search=TIC", f"/jobs/{j}/report"]
 
 
 def test_every_page_answers_and_escapes(site):
@@ -101,6 +101,8 @@ def test_every_route_of_these_blueprints_is_covered(site):
     covered |= {"/candidates/<int:candidate_id>", "/api/candidates/<int:candidate_id>",
                 "/candidates/<int:candidate_id>/report.<fmt>", "/candidates.<fmt>",
                 "/stars/<path:star_id>", "/api/stars/<path:star_id>"}
+    # A report's plots need a job with searches: tests/site/test_site_experiments.py
+    covered |= {f"/jobs/{site['job']}/report/<plot>.png", f"/jobs/{site['job']}/report/<plot>.csv"}
     generic = {r.replace("<int:task_id>", str(site["task"])).replace("<int:job_id>", str(site["job"]))
                for r in rules}
     assert generic <= covered, generic - covered
