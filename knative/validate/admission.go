@@ -41,11 +41,11 @@ type knativeObject interface {
 // servingTypes are the kinds Serving's webhook defaults and validates (cmd/webhook of
 // knative.dev/serving, less the networking kinds that only Serving's controllers write).
 var servingTypes = map[schema.GroupVersionKind]knativeObject{
-	servingv1.SchemeGroupVersion.WithKind("Service"):                &servingv1.Service{},
-	servingv1.SchemeGroupVersion.WithKind("Configuration"):          &servingv1.Configuration{},
-	servingv1.SchemeGroupVersion.WithKind("Route"):                  &servingv1.Route{},
-	servingv1.SchemeGroupVersion.WithKind("Revision"):               &servingv1.Revision{},
-	servingv1beta1.SchemeGroupVersion.WithKind("DomainMapping"):     &servingv1beta1.DomainMapping{},
+	servingv1.SchemeGroupVersion.WithKind("Service"):                 &servingv1.Service{},
+	servingv1.SchemeGroupVersion.WithKind("Configuration"):           &servingv1.Configuration{},
+	servingv1.SchemeGroupVersion.WithKind("Route"):                   &servingv1.Route{},
+	servingv1.SchemeGroupVersion.WithKind("Revision"):                &servingv1.Revision{},
+	servingv1beta1.SchemeGroupVersion.WithKind("DomainMapping"):      &servingv1beta1.DomainMapping{},
 	autoscalingv1alpha1.SchemeGroupVersion.WithKind("PodAutoscaler"): &autoscalingv1alpha1.PodAutoscaler{},
 	autoscalingv1alpha1.SchemeGroupVersion.WithKind("Metric"):        &autoscalingv1alpha1.Metric{},
 }

@@ -1,7 +1,7 @@
 package main
 
-// The cluster's Knative settings, as the webhooks hold them: with no ConfigMap given, the
-// defaults Knative's code takes for an empty ConfigMap, which are those of a stock install.
+// The cluster's Knative settings, as the webhooks hold them: with no ConfigMap given, those of
+// a stock install.
 
 import (
 	"context"
@@ -32,11 +32,41 @@ type Cluster struct {
 	Ping     *pingconfig.Config
 }
 
+// stockEventing is what a stock Eventing install puts in the ConfigMaps whose data is not
+// empty (config/core/configmaps of knative.dev/eventing v0.50.0): the default Broker class and
+// the default channel. Serving's stock ConfigMaps hold only examples, so their defaults are
+// those of empty ConfigMaps.
+var stockEventing = map[string]map[string]string{
+	evconfig.DefaultsConfigName: {"default-br-config": `
+clusterDefault:
+  brokerClass: MTChannelBasedBroker
+  apiVersion: v1
+  kind: ConfigMap
+  name: config-br-default-channel
+  namespace: knative-eventing
+  delivery:
+    retry: 10
+    backoffPolicy: exponential
+    backoffDelay: PT0.2S
+`},
+	chconfig.ChannelDefaultsConfigName: {"default-ch-config": `
+clusterDefault:
+  apiVersion: messaging.knative.dev/v1
+  kind: InMemoryChannel
+`},
+}
+
 // NewCluster builds the configuration from ConfigMaps of the namespaces knative-serving and
 // knative-eventing (config-defaults, config-features, config-autoscaler; config-br-defaults,
 // config-features, default-ch-webhook, config-ping-defaults); the others keep their defaults.
 func NewCluster(maps []*corev1.ConfigMap) (*Cluster, error) {
 	ctx := context.Background()
+	var stock []*corev1.ConfigMap
+	for name, data := range stockEventing {
+		stock = append(stock, &corev1.ConfigMap{Data: data})
+		stock[len(stock)-1].Name, stock[len(stock)-1].Namespace = name, eventingNamespace
+	}
+	maps = append(stock, maps...)
 	c := &Cluster{
 		Serving:  servingconfig.FromContextOrDefaults(ctx),
 		Eventing: evconfig.FromContextOrDefaults(ctx),

@@ -250,9 +250,6 @@ func printRoutes(w io.Writer, routes []Route) {
 			ok = "NO: " + r.Problem
 		}
 		expected := r.Expect
-		if r.Reason != "" {
-			expected += " (" + r.Reason + ")"
-		}
 		triggers, subs := strings.Join(r.Triggers, ","), strings.Join(r.Subscribers, ",")
 		if triggers == "" {
 			triggers, subs = "-", "-"
@@ -264,6 +261,19 @@ func printRoutes(w io.Writer, routes []Route) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Type, task, triggers, subs, expected, ok)
 	}
 	tw.Flush()
+	reasons := map[string][]string{}
+	var order []string
+	for _, r := range routes {
+		if r.Reason != "" {
+			if _, ok := reasons[r.Reason]; !ok {
+				order = append(order, r.Reason)
+			}
+			reasons[r.Reason] = append(reasons[r.Reason], r.Name)
+		}
+	}
+	for _, reason := range order {
+		fmt.Fprintf(w, "unrouted on purpose (%s): %s\n", strings.Join(reasons[reason], ", "), reason)
+	}
 }
 
 func render(args []string, stdout, stderr io.Writer) int {
@@ -284,4 +294,3 @@ func render(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, string(b))
 	return 0
 }
-

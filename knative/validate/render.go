@@ -144,4 +144,3 @@ func newObject(source string, doc []byte) (*Object, error) {
 	return &Object{Source: source, GVK: gv.WithKind(head.Kind), Name: head.Metadata.Name,
 		Namespace: head.Metadata.Namespace, Raw: doc}, nil
 }
-

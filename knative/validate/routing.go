@@ -24,9 +24,9 @@ import (
 
 // Expectations of an event's route.
 const (
-	ExpectOne    = "exactly-one"  // reaches exactly one Trigger (and its named subscriber)
-	ExpectSome   = "at-least-one" // reaches one Trigger or more
-	ExpectNone   = "none"         // intentionally unrouted: Reason says why
+	ExpectOne  = "exactly-one"  // reaches exactly one Trigger (and its named subscriber)
+	ExpectSome = "at-least-one" // reaches one Trigger or more
+	ExpectNone = "none"         // intentionally unrouted: Reason says why
 )
 
 // CatalogueEvent is one event the project sends, as its code makes it.
