@@ -166,7 +166,7 @@ func IdleTriggers(triggers []*eventingv1.Trigger, brokerNS, brokerName string, r
 			used[t] = true
 		}
 	}
-	var out []string
+	out := []string{}
 	for _, t := range triggers {
 		if t.Namespace == brokerNS && t.Spec.Broker == brokerName && !used[t.Name] {
 			out = append(out, t.Name)
