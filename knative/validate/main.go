@@ -126,6 +126,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		bad := 0
 		for _, o := range objs {
 			found := cluster.Admit(o)
+			if t, ok := o.Typed.(*eventingv1.Trigger); ok {
+				found = append(found, SkippedFilters(o, t)...)
+			}
 			report.Findings = append(report.Findings, found...)
 			for _, f := range found {
 				if f.Level == "error" {

@@ -89,7 +89,7 @@ type Route struct {
 func FilterEvent(ctx context.Context, t *eventingv1.Trigger, event cloudevents.Event) eventfilter.FilterResult {
 	switch {
 	case len(t.Spec.Filters) > 0:
-		f := subscriptionsapi.CreateSubscriptionsAPIFilters(logging.FromContext(ctx).Desugar(), t.Spec.Filters)
+		f := subscriptionsapi.CreateSubscriptionsAPIFilters(zap.NewNop(), t.Spec.Filters)
 		defer f.Cleanup()
 		return f.Filter(ctx, event)
 	case t.Spec.Filter != nil:
@@ -173,5 +173,34 @@ func IdleTriggers(triggers []*eventingv1.Trigger, brokerNS, brokerName string, r
 		}
 	}
 	sort.Strings(out)
+	return out
+}
+
+// SkippedFilters finds the entries of a Trigger's spec.filters that Eventing's filter code
+// cannot materialize and therefore skips without a word (an empty all/any, an empty value):
+// the webhook admits them, and the Trigger then takes more events than it says.
+func SkippedFilters(o *Object, t *eventingv1.Trigger) []Finding {
+	logger := zap.NewNop()
+	var out []Finding
+	var check func(where string, f eventingv1.SubscriptionsAPIFilter)
+	list := func(path string, fs []eventingv1.SubscriptionsAPIFilter) {
+		for i, f := range fs {
+			check(fmt.Sprintf("%s[%d]", path, i), f)
+		}
+	}
+	check = func(where string, f eventingv1.SubscriptionsAPIFilter) {
+		if subscriptionsapi.MaterializeSubscriptionsAPIFilter(logger, f) == nil {
+			out = append(out, Finding{Source: o.Source, Kind: o.GVK.Kind, Namespace: o.Namespace,
+				Name: o.Name, Path: where, Level: "error",
+				Message: "Eventing's filter code skips this filter (it names no condition), so the Trigger takes events it does not mean to"})
+			return
+		}
+		list(where+".all", f.All)
+		list(where+".any", f.Any)
+		if f.Not != nil {
+			check(where+".not", *f.Not)
+		}
+	}
+	list("spec.filters", t.Spec.Filters)
 	return out
 }

@@ -185,6 +185,24 @@ func TestTriggerWithABadCESQLExpressionIsRefused(t *testing.T) {
 	refused(t, fs, "spec.filters[0].cesql", "invalid value")
 }
 
+func TestFilterThatEventingSkipsIsAnError(t *testing.T) {
+	// Knative admits an empty "any"; its filter code then drops it, so this Trigger would
+	// take every event.
+	objs, fs := admit(t, nil, triggerYAML("  filters:\n    - any: []\n"))
+	if len(errorsOf(fs)) != 0 {
+		t.Fatalf("Knative refused what it is known to admit: %v", fs)
+	}
+	tr := objs[0].Typed.(*eventingv1.Trigger)
+	if !Delivered(t.Context(), tr, event(t, "anything", nil)) {
+		t.Fatal("expected Eventing to deliver everything through an empty any")
+	}
+	refused(t, SkippedFilters(objs[0], tr), "spec.filters[0]", "skips this filter")
+	nested := triggers(t, triggerYAML("  filters:\n    - not:\n        all:\n          - exact: {type: \"\"}\n"))
+	if got := SkippedFilters(objs[0], nested[0]); len(got) != 1 || got[0].Path != "spec.filters[0].not.all[0]" {
+		t.Errorf("nested skipped filter not found: %v", got)
+	}
+}
+
 func TestTriggerWithAnUppercaseAttributeIsRefused(t *testing.T) {
 	_, fs := admit(t, nil, triggerYAML("  filter:\n    attributes: {type: a, taskType: verify}\n"))
 	refused(t, fs, "spec.filter.attributes[taskType]", "Attribute name must start with a letter")
