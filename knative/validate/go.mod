@@ -1,6 +1,6 @@
 module github.com/plato-eas/eas/knative/validate
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/cloudevents/sdk-go/v2 v2.16.1

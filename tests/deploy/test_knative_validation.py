@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from eas_runtime import events
 from eas_runtime.broker.config import load_config
 from eas_runtime.deploy import kustomize
 from eas_runtime.deploy.descriptor import load_all
@@ -99,6 +100,7 @@ def test_knative_admits_every_object(report):
 
 def test_every_event_reaches_its_subscriber(report, events_file):
     entries = json.loads(events_file.read_text())["events"]
+    assert {e["event"]["type"] for e in entries} == {*events.ALL_TYPES, events.PING}
     assert report["route_errors"] == 0, [r for r in report["routes"] if r.get("problem")]
     assert len(report["routes"]) == len(entries)
     routes = {r["name"]: r for r in report["routes"]}
