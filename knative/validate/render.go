@@ -72,8 +72,38 @@ func SplitYAML(r io.Reader) ([][]byte, error) {
 		if string(doc) == "null" {
 			continue
 		}
-		docs = append(docs, doc)
+		items, err := listItems(doc)
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", len(docs)+1, err)
+		}
+		docs = append(docs, items...)
 	}
+}
+
+// listItems expands a document that is a list of objects (a JSON array, or a kind: List) into
+// its items; any other document is given back as it is.
+func listItems(doc []byte) ([][]byte, error) {
+	trimmed := bytes.TrimSpace(doc)
+	var items []json.RawMessage
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		if err := json.Unmarshal(trimmed, &items); err != nil {
+			return nil, err
+		}
+	} else {
+		var list struct {
+			Kind  string            `json:"kind"`
+			Items []json.RawMessage `json:"items"`
+		}
+		if json.Unmarshal(trimmed, &list) != nil || list.Kind != "List" {
+			return [][]byte{doc}, nil
+		}
+		items = list.Items
+	}
+	out := make([][]byte, len(items))
+	for i, item := range items {
+		out[i] = item
+	}
+	return out, nil
 }
 
 func stripComments(chunk []byte) []byte {

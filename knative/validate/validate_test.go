@@ -241,6 +241,20 @@ func TestKubernetesObjectsAreDecodedStrictly(t *testing.T) {
 	refused(t, fs, "", `unknown field "stringdata"`)
 }
 
+func TestListsAreExpanded(t *testing.T) {
+	docs, err := SplitYAML(strings.NewReader(`[{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}}]
+---
+apiVersion: v1
+kind: List
+items:
+  - {apiVersion: v1, kind: Namespace, metadata: {name: b}}
+  - {apiVersion: v1, kind: Namespace, metadata: {name: c}}
+`))
+	if err != nil || len(docs) != 3 {
+		t.Fatalf("want 3 documents, got %d (%v)", len(docs), err)
+	}
+}
+
 // ------------------------------------------------------------------ routing
 
 func event(t *testing.T, typ string, ext map[string]string) cloudevents.Event {

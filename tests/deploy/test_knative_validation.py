@@ -29,13 +29,24 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 MODULE = REPO / "knative" / "validate"
 OVERLAYS = sorted(p.name for p in (REPO / "knative" / "overlays").iterdir() if p.is_dir())
-INPUTS = [*(f"knative/overlays/{o}" for o in OVERLAYS), "broker_config", "storage"]
+
+
+def eventing_folder(overlay: str) -> str:
+    """What `eas deploy apply --overlay` applies for the Broker (plan.eventing_folder)."""
+    nested = f"broker_config/overlays/{overlay}"
+    return nested if (REPO / nested).is_dir() else "broker_config"
+
+
+#: kustomize (kubectl kustomize, its Go API) refuses an overlay inside the folder of its own
+#: base ("cycle detected: candidate root broker_config contains visited root
+#: broker_config/overlays/cluster"); the project's renderer accepts it. Such a folder is
+#: rendered by the project's renderer and read from standard input until it moves.
+UNRENDERABLE = {f for f in map(eventing_folder, OVERLAYS) if f.startswith("broker_config/overlays/")}
 #: Known, reported in issue 15 (item 1): the Broker's dead-letter sink is eas-control, whose
 #: K_SINK the SinkBinding takes from the Broker, so neither is complete before the other.
 KNOWN_CYCLES = ["Broker eas/default -(its dead-letter sink)-> Service eas/eas-control -(K_SINK, "
                 "injected by SinkBinding eas-broker-sink before its first revision runs)-> "
                 "Broker eas/default"]
-
 
 def go() -> str:
     path = shutil.which("go")
@@ -67,13 +78,20 @@ def events_file(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def report(binary, events_file, tmp_path_factory) -> dict:
+@pytest.fixture(scope="module", params=OVERLAYS)
+def report(request, binary, events_file, tmp_path_factory) -> dict:
+    """The report of one deployment: an overlay's Services, its eventing folder, storage."""
+    overlay = request.param
     out = tmp_path_factory.mktemp("report") / "report.json"
-    done = subprocess.run([str(binary), "-q", "-events", str(events_file), "-json", str(out), *INPUTS],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    eventing = eventing_folder(overlay)
+    stdin = None
+    if eventing in UNRENDERABLE:
+        stdin, eventing = json.dumps(kustomize.build(REPO / eventing)), "-"
+    done = subprocess.run([str(binary), "-q", "-events", str(events_file), "-json", str(out),
+                           f"knative/overlays/{overlay}", eventing, "storage"],
+                          cwd=REPO, input=stdin, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads(out.read_text())
+    return {**json.loads(out.read_text()), "overlay": overlay, "eventing": eventing}
 
 
 def test_go_tests_pass():
@@ -89,9 +107,9 @@ def test_knative_admits_every_object(report):
         counts = by_source.setdefault(obj["source"], {})
         counts[obj["checked"]] = counts.get(obj["checked"], 0) + 1
     services = len(list((REPO / "knative" / "base").glob("eas-*.yaml")))
-    for overlay in OVERLAYS:
-        assert by_source[f"knative/overlays/{overlay}"] == {"serving": services}
-    assert set(by_source["broker_config"]) == {"eventing"}
+    assert by_source[f"knative/overlays/{report['overlay']}"] == {"serving": services}
+    eventing = by_source["stdin" if report["eventing"] == "-" else report["eventing"]]
+    assert eventing["eventing"] >= 23 and set(eventing) <= {"eventing", "kubernetes"}
     assert set(by_source["storage"]) == {"kubernetes"}
     warnings = [f for f in report["findings"] if f["level"] == "warning" and f["kind"] != "cycle"]
     assert warnings == []
@@ -126,7 +144,11 @@ def test_embedded_broker_routes_as_knative(report, events_file):
         assert mine == sorted(routes[entry["name"]]["triggers"]), entry["name"]
 
 
-@pytest.mark.parametrize("folder", ["storage", "broker_config", "knative/base", *INPUTS[:len(OVERLAYS)]])
+@pytest.mark.parametrize("folder", [
+    "storage", "broker_config", "knative/base", *(f"knative/overlays/{o}" for o in OVERLAYS),
+    *(pytest.param(f, marks=pytest.mark.xfail(strict=True, reason="kustomize refuses an overlay "
+                                              "inside its base's folder; the project's renderer "
+                                              "does not")) for f in sorted(UNRENDERABLE))])
 def test_renderer_matches_kustomize_go_api(binary, folder):
     done = subprocess.run([str(binary), "render", str(REPO / folder)], capture_output=True,
                           text=True, timeout=120)
