@@ -1,5 +1,6 @@
 """Knative's own code on the manifests: the Go module knative/validate admits every object of
-both overlays, broker_config/ and storage/ with Serving's and Eventing's SetDefaults and Validate
+both deployments (an overlay's Services, its Broker configuration, storage/) with Serving's and
+Eventing's SetDefaults and Validate
 (as their webhooks run them), routes every event the pipeline sends through the Triggers with
 Eventing's filter code, and renders the kustomizations with kustomize's Go API, which the
 project's own renderer must match. Its Go tests (what Knative must refuse) run here too.
@@ -47,6 +48,7 @@ UNRENDERABLE = {f for f in map(eventing_folder, OVERLAYS) if f.startswith("broke
 KNOWN_CYCLES = ["Broker eas/default -(its dead-letter sink)-> Service eas/eas-control -(K_SINK, "
                 "injected by SinkBinding eas-broker-sink before its first revision runs)-> "
                 "Broker eas/default"]
+
 
 def go() -> str:
     path = shutil.which("go")
