@@ -2,7 +2,8 @@
 both deployments (an overlay's Services, its Broker configuration, storage/) with Serving's and
 Eventing's SetDefaults and Validate (as their webhooks run them), routes every event the pipeline
 sends through the Triggers with Eventing's filter code, and renders the kustomizations with
-kustomize's Go API, which the project's own renderer must match. Its Go tests (what Knative must refuse) run here too.
+kustomize's Go API, which the project's own renderer must match. Its Go tests (what Knative
+must refuse) run here too.
 
 Needs Go: with CI=true a missing `go` fails, elsewhere it skips. The first build downloads the
 modules and compiles Kubernetes code (minutes on two cores); later runs reuse Go's build cache.
