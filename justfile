@@ -28,6 +28,18 @@ lint:
     {{python}} -m eas_runtime.manifests knative broker_config storage
     {{python}} -m ruff check eas_runtime functions tests benchmarks
 
+# Knative's own code on the manifests (knative/validate, needs Go): every object of both
+# deployments (laptop, cluster: Services, Broker config, storage) through Serving's and Eventing's SetDefaults and Validate, every event
+# the pipeline sends routed by Eventing's filters. The first build takes minutes; later ones reuse
+# Go's cache. ARGS go to the program (e.g. --config my-config-defaults.yaml).
+knative-validate *ARGS:
+    mkdir -p .eas/build
+    {{python}} -m eas_runtime.deploy.event_catalogue > .eas/build/events.json
+    cd knative/validate && go build -o ../../.eas/build/eas-knative-validate .
+    .eas/build/eas-knative-validate -events .eas/build/events.json {{ARGS}} knative/overlays/laptop broker_config storage
+    # kustomize refuses broker_config/overlays/cluster (an overlay inside its base's folder): the project's renderer writes it
+    {{python}} -c "import json; from eas_runtime.deploy import kustomize; print(json.dumps(kustomize.build('broker_config/overlays/cluster')))" | .eas/build/eas-knative-validate -events .eas/build/events.json {{ARGS}} knative/overlays/cluster - storage
+
 # Benchmarks: prints a table (events/s, latencies, wrapper overhead, search speed).
 bench *ARGS:
     {{python}} -m benchmarks {{ARGS}}
