@@ -123,8 +123,8 @@ def test_broker_delivery(entries):
     broker = by_name(entries, "Broker", "default")
     assert broker["spec"]["delivery"] == {
         "retry": 5, "backoffPolicy": "exponential", "backoffDelay": "PT0.5S",
-        "deadLetterSink": {"ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service",
-                                   "name": "eas-control"}, "uri": "/dead-letter"}}
+        # eas-control's address, not a ref: no Broker <-> eas-control cycle (issue 15, point 1)
+        "deadLetterSink": {"uri": "http://eas-control.eas.svc.cluster.local/dead-letter"}}
 
 
 def test_triggers(entries):
@@ -185,7 +185,7 @@ def test_delivery_spec_for_the_local_broker(entries):
     inherited = m.delivery_spec(by_name(entries, "Trigger", "eas-null"), broker)
     assert inherited["retry"] == 5 and inherited["backoffPolicy"] == "exponential"
     assert inherited["backoffDelay"] == 0.5 and inherited["timeout"] is None
-    assert inherited["deadLetterSink"]["uri"] == "/dead-letter"
+    assert inherited["deadLetterSink"]["uri"] == "http://eas-control.eas.svc.cluster.local/dead-letter"
     # the embedded broker's backoff (Knative's formula, 0-based retry index) on this spec
     from eas_runtime.broker.config import DeliverySpec
     spec = DeliverySpec(retry=inherited["retry"], backoff_policy=inherited["backoffPolicy"],
@@ -387,6 +387,7 @@ def test_timeout_beyond_the_service_timeout_is_reported(entries):
     assert_rejected(problems, "spec.delivery.timeout", "PT30M", "600", severity="warning")
 
 
+CONTROL_REF = {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "eas-control"}
 BROKER_CASES = [
     ("misspelt delivery", lambda d: d["spec"].update(delivry=d["spec"].pop("delivery")),
      "spec.delivry", ("did you mean 'delivery'",)),
@@ -397,10 +398,10 @@ BROKER_CASES = [
     ("backoffDelay not ISO-8601", lambda d: d["spec"]["delivery"].update(backoffDelay="0.5s"),
      "spec.delivery.backoffDelay", ("'0.5s'",)),
     ("absolute uri next to ref",
-     lambda d: d["spec"]["delivery"]["deadLetterSink"].update(uri="http://x/dead-letter"),
+     lambda d: d["spec"]["delivery"].update(deadLetterSink={"ref": dict(CONTROL_REF), "uri": "http://x/dead-letter"}),
      "spec.delivery.deadLetterSink.uri", ("absolute URL is not allowed",)),
     ("dead-letter Service does not exist",
-     lambda d: d["spec"]["delivery"]["deadLetterSink"]["ref"].update(name="eas-ctl"),
+     lambda d: d["spec"]["delivery"].update(deadLetterSink={"ref": {**CONTROL_REF, "name": "eas-ctl"}}),
      "spec.delivery.deadLetterSink.ref.name", ("'eas-ctl'", "does not exist")),
     ("unknown delivery key", lambda d: d["spec"]["delivery"].update(backoff="PT1S"),
      "spec.delivery.backoff", ("unknown field",)),

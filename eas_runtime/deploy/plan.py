@@ -260,9 +260,9 @@ def job_wait(job: str, wait_s: int, poll_s: int = 5) -> Command:
 
 
 def eventing_folder(opts: Options) -> Path:
-    """broker_config/, or its overlay of the same name as the Services' (``cluster``: the Kafka
-    broker) when there is one."""
-    overlay = opts.root / BROKER_DIR / "overlays" / opts.overlay
+    """broker_config/, or the overlay's own Broker configuration when it has one
+    (``knative/overlays/<overlay>/broker``; ``cluster``: the Kafka broker)."""
+    overlay = opts.root / "knative" / "overlays" / opts.overlay / "broker"
     return overlay if overlay.is_dir() else opts.root / BROKER_DIR
 
 

@@ -28,6 +28,7 @@ import collections
 import http.client
 import logging
 import os
+import re
 import signal as _signal
 import subprocess
 import threading
@@ -116,6 +117,21 @@ class _Service:
     def has_room(self, replica: Replica) -> bool:
         limit = self.spec.container_concurrency
         return not replica.dead and (limit == 0 or replica.inflight < limit)
+
+
+_CLUSTER_LOCAL = re.compile(r"https?://([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.[a-z0-9-]+\.svc\.cluster\.local(:80)?(/[^?#]*)?")
+
+
+def cluster_local(uri: str, services: Mapping[str, Any]) -> tuple[dict, str] | None:
+    """(a Service ref, its path) for a cluster-local address of a Service run here
+    (``http://<name>.<namespace>.svc.cluster.local/path``, as cluster DNS would resolve it), else
+    None. The Broker's dead-letter sink is such an address: a URI, not a ref, so that the Broker
+    is Ready before eas-control exists (a ref would wait for it, and eas-control's K_SINK waits
+    for the Broker)."""
+    match = _CLUSTER_LOCAL.fullmatch(uri)
+    if match is None or match.group(1) not in services:
+        return None
+    return {"apiVersion": API_VERSION, "kind": "Service", "name": match.group(1)}, match.group(4) or "/"
 
 
 class LocalServing:
@@ -227,7 +243,10 @@ class LocalServing:
         if not ref:
             if not uri:
                 raise ValueError(f"destination {destination!r} has neither ref nor uri")
-            return self._post_url(str(uri), headers, body, timeout)
+            local = cluster_local(str(uri), self._services)
+            if local is None:
+                return self._post_url(str(uri), headers, body, timeout)
+            ref, uri = local
         if ref.get("kind") != "Service" or ref.get("apiVersion", API_VERSION) != API_VERSION:
             raise ValueError(f"destination ref {ref!r}: only {API_VERSION} Services are served")
         path = str(uri or "/")

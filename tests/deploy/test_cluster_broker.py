@@ -11,7 +11,7 @@ def _broker(docs):
 
 
 def test_the_cluster_broker_is_kafka_with_its_config():
-    docs = kustomize.build(PROJECT_ROOT / "broker_config" / "overlays" / "cluster")
+    docs = kustomize.build(PROJECT_ROOT / "knative" / "overlays" / "cluster" / "broker")
     broker = _broker(docs)
     assert broker["metadata"]["annotations"]["eventing.knative.dev/broker.class"] == "Kafka"
     assert broker["spec"]["config"] == {"apiVersion": "v1", "kind": "ConfigMap", "name": "kafka-broker-config",
@@ -35,5 +35,5 @@ def test_the_deploy_plan_applies_the_config_before_the_broker_per_overlay():
     assert "broker.class: Kafka" in stdin
     laptop = plan.deploy_plan(plan.Options(PROJECT_ROOT, tag="v1", overlay="laptop"))
     assert not any(s.title.startswith("ConfigMap") for s in laptop)
-    stdin = next(c.stdin for s in laptop if s.title.startswith("Broker default") for c in s.commands)
-    assert "broker.class: MTChannelBasedBroker" in stdin
+    argv = next(c.argv for s in laptop if s.title.startswith("Broker default") for c in s.commands)
+    assert argv[:3] == ("kn", "broker", "create") and "MTChannelBasedBroker" in argv

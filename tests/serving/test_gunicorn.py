@@ -92,3 +92,16 @@ def test_local_serving_starts_replicas_with_the_builtin_server_unless_told(tmp_p
     assert told["EAS_HTTP_SERVER"] == "gunicorn"
     with pytest.raises(SettingsError, match="EAS_HTTP_SERVER='uwsgi'"):
         Settings.load(environ={"EAS_HTTP_SERVER": "uwsgi"})
+
+
+def test_cluster_local_addresses_reach_the_service_run_here():
+    """The Broker's dead-letter sink is eas-control's cluster-local address: the embedded
+    runtime sends it to its own eas-control, as cluster DNS would."""
+    from eas_runtime.serving.local import cluster_local
+    services = {"eas-control": object()}
+    ref, path = cluster_local("http://eas-control.eas.svc.cluster.local/dead-letter", services)
+    assert ref["name"] == "eas-control" and ref["kind"] == "Service" and path == "/dead-letter"
+    assert cluster_local("http://eas-control.eas.svc.cluster.local", services)[1] == "/"
+    assert cluster_local("http://eas-ctl.eas.svc.cluster.local/dead-letter", services) is None   # not run here
+    assert cluster_local("http://example.org/dead-letter", services) is None
+    assert cluster_local("http://eas-control.eas.svc.cluster.local.evil.org/x", services) is None
