@@ -16,32 +16,14 @@ import time
 import uuid
 from pathlib import Path
 
-from eas_runtime import events
+from eas_runtime import _cli_base, events
 from eas_runtime.settings import Settings, SettingsError
 
 
-#: How each command finds its pipeline when not told (eas_runtime.discovery): ``creates`` makes
-#: its own in ./.eas (never another shell's running one), ``optional`` works without one; every
-#: other command needs one and says so in one line when there is none.
-PIPELINE_MODE = {"up": "creates", "demo": "creates", "down": "optional", "db": "optional", "serve": "optional",
-                 "validate": "optional", "deploy": "optional", "invoke": "optional",
-                 **dict.fromkeys(("status", "jobs", "tree", "progress", "errors", "timings", "passfail",
-                                  "inflight", "logs", "task", "candidates", "cancel", "retry"), "reads")}
-
-
-def _settings(args, *, mode: str | None = None) -> Settings:
-    """The settings of the pipeline this command works on: flags > ``EAS_*`` > a running
-    ``eas up`` > ``./.eas`` (eas_runtime.discovery)."""
-    from eas_runtime.discovery import locate
-    mode = mode or PIPELINE_MODE.get(getattr(args, "command", None), "needs")
-    flags = {"home": args.home, "store": args.store, "database_url": args.database_url,
-             "broker_url": args.broker_url, "log_level": args.log_level}
-    return locate(flags, mode=mode)
-
-
-def _resources(args):
-    from eas_runtime.resources import Resources
-    return Resources(_settings(args))
+# Settings and resources of a command's pipeline live in eas_runtime._cli_base, which every
+# command module imports (this module imports them, none imports this one).
+_settings = _cli_base.settings
+_resources = _cli_base.resources
 
 
 # ---------------------------------------------------------------------- up / demo
@@ -512,7 +494,7 @@ COMMAND_MODULES: tuple[str, ...] = ("eas_runtime.diagnostics.cli", "eas_runtime.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from eas_runtime.diagnostics.cli import row_id, seconds, whole   # bounded: refused, not overflowed
+    from eas_runtime._cli_base import row_id, seconds, whole   # bounded: refused, not overflowed
     p = argparse.ArgumentParser(prog="eas", description="PLATO exoplanet analysis pipeline")
     p.add_argument("--home", help="folder for the embedded database, store and logs (EAS_HOME)")
     p.add_argument("--store", choices=["local", "minio"], help="object store (EAS_STORE)")

@@ -277,7 +277,7 @@ def cmd_invoke(args) -> int:
         outputs = parse_pairs(args.output, "--output")
         out_dir = Path(args.out) if args.out else None
         if args.url:
-            from eas_runtime.cli import _settings
+            from eas_runtime._cli_base import settings as _settings
             result = run_remote(args.url, _settings(args), args.task_type, inputs, params,
                                 outputs, out_dir)
         else:

@@ -188,7 +188,7 @@ def cmd_cluster_status(args) -> int:
 
 
 def cmd_storage_init(args) -> int:
-    from eas_runtime.cli import _settings
+    from eas_runtime._cli_base import settings as _settings
 
     from .storage_init import StorageInitError, init_storage
     try:

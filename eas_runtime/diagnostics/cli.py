@@ -7,7 +7,6 @@ for does not exist or the database cannot be used, 2 a bad argument.
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import sys
@@ -17,8 +16,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from eas_runtime import diagnostics as diag
+from eas_runtime._cli_base import resources as _resources
+from eas_runtime._cli_base import row_id, seconds, whole  # noqa: F401 - the subcommands' types, used by others
 from eas_runtime.diagnostics import _text
-from eas_runtime.diagnostics._common import MAX_ID, MAX_PAGE, shown
+from eas_runtime.diagnostics._common import MAX_PAGE
 from eas_runtime.db.session import DatabaseUnavailable
 
 
@@ -29,7 +30,6 @@ class _NoDatabase(RuntimeError):
 def _context(args):
     """(database, stall_s) from the global options; a missing SQLite file is an error, not a
     new empty database."""
-    from eas_runtime.cli import _resources
     res = _resources(args)
     url = res.settings.db_url
     if url.startswith("sqlite"):
@@ -180,7 +180,6 @@ def cmd_jobs(args) -> int:
 @_command
 def cmd_db_file(args) -> int:
     """``eas db backup FILE`` and ``eas db restore FILE [--force]``."""
-    from eas_runtime.cli import _resources
     if not args.file:
         raise diag.DiagnosticsError(f"`eas db {args.action}` needs a FILE")
     db = _resources(args).db
@@ -196,36 +195,6 @@ def cmd_db_file(args) -> int:
 
 
 # ---------------------------------------------------------------------- parsers
-def seconds(text: str) -> float:
-    """An argparse type: a duration in seconds, finite and not negative."""
-    import math
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0 or value > 1e7:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds from 0 to 1e7, got {shown(text)}")
-    return value
-
-
-def whole(low: int, high: int, what: str = "a whole number"):
-    """An argparse type: a whole number from ``low`` to ``high``, else argparse's one-line
-    refusal (exit 2) naming the option, the range and the value; a number past the range
-    would otherwise overflow the database driver (a traceback)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:      # also past 4300 digits
-            value = None
-        if value is None or not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be {what} from {low} to {high}, got {shown(text)}")
-        return value
-    parse.__name__ = what
-    return parse
-
-
-#: An id of a job, task or attempt.
-row_id = whole(1, MAX_ID, "an id, a whole number")
 
 
 def _paged(p, default: int = diag.DEFAULT_PAGE_SIZE) -> None:

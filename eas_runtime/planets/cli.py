@@ -32,7 +32,7 @@ def _text(value, digits: int = 6) -> str:
 def cmd_candidates(args) -> int:
     db, _ = _context(args)
     if args.report is not None:
-        from eas_runtime.cli import _resources
+        from eas_runtime._cli_base import resources as _resources
         store = _resources(args).store
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
