@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from eas_runtime import events
-from eas_runtime._serving import TIMEOUT_SECONDS_DEFAULT
+from eas_runtime.manifests.serving_rules import TIMEOUT_SECONDS_DEFAULT
 from eas_runtime.control import flow, scheduler, watch
 from eas_runtime.db.models import (A_FINISHED, A_RUNNING, Attempt, DeadLetter, Job, ProcessedEvent, ProductVersion,
                                    Task, TaskInput, TaskOutput, utcnow)

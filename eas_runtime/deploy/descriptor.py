@@ -36,8 +36,8 @@ from typing import Any, ClassVar, Mapping
 
 import yaml
 
-from eas_runtime._admission import check_delivery, unknown_key
-from eas_runtime._serving import TIMEOUT_SECONDS_DEFAULT, TIMEOUT_SECONDS_LONGEST
+from eas_runtime.manifests.admission import check_delivery, unknown_key
+from eas_runtime.manifests.serving_rules import TIMEOUT_SECONDS_DEFAULT, TIMEOUT_SECONDS_LONGEST
 from eas_runtime.manifests import DNS1035_LABEL, QUANTITY_PATTERN, _StrictLoader
 from eas_runtime.settings import PROJECT_ROOT
 

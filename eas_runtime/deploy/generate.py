@@ -22,7 +22,7 @@ from typing import Any, Iterable
 import yaml
 
 from eas_runtime import manifests
-from eas_runtime._serving import TIMEOUT_SECONDS_DEFAULT, TIMEOUT_SECONDS_MAX
+from eas_runtime.manifests.serving_rules import TIMEOUT_SECONDS_DEFAULT, TIMEOUT_SECONDS_MAX
 from eas_runtime.events import TASK_READY
 
 from . import _yaml

@@ -29,7 +29,9 @@ from typing import Any, Iterable, Sequence
 
 from eas_runtime import events
 
-from . import _yaml, kustomize
+from eas_runtime.manifests import kustomize
+
+from . import _yaml
 from .descriptor import Descriptor, load_all, service_name
 from .generate import BROKER_DIR, IMAGE_REGISTRY, KNATIVE_DIR, NAMESPACE
 from .steps import Command, Step, cmd

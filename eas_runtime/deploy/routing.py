@@ -1,6 +1,6 @@
 """Task routing across Services and Triggers: what the validator's per-reference checks leave out.
 
-The validator (``eas_runtime._references``) already rejects a Trigger whose subscriber or Broker
+The validator (``eas_runtime.manifests.references``) already rejects a Trigger whose subscriber or Broker
 does not exist, a ``task.ready`` Trigger without a ``tasktype`` filter, and two Triggers for one
 task type. Here, over a set of documents and the descriptors they were generated from:
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterable
 
-from eas_runtime._references import KSERVICE, TASK_READY, TRIGGER, _filter_attributes, group_kind
+from eas_runtime.manifests.references import KSERVICE, TASK_READY, TRIGGER, _filter_attributes, group_kind
 
 from .descriptor import Descriptor
 

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
-from eas_runtime._serving import TIMEOUT_SECONDS_DEFAULT
+from eas_runtime.manifests.serving_rules import TIMEOUT_SECONDS_DEFAULT
 from eas_runtime.settings import Settings
 
 from . import process

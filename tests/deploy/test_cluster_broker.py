@@ -2,7 +2,8 @@
 the in-memory channel loses the events in flight); the laptop keeps the in-memory one."""
 from __future__ import annotations
 
-from eas_runtime.deploy import kustomize, plan
+from eas_runtime.deploy import plan
+from eas_runtime.manifests import kustomize
 from eas_runtime.settings import PROJECT_ROOT
 
 

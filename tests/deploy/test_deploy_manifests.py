@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from eas_runtime import manifests as m
-from eas_runtime.deploy import kustomize
+from eas_runtime.manifests import kustomize
 from eas_runtime.deploy.descriptor import load_all, parse_quantity
 from eas_runtime.deploy.routing import check_routing, task_triggers
 

@@ -55,15 +55,27 @@ def sandbox():
     shutil.rmtree(root, ignore_errors=True)
 
 
+def _clean_env() -> dict[str, str]:
+    """This environment without PYTHONPATH, which would put a checkout before the wheel."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 def _installed_wheel(sandbox: Path) -> Path:
+    # Built from a copy of what the wheel packs, so that the build leaves nothing in the checkout.
+    source = sandbox / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "eas_runtime", "functions"):
+        copy = shutil.copytree if (PROJECT_ROOT / name).is_dir() else shutil.copy2
+        copy(PROJECT_ROOT / name, source / name, **({"ignore": shutil.ignore_patterns("__pycache__")}
+                                                    if copy is shutil.copytree else {}))
     wheels = sandbox / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "-w", str(wheels), str(PROJECT_ROOT)], check=True, capture_output=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)],
+                   check=True, capture_output=True, timeout=300, env=_clean_env())
     venv = sandbox / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
     wheel = next(wheels.glob("plato_eas-*.whl"))
     subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
-                   check=True, capture_output=True, timeout=300)
+                   check=True, capture_output=True, timeout=300, env=_clean_env())
     return venv
 
 
@@ -100,7 +112,7 @@ def test_the_wheel_serves_plots_as_the_image_user_over_a_read_only_app(sandbox):
     assert image.get("EAS_HOME", "").startswith("/tmp/"), "the image must set EAS_HOME to a writable folder"
     venv = _installed_wheel(sandbox)
     where = subprocess.run([str(venv / "bin" / "python"), "-c", "import eas_runtime; print(eas_runtime.__file__)"],
-                           capture_output=True, text=True, check=True, cwd=sandbox).stdout.strip()
+                           capture_output=True, text=True, check=True, cwd=sandbox, env=_clean_env()).stdout.strip()
     assert where.startswith(str(venv)), f"the checkout was imported, not the wheel: {where}"
     # Where the image's paths are here.
     tmp, app, home, data = (sandbox / n for n in ("tmp", "app", "home", "data"))

@@ -20,7 +20,7 @@ import pytest
 
 from eas_runtime import events
 from eas_runtime.broker.config import load_config
-from eas_runtime.deploy import kustomize
+from eas_runtime.manifests import kustomize
 from eas_runtime.deploy.descriptor import load_all
 from eas_runtime.deploy.event_catalogue import catalogue
 

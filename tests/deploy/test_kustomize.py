@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from eas_runtime.deploy import kustomize as k
+from eas_runtime.manifests import kustomize as k
 
 
 def doc(name="a", labels=None, kind="Service", api="serving.knative.dev/v1"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from eas_runtime import manifests as m
-from eas_runtime.deploy import kustomize
+from eas_runtime.manifests import kustomize
 
 from .conftest import REPO
 

@@ -10,7 +10,7 @@ import copy
 
 import pytest
 
-from eas_runtime.deploy import kustomize
+from eas_runtime.manifests import kustomize
 from eas_runtime.settings import PROJECT_ROOT
 
 SOURCES = ("storage", "knative/overlays/laptop", "knative/overlays/cluster", "broker_config")

@@ -6,7 +6,8 @@ import inspect
 
 import pytest
 
-from eas_runtime.deploy import kustomize, status
+from eas_runtime.deploy import status
+from eas_runtime.manifests import kustomize
 from eas_runtime.deploy.descriptor import DescriptorError
 from eas_runtime.settings import PROJECT_ROOT
 

@@ -32,19 +32,19 @@ from typing import Iterable, Sequence
 import jsonschema
 import yaml
 
-from ._admission import (Finding, check_broker, check_pingsource, check_sinkbinding,
+from .admission import (Finding, check_broker, check_pingsource, check_sinkbinding,
                          check_trigger, delivery_spec, parse_go_duration, parse_iso8601_duration,
                          key_path, unknown_key)
-from ._core_schemas import CORE_SCHEMAS, OBJECT_META, check_core
-from ._kustomize import KUSTOMIZATION_NAMES, check_kustomizations, patch_files
-from ._references import check_references, group_kind
-from ._serving import check_service
+from .core_schemas import CORE_SCHEMAS, OBJECT_META, check_core
+from .kustomize import KUSTOMIZATION_NAMES, check_kustomizations, patch_files
+from .references import check_references, group_kind
+from .serving_rules import check_service
 
 __all__ = ["Problem", "ManifestError", "load_documents", "validate_documents", "validate_paths",
            "validate_document", "delivery_spec", "parse_iso8601_duration",
            "parse_go_duration", "crd_schemas", "strict_schema", "main"]
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas" / "knative"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "knative"
 YAML_SUFFIXES = (".yaml", ".yml")
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 DNS1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
@@ -350,6 +350,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     failing = errors if args.allow_warnings else len(problems)
     return 1 if failing else 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

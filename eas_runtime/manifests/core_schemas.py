@@ -6,7 +6,7 @@ caught). ``OBJECT_META`` is also used for ``metadata`` of the Knative kinds.
 """
 from __future__ import annotations
 
-from ._admission import Finding
+from .admission import Finding
 
 STRING = {"type": "string"}
 INTEGER = {"type": "integer"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ._admission import Finding, key_path, parse_go_duration
+from .admission import Finding, key_path, parse_go_duration
 
 PREFIX = "autoscaling.knative.dev/"
 KPA = "kpa.autoscaling.knative.dev"

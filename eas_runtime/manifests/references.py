@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterable
 
-from ._admission import Finding, parse_iso8601_duration
-from ._serving import timeout_seconds
+from .admission import Finding, parse_iso8601_duration
+from .serving_rules import timeout_seconds
 
 KSERVICE = ("serving.knative.dev", "Service")
 BROKER = ("eventing.knative.dev", "Broker")
