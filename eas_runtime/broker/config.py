@@ -185,7 +185,8 @@ def _is(doc: Mapping[str, Any], group: str, kind: str) -> bool:
 
 
 def _identity(doc: Mapping[str, Any], kind: str, default_namespace: str) -> tuple[str, str]:
-    meta = doc.get("metadata") if isinstance(doc.get("metadata"), Mapping) else {}
+    raw_meta = doc.get("metadata")
+    meta = raw_meta if isinstance(raw_meta, Mapping) else {}
     name, namespace = meta.get("name"), meta.get("namespace") or default_namespace
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(f"{kind} in namespace {namespace}: metadata.name {name!r} is not a "
@@ -230,6 +231,7 @@ def _trigger(doc: Mapping[str, Any], default_namespace: str,
                           f"{namespace!r} (known: {known})")
     subscriber = spec.get("subscriber")
     _check_destination(subscriber, what, "spec.subscriber")
+    assert subscriber is not None   # _check_destination refused anything but a Mapping
     try:
         predicate = _filters.compile_trigger(spec)
     except _filters.FilterError as exc:
@@ -274,7 +276,7 @@ def _check_destination(dest: Any, what: str, where: str) -> None:
         raise ConfigError(f"{what}: {where}.ref needs kind and name, got {ref!r}")
     if uri is not None and not isinstance(uri, str):
         raise ConfigError(f"{what}: {where}.uri must be a string, got {uri!r}")
-    if ref is None and not re.match(r"^https?://[^/]+", uri):
+    if ref is None and not re.match(r"^https?://[^/]+", uri or ""):   # uri is a non-empty str here
         raise ConfigError(f"{what}: {where}.uri {uri!r} must be an absolute http(s) URL when "
                           "there is no ref")
 

@@ -52,10 +52,10 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Mapping, NamedTuple, Optional, Protocol
+from typing import Any, Mapping, NamedTuple, Optional, Protocol, cast
 
 from cloudevents.http import CloudEvent
-from sqlalchemy import bindparam, case, delete, func, insert, select, update
+from sqlalchemy import CursorResult, bindparam, case, delete, func, insert, select, update
 
 from eas_runtime.db.models import DeadLetter, Delivery, utcnow
 from eas_runtime.db.session import Database, DatabaseUnavailable, database
@@ -186,7 +186,8 @@ class Broker:
                                    "event_id": str(event["id"]), "event_type": str(event["type"]),
                                    "payload": wire.to_payload(wire.replace(event, drop=(wire.TTL_EXTENSION,)))})
             return []
-        stored = wire.replace(event, **{wire.TTL_EXTENSION: str(ttl)})
+        hops: dict[str, Any] = {wire.TTL_EXTENSION: str(ttl)}
+        stored = wire.replace(event, **hops)
         attrs = wire.attributes(event)
         attrs.pop(wire.TTL_EXTENSION, None)
         triggers = self.config.matching(broker_key, attrs)
@@ -294,7 +295,7 @@ class Broker:
         with self.db.session() as session:
             result = session.execute(delete(Delivery).where(Delivery.state == DELIVERED,
                                                             Delivery.due_at < cutoff))
-            return int(result.rowcount or 0)
+            return int(cast(CursorResult[Any], result).rowcount or 0)   # a DELETE's result
 
     # ------------------------------------------------------------------ workers
     def _work(self) -> None:
@@ -335,6 +336,7 @@ class Broker:
                 self.attempts.append(Attempt(row.id, row.trigger, event_id, number, NO_RESPONSE, "fail", None))
                 self._give_up(row, f"{error} (attempt {number} of {budget}: the retry budget is spent)")
                 return None, None
+            assert trigger is not None      # without one the budget is 1, spent above
             delay = trigger.delivery.backoff_s(number - 1)
             self.attempts.append(Attempt(row.id, row.trigger, event_id, number, NO_RESPONSE, "retry", delay))
             with self.db.begin() as conn:
@@ -372,7 +374,7 @@ class Broker:
         """Make one attempt; returns when to try again (``None``: finished) and the row."""
         row = self._queue.row(row_id)
         from_table = row is None
-        if from_table:
+        if row is None:
             row = self._load(row_id)
             if row is None:
                 return None, None
@@ -422,6 +424,7 @@ class Broker:
         error = f"[{outcome.status}] {outcome.error}"
         with self.db.begin() as conn:
             if retry:
+                assert delay is not None
                 due = utcnow() + dt.timedelta(seconds=delay)
                 conn.execute(_FAILED, {"row_id": row.id, "tries": tries, "error": error, "due": due})
             else:
@@ -463,7 +466,8 @@ class Broker:
             if reply is not None:
                 # The reply keeps the hop counter of the event it answers (Knative's filter does
                 # the same), and the ingress decrements it.
-                reply = wire.replace(reply, **{wire.TTL_EXTENSION: event.get(wire.TTL_EXTENSION)})
+                hops: dict[str, Any] = {wire.TTL_EXTENSION: event.get(wire.TTL_EXTENSION)}
+                reply = wire.replace(reply, **hops)
                 added = self._ingest_in(conn, reply, trigger.broker)
         if reply is not None:
             log.debug("delivery %d: reply %s (%s) -> %d deliveries", row.id, reply["id"],

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Mapping
+from typing import Mapping, cast
 
 from flask import Flask, Response, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -94,7 +94,9 @@ def create_app(broker: Broker) -> Flask:
     @app.route("/<path:path>", methods=["POST", "GET", "PUT", "PATCH", "DELETE"])
     def ingress(path: str) -> Response:
         body = request.get_data(cache=False)
-        status, text, headers = accept(broker, request.method, "/" + path, request.headers, body)
+        # Werkzeug's Headers is no typing.Mapping, but has the get/items/[] that accept uses.
+        status, text, headers = accept(broker, request.method, "/" + path,
+                                       cast(Mapping[str, str], request.headers), body)
         return Response(text + "\n" if text else b"", status=status, headers=headers,
                         mimetype="text/plain")
 
@@ -112,7 +114,9 @@ class _IngressHandler(KeepAliveHandler):
             return
         path = self.path.split("?", 1)[0]
         try:
-            status, text, headers = accept(self.server.broker, self.command, path, self.headers, body)
+            server = cast(_IngressServer, self.server)
+            status, text, headers = accept(server.broker, self.command, path,
+                                           cast(Mapping[str, str], self.headers), body)
         except Exception as exc:  # noqa: BLE001 - a bug: answer it rather than drop the connection
             log.exception("ingress: %s %s failed", self.command, path)
             self.close_connection = True

@@ -65,7 +65,9 @@ def encode(event: CloudEvent, mode: str = "binary") -> tuple[dict[str, str], byt
         if encoded is None:             # an attribute that is not a string: the SDK, then encode
             sdk_headers, sdk_body = to_binary(event, data_marshaller=marshal)
             encoded = _event_codec.encode_headers(sdk_headers), sdk_body
-        headers, body = encoded
+        headers, binary_body = encoded
+        assert binary_body is not None      # the marshaller gives b"" for an event without data
+        body = binary_body
     return {k: str(v) for k, v in headers.items()}, body if isinstance(body, bytes) else body.encode()
 
 

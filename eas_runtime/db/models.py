@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer,
-                        String, Text, UniqueConstraint)
+                        String, Table, Text, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -57,6 +57,11 @@ class JSONText(TypeDecorator):
 
 class Base(DeclarativeBase):
     type_annotation_map = {dt.datetime: UTCDateTime(), Any: JSON}
+
+    if TYPE_CHECKING:
+        # Every model maps one Table (SQLAlchemy types __table__ as any FromClause, which
+        # would also allow a join): insert(), update() and .c take it as a Table.
+        __table__: ClassVar[Table]
 
 
 # Task states (tasks.state). A task moves waiting -> queued -> running -> done | failed; a
