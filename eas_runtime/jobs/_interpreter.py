@@ -144,7 +144,7 @@ def _format_plan(template: str) -> tuple:
     """Parse a format string once: literal text and fields; no attribute access in fields,
     no nested fields, bounded widths."""
     import string
-    plan = []
+    plan: list[tuple[Any, ...]] = []
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
@@ -404,25 +404,25 @@ Compiled = Callable[[Ctx], Any]
 def build(node: ast.AST) -> Compiled:
     """Turn a checked syntax tree into nested closures (built once per expression)."""
     kind = type(node)
-    if kind is ast.Constant:
+    if type(node) is ast.Constant:
         value = node.value
         return lambda c: value
-    if kind is ast.Name:
+    if type(node) is ast.Name:
         return _name(node.id)
-    if kind is ast.Attribute:
+    if type(node) is ast.Attribute:
         base, attr = build(node.value), node.attr
         return lambda c: _attribute(base(c), attr)
-    if kind is ast.Subscript:
+    if type(node) is ast.Subscript:
         base, index = build(node.value), build(node.slice)
         if type(node.slice) is ast.Slice:           # a slice makes a value: account for it
             return lambda c: c.made_value(subscript(base(c), index(c)))
         return lambda c: subscript(base(c), index(c))
-    if kind is ast.Slice:
+    if type(node) is ast.Slice:
         parts = [None if p is None else build(p) for p in (node.lower, node.upper, node.step)]
         return lambda c: _slice([None if p is None else p(c) for p in parts])
-    if kind is ast.Call:
+    if type(node) is ast.Call:
         return _call(node)
-    if kind is ast.BinOp:
+    if type(node) is ast.BinOp:
         left, right, op = build(node.left), build(node.right), BINARY[type(node.op)]
 
         def binary(c):
@@ -431,14 +431,14 @@ def build(node: ast.AST) -> Compiled:
             c.tick()
             return c.made_value(op(c, a, b))
         return binary
-    if kind is ast.UnaryOp:
+    if type(node) is ast.UnaryOp:
         operand, op = build(node.operand), type(node.op)
         if op is ast.Not:
             return lambda c: not operand(c)
         if op is ast.USub:
             return lambda c: -operand(c)
         return lambda c: +operand(c)
-    if kind is ast.BoolOp:
+    if type(node) is ast.BoolOp:
         items, is_and = [build(v) for v in node.values], type(node.op) is ast.And
 
         def boolean(c):
@@ -449,7 +449,7 @@ def build(node: ast.AST) -> Compiled:
                     return value
             return value
         return boolean
-    if kind is ast.Compare:
+    if type(node) is ast.Compare:
         first = build(node.left)
         rest = [(COMPARE[type(op)], build(comp)) for op, comp in zip(node.ops, node.comparators)]
 
@@ -462,10 +462,10 @@ def build(node: ast.AST) -> Compiled:
                 left = right
             return True
         return compare
-    if kind is ast.IfExp:
+    if type(node) is ast.IfExp:
         test, body, orelse = build(node.test), build(node.body), build(node.orelse)
         return lambda c: body(c) if test(c) else orelse(c)
-    if kind in (ast.Tuple, ast.List):
+    if type(node) is ast.Tuple or type(node) is ast.List:
         elts = [build(e) for e in node.elts]
 
         def sequence(c):
@@ -479,10 +479,11 @@ def build(node: ast.AST) -> Compiled:
             c.expect(items, "a list")
             return c.made_value(c.record(out, items))
         return sequence
-    if kind is ast.Dict:
-        if any(k is None for k in node.keys):
+    if type(node) is ast.Dict:
+        keys = [k for k in node.keys if k is not None]
+        if len(keys) != len(node.keys):
             raise Fail("**-unpacking in dict literals is not allowed")
-        pairs = [(build(k), build(v)) for k, v in zip(node.keys, node.values)]
+        pairs = [(build(k), build(v)) for k, v in zip(keys, node.values)]
 
         def mapping(c):
             out, items = {}, 0

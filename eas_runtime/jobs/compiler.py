@@ -348,7 +348,7 @@ class _Compiler:
             self._do_while_outputs_change(item, here, inner, name, body)
             note = f"repeats while {str(item.get('repeat_criterion'))[:120]}"
         elif kind == CHAIN:
-            requested = PENDING if node.requires else {}
+            requested: Any = PENDING if node.requires else {}
             branches["body"] = self.task_list(item.get("task_list"), f"{here}.task_list",
                                               probe.child(requested=requested))
         else:   # a for-loop whose values may come from requested_metadata
@@ -478,6 +478,7 @@ def _compile_job(spec: Any, metadata: dict | None, default_working_directory: st
     compiler = _Compiler()
     top = _Scope(metadata, {}, "", "", False)
     job_name = compiler.text(spec.get("job_name", default_job_name), "job_name", env, top, allow_empty=True)
+    assert job_name is not None         # only a probe scope gives None; top is none
     wd = _directory(compiler.text(spec.get("working_directory", default_working_directory), "working_directory",
                                   env, top, allow_empty=True, limit=500), "working_directory")
     wait = _wait_flag(spec.get("wait_for_upload", None), "wait_for_upload", not wd)

@@ -145,13 +145,17 @@ def _by_source(session: Session, source_event: str | None) -> Job | None:
 
 
 def _add_job(session: Session, job: Job) -> tuple[Job, bool]:
-    """Insert ``job``; when a concurrent delivery of the same event won, (its job, False)."""
+    """Insert ``job``; when a concurrent delivery of the same event won, (its job, False).
+    Any other integrity error is raised (it is no duplicate delivery)."""
     try:
         with session.begin_nested():
             session.add(job)
             session.flush()
     except IntegrityError:
-        return _by_source(session, job.source_event), False
+        winner = _by_source(session, job.source_event)
+        if winner is None:
+            raise
+        return winner, False
     return job, True
 
 
@@ -169,7 +173,7 @@ def _kept_spec(spec: Any) -> Any:
 
 def task_row(node: PlannedTask, job_id: int, job_name: str, parent_id: int | None, now) -> dict:
     params = node.params
-    extra = {}
+    extra: dict[str, Any] = {}
     if node.job_name and node.job_name != job_name:
         extra["job_name"] = node.job_name
     if node.is_control and node.wait is True and not node.expanded:

@@ -60,6 +60,7 @@ def _expand(task_type: str, params: dict, *, path: str, working_directory: str, 
     scope = _Scope(metadata, {}, job_name, working_directory, wait)
     env = Env(metadata, requested)
     children: list[PlannedTask] = []
+    out: dict[str, Any]
     if task_type == CHAIN:
         children = compiler.task_list(spec.get("task_list"), f"{path}.task_list", scope.child(requested=requested))
         out, message = {"tasks": len(children)}, f"chain of {len(children)} tasks"
