@@ -23,6 +23,12 @@ def group_kind(doc: dict) -> tuple[str, str]:
     return (api.rsplit("/", 1)[0] if "/" in api else "", str(doc.get("kind", "")))
 
 
+def _dict_at(doc: dict, key: str) -> dict:
+    """``doc[key]`` when it is a mapping, else an empty one."""
+    value = doc.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _meta(doc: dict) -> tuple[str | None, str | None]:
     meta = doc.get("metadata") or {}
     return meta.get("namespace"), meta.get("name")
@@ -98,7 +104,7 @@ def check_references(docs: list[dict]) -> list[tuple[int, Finding]]:
     tasktypes: dict[str, list[str]] = defaultdict(list)
     for i, doc in enumerate(docs):
         gk, (ns, name) = group_kind(doc), _meta(doc)
-        spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
+        spec = _dict_at(doc, "spec")
         key = (gk, ns, name)
         if name and key in seen:
             out.append((i, Finding("metadata.name", f"{gk[1]} {name!r} is defined twice "
@@ -126,7 +132,7 @@ def check_references(docs: list[dict]) -> list[tuple[int, Finding]]:
                                            f"{subject.get('apiVersion')} in this set")))
         out += [(i, f) for f in _check_secret_keys(index, doc, ns)]
     for i, doc in enumerate(docs):
-        spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
+        spec = _dict_at(doc, "spec")
         attrs = _filter_attributes(spec) if group_kind(doc) == TRIGGER else {}
         if attrs.get("type") == TASK_READY and "tasktype" in attrs:
             tasktype = attrs["tasktype"]
@@ -146,7 +152,7 @@ def _check_trigger(index: _Index, doc: dict, spec: dict, ns: str | None,
         yield Finding("spec.broker", f"Broker {broker!r} does not exist"
                       f"{f' in namespace {ns!r}' if ns else ''} (known: {index.names(BROKER)})")
     yield from _check_ref(index, spec.get("subscriber"), "spec.subscriber", ns)
-    delivery = spec.get("delivery") if isinstance(spec.get("delivery"), dict) else {}
+    delivery = _dict_at(spec, "delivery")
     yield from _check_ref(index, delivery.get("deadLetterSink"), "spec.delivery.deadLetterSink", ns)
     attrs = _filter_attributes(spec)
     if attrs.get("type") == TASK_READY:

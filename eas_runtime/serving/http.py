@@ -27,7 +27,7 @@ import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, cast
 from urllib.parse import unquote_to_bytes, urlsplit
 
 log = logging.getLogger(__name__)
@@ -105,9 +105,11 @@ class KeepAliveHandler(BaseHTTPRequestHandler):
     #: Headers and body leave in separate writes: without TCP_NODELAY the body would wait for
     #: the client's delayed acknowledgement of the headers (40 ms on Linux).
     disable_nagle_algorithm = True
+    server: KeepAliveServer
 
     def setup(self) -> None:
-        self.timeout = self.server.idle_timeout_s
+        # typeshed declares timeout a ClassVar; StreamRequestHandler.setup reads the instance's.
+        self.timeout = self.server.idle_timeout_s  # type: ignore[misc]
         super().setup()
 
     def read_body(self, limit: int = MAX_BODY) -> bytes:
@@ -141,7 +143,8 @@ class KeepAliveHandler(BaseHTTPRequestHandler):
             self.connection.settimeout(self.timeout)
 
     def _read_chunked(self, limit: int) -> bytes:
-        parts, total = [], 0
+        parts: list[bytes] = []
+        total = 0
         while True:
             line = self.rfile.readline(1024)
             if not line:
@@ -195,6 +198,8 @@ class KeepAliveHandler(BaseHTTPRequestHandler):
 
 class WSGIHandler(KeepAliveHandler):
     """Serves the WSGI application ``server.app`` (PEP 3333), the request body read first."""
+
+    server: _WSGIServer
 
     def _wsgi(self) -> None:
         try:
@@ -270,7 +275,7 @@ class WSGIHandler(KeepAliveHandler):
 
     def _environ(self, body: bytes) -> dict[str, Any]:
         path, _, query = self.path.partition("?")
-        host, port = self.server.server_address[:2]
+        host, port = cast(tuple[Any, ...], self.server.server_address)[:2]   # a TCP server's
         environ = {
             "REQUEST_METHOD": self.command, "SCRIPT_NAME": "",
             "PATH_INFO": unquote_to_bytes(path).decode("latin-1"), "QUERY_STRING": query,

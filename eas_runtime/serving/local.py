@@ -515,13 +515,15 @@ class LocalServing:
         """Remove replicas whose process exited on its own (caller holds the lock)."""
         for replica in list(svc.replicas):
             if replica.exited():
+                proc = replica.proc
+                assert proc is not None         # exited() needs a process
                 log.warning("%s replica pid %s exited with code %s; see %s", svc.spec.name,
-                            replica.pid, replica.proc.returncode, replica.log_path)
+                            replica.pid, proc.returncode, replica.log_path)
                 self._remove(svc, replica)
                 self._note_crash(svc)
-                process.forget(replica.proc)
+                process.forget(proc)
                 # Its workers may outlive the server process; the group goes with it.
-                process.signal_group(replica.proc, _signal.SIGKILL)
+                process.signal_group(proc, _signal.SIGKILL)
 
     def _kill_async(self, replica: Replica) -> None:
         if replica.proc is not None:
@@ -543,8 +545,10 @@ class LocalServing:
                 raise LookupError(f"service {name} has no running replica"
                                   + (f" with pid {pid}" if pid is not None else ""))
             replica = max(alive, key=lambda r: (r.inflight, -r.started_at))
-        process.signal_group(replica.proc, sig)
-        return replica.pid
+        proc = replica.proc
+        assert proc is not None                 # alive holds replicas with a process only
+        process.signal_group(proc, sig)
+        return proc.pid
 
     # ------------------------------------------------------------------ idle reaper
     def _reap_loop(self) -> None:

@@ -128,12 +128,13 @@ def spec_from_document(doc: Mapping[str, Any], settings: Settings,
         limit = max(1, min(limit, int(settings.replica_limit // cpu)))
     cap = min(max_scale, limit, 1 if port else math.inf)
     timeout = pod.get("timeoutSeconds")
+    memory = _quantity(str(name), container, "limits", "memory", int)
     return ServiceSpec(
         name=str(name), command=tuple(command),
         args=tuple(str(a) for a in container.get("args") or []), env=env,
         container_concurrency=concurrency, min_scale=int(min(min_scale, cap)),
         max_scale=int(cap), timeout_s=float(timeout) if timeout else None, port=port,
-        memory_limit_bytes=_quantity(str(name), container, "limits", "memory", int),
+        memory_limit_bytes=None if memory is None else int(memory),
         cpu_request=float(cpu or 0.0))
 
 
@@ -155,7 +156,7 @@ def load_specs(source: str | Path | Iterable[Any], settings: Settings,
                                            min_scale=min(doc.min_scale, 1))
         elif is_service(doc):
             name = (doc.get("metadata") or {}).get("name")
-            spec = spec_from_document(doc, settings, ports.get(name))
+            spec = spec_from_document(doc, settings, ports.get(name) if isinstance(name, str) else None)
         else:
             continue
         if spec.name in specs:
