@@ -81,6 +81,7 @@ def stellar_density(density: float | None = None, mass: float | None = None,
                          f"(got mass={mass!r}, radius={radius!r})")
     if mass is None:
         return 1.0
+    assert radius is not None               # given with the mass (checked above)
     return float(mass) / float(radius) ** 3
 
 

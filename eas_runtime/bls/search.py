@@ -204,8 +204,8 @@ def search_lightcurve(t, y, dy=None, *, period_min: float | None = None,
                                       width=None if data is None else data.width,
                                       origin=None if data is None else data.origin,
                                       threads=threads)
-        for name, value in values.items():
-            columns[name][block] = value
+        for name, found in values.items():
+            columns[name][block] = found
     return _best(columns, method=method, n_samples=t.size, n_points=n_points,
                  bin_width=0.0 if finest is None else finest.width, n_blocks=len(blocks))
 

@@ -212,7 +212,8 @@ def read_metadata_cfg(path: str | os.PathLike, section: str = "metadata") -> dic
     import configparser
 
     parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str  # keep key case
+    # Keep key case: configparser's documented way, though typeshed declares it a method.
+    parser.optionxform = str  # type: ignore[method-assign, assignment]
     try:
         with open(path, encoding="utf-8") as handle:
             parser.read_file(handle)

@@ -203,6 +203,7 @@ def read_prototype(path: Path, text: str, meta: dict[str, Any]) -> LightCurve:
     layout = scan_layout(text)
     data = _load_table(path, text, layout, 4)
     time = data[:, 0] / SECONDS_PER_DAY
+    err: np.ndarray | None
     flux, flag, err = data[:, 1], data[:, 2], data[:, 3]
     if np.isin(flag, (0.0, 1.0)).all():
         flags = flag

@@ -149,7 +149,7 @@ class LightCurve:
 
     # ------------------------------------------------------------------ constructors
     def _replace(self, provenance: str | None = None, **changes) -> LightCurve:
-        fields = {"time": self._time, "flux": self._flux, "flux_err": self._flux_err,
+        fields: dict[str, Any] = {"time": self._time, "flux": self._flux, "flux_err": self._flux_err,
                   "flags": self._flags, "meta": self._meta}
         fields.update(changes)
         meta = dict(fields.pop("meta"))

@@ -62,7 +62,7 @@ def number(settings: Mapping[str, Any], key: str, *, minimum: float | None = Non
            positive: bool = False, integer: bool = False, optional: bool = False):
     """``settings[key]`` as a float (or an int), checked; :class:`ParameterError` names the
     setting and the bad value."""
-    value = settings.get(key)
+    value: Any = settings.get(key)
     if value is None and optional:
         return None
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)

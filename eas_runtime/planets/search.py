@@ -211,7 +211,7 @@ def _covered_both_sides(time: np.ndarray, event: Event) -> bool:
     lo, hi = event.time - 0.5 * event.duration, event.time + 0.5 * event.duration
     before = np.searchsorted(time, lo) - np.searchsorted(time, lo - event.duration)
     after = np.searchsorted(time, hi + event.duration) - np.searchsorted(time, hi)
-    return before >= 2 and after >= 2
+    return bool(before >= 2 and after >= 2)
 
 
 def _carried_by_many(time: np.ndarray, resid: np.ndarray, event: Event) -> bool:
@@ -219,7 +219,7 @@ def _carried_by_many(time: np.ndarray, resid: np.ndarray, event: Event) -> bool:
     firing): the median depth in the box is at least half the mean depth."""
     lo = np.searchsorted(time, event.time - 0.5 * event.duration)
     hi = np.searchsorted(time, event.time + 0.5 * event.duration)
-    return hi > lo and -float(np.median(resid[lo:hi])) >= 0.5 * event.depth
+    return bool(hi > lo and -float(np.median(resid[lo:hi])) >= 0.5 * event.depth)
 
 
 def single_events(time: np.ndarray, resid: np.ndarray,

@@ -68,7 +68,7 @@ def to_table(rows: Iterable[Mapping[str, Any]], meta: Mapping[str, Any] | None =
     names = [c for c in COLUMNS if any(c in r for r in rows)] if rows else list(COLUMNS)
     for row in rows:
         names += [k for k in row if k not in names]
-    columns = []
+    columns: list[np.ndarray] = []
     for name in names:
         raw = [row.get(name) for row in rows]
         kind = _kind(name, raw)
@@ -150,7 +150,7 @@ def export(rows: Iterable[Mapping[str, Any]], fmt: str, meta: Mapping[str, Any] 
                 table[name].unit = None
                 table[name].description = "parts per million of the normalised flux (ppm)"
 
-        buffer = io.BytesIO()
-        from_table(table).to_xml(buffer)
-        return buffer.getvalue()
+        xml = io.BytesIO()
+        from_table(table).to_xml(xml)
+        return xml.getvalue()
     raise ValueError(f"unknown export format {fmt!r}: csv, votable or json")

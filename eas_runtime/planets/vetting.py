@@ -156,7 +156,7 @@ def trapezoid_fit(offset: np.ndarray, resid: np.ndarray, sigma: float, duration:
     smear = cadence if math.isfinite(cadence) and cadence > 0 else 0.0
     subs = (np.linspace(-0.4, 0.4, 5) * smear) if smear > 0.02 * duration else np.zeros(1)
     flats = np.linspace(0.0, 1.0, 21)
-    best = {"all": (-math.inf, 0.0, 0.0), "v": -math.inf, "u": -math.inf}
+    best: dict[str, Any] = {"all": (-math.inf, 0.0, 0.0), "v": -math.inf, "u": -math.inf}
     for t14 in duration * 1.1 ** np.arange(-5, 7):
         for flat in flats:
             model = np.mean([_trapezoid(x + dx, t14, flat) for dx in subs], axis=0)
@@ -216,8 +216,8 @@ def vet(time, flux, candidates: list[Mapping[str, Any]], *, density: float | Non
                                             float(c["duration"]), mask_factor)
              for c in candidates}
     all_masked = np.zeros(time.size, dtype=bool)
-    for m in masks.values():
-        all_masked |= m
+    for mask in masks.values():
+        all_masked |= mask
     sigma_white = robust_sigma(resid[~all_masked]) if (~all_masked).sum() > 10 else robust_sigma(resid)
     out = []
     for cand in candidates:
@@ -227,9 +227,9 @@ def vet(time, flux, candidates: list[Mapping[str, Any]], *, density: float | Non
         own = transit_mask(time, cand.get("period"), float(cand["epoch"]),
                            float(cand["duration"]))
         others = np.zeros(time.size, dtype=bool)
-        for k, m in masks.items():
-            if k != number and not (m & own).sum() > 0.5 * own.sum():
-                others |= m
+        for other, mask in masks.items():
+            if other != number and not (mask & own).sum() > 0.5 * own.sum():
+                others |= mask
         t, r = time[~others], resid[~others]
         period = cand.get("period")
         epoch, duration = float(cand["epoch"]), float(cand["duration"])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sqlalchemy import String, and_, func, literal_column, select
+from sqlalchemy import SQLColumnExpression, String, and_, func, literal_column, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -110,6 +110,7 @@ def listing(db, prefix: str | None = "", *, page: int = 0,
     directory = prefix[:-1]
     with db.read() as s:
         dialect = s.get_bind().dialect.name
+        rest: SQLColumnExpression[Any]
         if prefix:
             rest = func.substr(Product.directory, literal_column(str(len(prefix) + 1)))
             below = _under(Product.directory, prefix, dialect)
@@ -184,7 +185,11 @@ def file_detail(db, key: str, *, page: int = 0, page_size: int = DEFAULT_PAGE_SI
                          .outerjoin(Task, Task.id == Attempt.task_id)
                          .where(pv.product_id == product.id)
                          .order_by(pv.id.desc()).offset(offset).limit(limit)).all()
-        versions = [_version(*r) for r in rows]
+        versions: list[dict] = []
+        for r in rows:
+            version = _version(*r)
+            assert version is not None      # pv is selected, not outer-joined: never None
+            versions.append(version)
         meta = md.get_metadata_many(s, "version", [v["id"] for v in versions])
         for v in versions:
             v["metadata"] = meta[v["id"]]

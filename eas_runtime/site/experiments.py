@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import re
+from typing import Any, Callable
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify, render_template, request
@@ -28,10 +29,11 @@ from eas_runtime.site._request import db, install, text_arg
 
 bp = install(Blueprint("experiments", __name__))
 CHOICES = ("x", "by", "map_x", "map_y", "length", "time")
-PLOTS = {"fraction": (ex.fraction, draw.fraction_png, draw.fraction_csv, ("x", "by")),
-         "completeness": (ex.completeness, draw.completeness_png, draw.completeness_csv,
-                          ("map_x", "map_y")),
-         "timing": (ex.timing, draw.timing_png, draw.timing_csv, ("length", "by", "time"))}
+#: Plot name: (query, PNG drawing, CSV writer, query arguments).
+PLOTS: dict[str, tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any], tuple[str, ...]]] = {
+    "fraction": (ex.fraction, draw.fraction_png, draw.fraction_csv, ("x", "by")),
+    "completeness": (ex.completeness, draw.completeness_png, draw.completeness_csv, ("map_x", "map_y")),
+    "timing": (ex.timing, draw.timing_png, draw.timing_csv, ("length", "by", "time"))}
 #: The data functions' keyword for each query parameter.
 _KEYWORDS = {"map_x": "x", "map_y": "y"}
 

@@ -137,12 +137,12 @@ def envelope(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS):
         return x, y
     chunks = max_points // 2
     edges = np.linspace(0, x.size, chunks + 1).astype(np.int64)
-    keep = []
+    keep: list[int] = []
     for start, stop in itertools.pairwise(edges):
         part = y[start:stop]
         keep += sorted({start + int(np.argmin(part)), start + int(np.argmax(part))})
-    keep = np.asarray(keep)
-    return x[keep], y[keep]
+    index = np.asarray(keep)
+    return x[index], y[index]
 
 
 # ---------------------------------------------------------------------- data
@@ -338,6 +338,7 @@ def render_png(data: PlotData) -> bytes:
         elif data.kind == "detrended":
             style = {"ls": "none", "marker": ".", "ms": 2 if data.binned else 1.5, "color": "#1b1f24"}
             trend, flat = data.extra["trend"], data.extra["flat"]
+            assert lower is not None            # the detrended plot has two panels
             ax.plot(s.x, s.y, label=f"raw ({data.marks['raw']['key'].rsplit('/', 1)[-1]})", **style)
             ax.plot(trend.x, trend.y, color="#c0392b", lw=1.0, label="trend (divided out)")
             ax.legend(fontsize=7, loc="upper right", markerscale=4)
@@ -358,6 +359,7 @@ def render_png(data: PlotData) -> bytes:
                 title = f"{name}: folded at P = {found['period']:.6g} d"
                 ax.axvline(0.0, color="#c0392b", lw=0.6, ls=":")
                 if zoom_ax is not None:
+                    assert data.zoom is not None    # zoom_ax is made for it
                     zoom_ax.plot(data.zoom.x, data.zoom.y, **style)
                     zoom_ax.axvline(0.0, color="#c0392b", lw=0.6, ls=":")
                     zoom_ax.set_xlabel(_label(data.zoom.x_name, data.zoom.x_unit), fontsize=8)

@@ -173,9 +173,14 @@ def _previews(product: dict, version: dict) -> list[dict]:
         args = {"version_id": version["id"], "kind": kind}
         if search:
             args["task"] = search["task_id"]
-        name = PlotCache.name(version["id"], version["md5"], kind,
-                              search["attempt_id"] if search else
-                              source["attempt_id"] if kind == "detrended" else None)
+        if search:
+            attempt = search["attempt_id"]
+        elif kind == "detrended":
+            assert source is not None       # kinds has "detrended" only with a source
+            attempt = source["attempt_id"]
+        else:
+            attempt = None
+        name = PlotCache.name(version["id"], version["md5"], kind, attempt)
         out.append({"kind": kind, "version_id": version["id"], "search": search,
                     "raw": source if kind == "detrended" else None,
                     "pixels": plots.PIXELS_TALL if kind == "detrended" else plots.PIXELS,
@@ -283,8 +288,10 @@ def _plot_data(version: dict, kind: str, search: dict | None) -> plots.PlotData:
         if kind == "lc":
             return plots.lightcurve_data(path, version["key"])
         if kind == "folded":
+            assert search is not None           # a folded plot belongs to a search
             return plots.folded_data(path, version["key"], search)
         if kind == "detrended":
+            assert search is not None           # here: the raw light curve
             raw = stored.fetch(_resources().store, search, Path(folder) / "raw")
             return plots.detrended_data(raw, search["key"], path, version["key"])
         return plots.periodogram_data(path, version["key"])

@@ -74,6 +74,7 @@ def _csv_lines(columns: list[str], rows: Iterator[dict]) -> Iterator[str]:
 
 def csv_response(kind: str) -> Response:
     job, task_type = _pair(required=True)
+    assert job is not None and task_type is not None    # required: both given
     columns, rows = diagnostics.iter_table(db(), job, task_type, kind=kind, stall_s=stall_s())
     name = f"{kind}-job{job}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', task_type)}.csv"
     return Response(_csv_lines(columns, rows), mimetype="text/csv",
