@@ -154,6 +154,7 @@ def require(event: CloudEvent, name: str) -> str:
 def to_http(event: CloudEvent, mode: str = "binary") -> tuple[dict[str, str], bytes]:
     """HTTP headers and body of ``event``: ``binary`` (``ce-*`` values percent-encoded, so any
     UTF-8 subject travels) or ``structured`` (JSON carries UTF-8 as it is)."""
+    body: bytes | None
     if mode == "structured":
         headers, body = to_structured(event)
     else:

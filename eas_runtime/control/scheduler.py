@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, union, update
 
@@ -96,7 +96,7 @@ def find_ready(session, *, task_ids: Iterable[int] | None = None, input_keys: It
     given = {"task_ids": None if task_ids is None else list(task_ids),
              "input_keys": None if input_keys is None else list(input_keys),
              "metadata_source": metadata_source, "job_id": job_id, "after": after}
-    params = {k: v for k, v in given.items() if v is not None}
+    params: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     if any(isinstance(v, list) and not v for v in params.values()):
         return []                                       # an empty candidate list names no task
     params["now"] = utcnow()
@@ -180,7 +180,7 @@ def schedule(db, send: Send, **candidates) -> list[Ready]:
     return send_claimed(db, send, claimed, rest)
 
 
-def send_claimed(db, send: Send, claimed: list[Ready], rest: list[int] = ()) -> list[Ready]:
+def send_claimed(db, send: Send, claimed: list[Ready], rest: Sequence[int] = ()) -> list[Ready]:
     """Send the ``task.ready`` of claimed tasks, then claim and send ``rest`` batch by batch."""
     for ready in claimed:
         send(ready.event())

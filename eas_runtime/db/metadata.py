@@ -45,13 +45,14 @@ def normalise(value: Any) -> tuple[Any, str | None]:
                 warnings.append(w)
         return out, (warnings[0] if warnings else None)
     if isinstance(value, Mapping):
-        out, warnings = {}, []
+        mapped: dict[str, Any] = {}
+        warnings = []
         for k, item in value.items():
             v, w = normalise(item)
-            out[str(k)] = v
+            mapped[str(k)] = v
             if w:
                 warnings.append(w)
-        return out, (warnings[0] if warnings else None)
+        return mapped, (warnings[0] if warnings else None)
     return str(value), None
 
 

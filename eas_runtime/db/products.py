@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import mimetypes
 import posixpath
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,7 +46,10 @@ def ensure_product(session: Session, key: str, *, semantic_type: str = "",
         with session.begin_nested():
             session.add(product)
     except IntegrityError:
-        product = session.scalar(select(Product).where(Product.key == key))
+        winner = session.scalar(select(Product).where(Product.key == key))
+        if winner is None:              # not a concurrent creator: e.g. no such generator task
+            raise
+        return winner
     return product
 
 
@@ -58,6 +62,7 @@ def ensure_product_id(conn: Connection, key: str, *, semantic_type: str = "",
     values = {"key": key, "directory": directory, "filename": filename, "semantic_type": semantic_type,
               "mime_type": guess_mime(key), "generator_task_id": generator_task_id, "created_at": utcnow()}
     create = _CREATE_IF_NEW.get(conn.dialect.name)
+    row: Row[*tuple[Any, ...]] | None
     if create is not None:
         made = conn.execute(create, values).scalar()
         if made is not None:

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -182,5 +182,5 @@ def database(url: str) -> Database:
         return db
 
 
-def metadata() -> "Base.metadata":
+def metadata() -> MetaData:
     return Base.metadata

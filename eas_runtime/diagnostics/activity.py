@@ -66,6 +66,13 @@ def default_window(s, now: dt.datetime) -> tuple[dt.datetime, dt.datetime, dict]
     return start, end, {"default": True, "job_id": newest, "reason": reason}
 
 
+def _at(value: str | dt.datetime, now: dt.datetime, name: str = "since") -> dt.datetime:
+    """:func:`parse_since` of a given value (it answers None only for None or "")."""
+    at = parse_since(value, now, name=name)
+    assert at is not None
+    return at
+
+
 def activity(db, *, since: str | dt.datetime | None = None, until: str | dt.datetime | None = None,
              lanes: int = 40, limit: int = 2000, now: dt.datetime | None = None) -> dict:
     """Attempts that ran (started, and not ended before ``since``) between ``since`` (an ISO
@@ -86,8 +93,8 @@ def activity(db, *, since: str | dt.datetime | None = None, until: str | dt.date
         with db.read() as s:
             start, end, window = default_window(s, now)
     else:
-        end = parse_since(until, now, name="until") if until else now
-        start = parse_since(since, now) if since else end - (now - parse_since(DEFAULT_WINDOW, now))
+        end = _at(until, now, "until") if until else now
+        start = _at(since, now) if since else end - (now - _at(DEFAULT_WINDOW, now))
     if start >= end:
         raise DiagnosticsError(f"since ({iso(start)}) must be before until ({iso(end)})")
     overlap = [Attempt.started_at.is_not(None), Attempt.started_at < end,

@@ -218,7 +218,7 @@ def _choose(name: str, given: str | None, params: dict[str, Parameter], counts: 
     return given
 
 
-def _by_default_axis(params: dict[str, Parameter], exclude: Iterable[str] = ()) -> list[str]:
+def _by_default_axis(params: dict[str, Parameter], exclude: Iterable[str | None] = ()) -> list[str]:
     """Parameters, most values first (ties by name): the default axes."""
     return sorted((p for p in params if p not in set(exclude)), key=lambda p: (-len(params[p].values), p))
 

@@ -32,10 +32,10 @@ def progress(db, *, job_id: int | None = None, stall_s: float = 300.0,
     """
     check_id("job", job_id)
     state = display_state(Task, stall_s=stall_s, now=now)
-    inner = select(Task.task_type.label("task_type"), state.label("state"))
+    query = select(Task.task_type.label("task_type"), state.label("state"))
     if job_id is not None:
-        inner = inner.where(Task.job_id == job_id)
-    inner = inner.subquery()
+        query = query.where(Task.job_id == job_id)
+    inner = query.subquery()
     with db.read() as s:
         if job_id is not None and s.get(Job, job_id) is None:
             raise NotFound(f"no job {job_id}")

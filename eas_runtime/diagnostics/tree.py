@@ -16,6 +16,7 @@ Three plans, each a recursive CTE over only the tasks it needs:
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import Integer, String, cast, func, literal, select
 from sqlalchemy.orm import aliased
@@ -84,7 +85,8 @@ def _job_window(s, job_id: int | None, depth: int | None, offset: int, limit: in
         t = aliased(Task)
         counts.update(dict(s.execute(select(t.job_id, func.count()).join(walk, walk.c.id == t.id)
                                      .group_by(t.job_id)).all()))
-    total, window, skip = 0, [], 0
+    window: list[Any] = []
+    total, skip = 0, 0
     for j, _ in per_job:
         n = counts.get(j, 0)
         if n and total + n > offset and total < offset + limit:

@@ -29,7 +29,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from cloudevents.conversion import to_json
 from cloudevents.http import CloudEvent, from_json
@@ -41,7 +41,7 @@ from eas_runtime.store.base import (InvalidKey, ObjectInfo, ObjectNotFound, Obje
 log = logging.getLogger(__name__)
 
 Notify = Callable[[CloudEvent], None]
-Refused = Callable[[CloudEvent, str], None]
+Refused = Callable[[CloudEvent | None, str], None]   # None: the queued file was unreadable
 #: Longest key component the local store accepts, in UTF-8 bytes: file names are at most 255
 #: bytes on Linux file systems, and a metadata record adds ".json".
 MAX_COMPONENT_BYTES = 250
@@ -100,7 +100,7 @@ class LocalStore(ObjectStore):
             shutil.copyfile(path, tmp)
             etag = md5_of(tmp)
             size = tmp.stat().st_size
-            record = {"etag": etag, "size": size, "content_type": content_type,
+            record: dict[str, Any] = {"etag": etag, "size": size, "content_type": content_type,
                       "metadata": {str(k): str(v) for k, v in (metadata or {}).items()},
                       "version_id": uuid.uuid4().hex,
                       "last_modified": dt.datetime.now(dt.timezone.utc).isoformat()}

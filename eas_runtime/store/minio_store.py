@@ -133,7 +133,8 @@ class MinioStore(ObjectStore):
     def put_file(self, key: str, path: Path, metadata: Mapping[str, str] | None = None,
                  content_type: str = "application/octet-stream") -> ObjectInfo:
         check_key(key)
-        headers = {META_PREFIX + str(k).lower(): str(v) for k, v in (metadata or {}).items()}
+        headers: dict[str, str | list[str] | tuple[str]] = {
+            META_PREFIX + str(k).lower(): str(v) for k, v in (metadata or {}).items()}
         with self._errors("put", key):
             result = self.client.fput_object(self.bucket, key, str(path), content_type=content_type,
                                              metadata=headers)
