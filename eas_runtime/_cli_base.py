@@ -26,7 +26,7 @@ def settings(args, *, mode: str | None = None) -> Settings:
     """The settings of the pipeline this command works on: flags > ``EAS_*`` > a running
     ``eas up`` > ``./.eas`` (eas_runtime.discovery)."""
     from eas_runtime.discovery import locate
-    mode = mode or PIPELINE_MODE.get(getattr(args, "command", None), "needs")
+    mode = mode or PIPELINE_MODE.get(getattr(args, "command", ""), "needs")
     flags = {"home": args.home, "store": args.store, "database_url": args.database_url,
              "broker_url": args.broker_url, "log_level": args.log_level}
     return locate(flags, mode=mode)

@@ -146,7 +146,8 @@ def _jobs_of_uploads(db, uploaded: list[tuple[str, str]], since, *, timeout_s: f
     # The same bytes uploaded again make no new job (its source is the rule and the etag): after
     # a moment every job is looked at once, and the earlier job is the one followed.
     began = time.monotonic()
-    deadline, found, looked_back = began + timeout_s, {}, False
+    found: dict[tuple[str, str], set[int]] = {}
+    deadline, looked_back = began + timeout_s, False
     while wanted:
         look_back = not looked_back and time.monotonic() - began > 2.0
         looked_back |= look_back
@@ -349,6 +350,7 @@ def cmd_watch(args) -> int:
             unserved = [t for t in tasks if served is not None and t not in served]
             try:
                 if unserved:
+                    assert served is not None   # unserved is empty without a served set
                     raise UnservedTaskType(unserved_message("--tasks", unserved[0], served)
                                            .replace("--tasks.task:", "--tasks:", 1))
                 if template is not None:
@@ -460,6 +462,8 @@ def cmd_serve(args) -> int:
         serve(make_app, host, port, name)
         return 0
     app = make_app()
+    from socketserver import BaseServer
+    server: BaseServer
     if args.component == "index":
         from werkzeug.serving import make_server
         server = make_server(host, port, app, threaded=True)

@@ -264,6 +264,8 @@ class MinioServer:
         """Stop and start again with the same data folder, ports and settings."""
         self.stop()
         binary = self.binary or find_minio()
+        if binary is None:                  # removed since start(): say so, as start() does
+            raise DevServerError("MinIO server binary not found: " + INSTALL_HINTS["minio"])
         self._launch(binary)
         return self
 
@@ -552,6 +554,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--webhook-token", default=None, help="MinIO only: webhook auth token")
     args = parser.parse_args(argv)
     data_dir = Path(args.dir or Path(".eas") / args.server)
+    server: MinioServer | PostgresServer
     if args.server == "minio":
         server = MinioServer(data_dir, args.port, webhook_endpoint=args.webhook,
                              webhook_token=args.webhook_token)

@@ -11,6 +11,7 @@ a thread checkpoints the WAL so that no commit on the pipeline's path has to
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from eas_runtime import internal_auth
 from eas_runtime.broker import Broker, PingEmitter, serve
@@ -18,6 +19,10 @@ from eas_runtime.db.checkpoint import Checkpointer
 from eas_runtime.db.session import Database
 from eas_runtime.serving import LocalServing
 from eas_runtime.settings import Settings
+
+if TYPE_CHECKING:
+    from eas_runtime.broker.ingress import ServerThread
+    from eas_runtime.site.serving_status import StatusWriter
 
 log = logging.getLogger("eas.embedded")
 # One line per broker request would drown the progress of a run; errors still show.
@@ -45,9 +50,9 @@ class EmbeddedRuntime:
         self.db = Database(self.settings.db_url)
         self.serving: LocalServing | None = None
         self.broker: Broker | None = None
-        self._server = None
+        self._server: ServerThread | None = None
         self._ping: PingEmitter | None = None
-        self._status = None
+        self._status: StatusWriter | None = None
         self._checkpointer: Checkpointer | None = None
 
     @property
@@ -111,4 +116,5 @@ class EmbeddedRuntime:
     def wait_idle(self, timeout_s: float = 60.0) -> bool:
         """True once the broker has nothing left to deliver (used by tests and the demo); waits
         on the broker's condition variable, False after ``timeout_s`` seconds."""
+        assert self.broker is not None, "wait_idle: the runtime is not started"
         return self.broker.wait_idle(timeout_s)

@@ -97,8 +97,12 @@ def time_left(start: Counts, now: Counts, elapsed_s: float) -> float | None:
 
 
 def line(job_ids: int | Sequence[int], now: Counts, elapsed_s: float, left_s: float | None) -> str:
-    left = ("time left unknown yet" if left_s is None and now.open else
-            "finished" if not now.open else f"about {duration(left_s)} left")
+    if not now.open:
+        left = "finished"
+    elif left_s is None:
+        left = "time left unknown yet"
+    else:
+        left = f"about {duration(left_s)} left"
     cancelled = f", {now.cancelled} cancelled" if now.cancelled else ""
     jobs = label([job_ids] if isinstance(job_ids, int) else list(job_ids))
     return (f"{jobs}: {now.done}/{now.total} done, {now.failed} failed{cancelled}, "

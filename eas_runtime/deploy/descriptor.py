@@ -145,8 +145,9 @@ def service_name(task_type: str) -> str:
     return "eas-" + task_type.replace("_", "-")
 
 
-def parse_quantity(text: str) -> float:
-    """A Kubernetes quantity (``500m``, ``1``, ``2Gi``, ``1e3``) as a number."""
+def parse_quantity(text: object) -> float:
+    """A Kubernetes quantity (``500m``, ``1``, ``2Gi``, ``1e3``) as a number (``text`` read as
+    its ``str``: a manifest's value may be anything YAML gives)."""
     text = str(text)
     if not _QUANTITY.match(text):
         raise ValueError(f"{text!r} is not a Kubernetes quantity (examples: 500m, 1, 2Gi, 512Mi)")

@@ -71,6 +71,7 @@ def service_document(desc: Descriptor) -> dict:
               "app.kubernetes.io/component": desc.component, "eas.plato/sink": "broker"}
     template_labels = {"app.kubernetes.io/name": desc.name, **PART_OF}
     if desc.is_function:
+        assert desc.task_type is not None   # a function is read from its folder, named after it
         labels["eas.plato/task-type"] = template_labels["eas.plato/task-type"] = desc.task_type
     if desc.visibility == "cluster-local":
         labels["networking.knative.dev/visibility"] = "cluster-local"

@@ -134,9 +134,9 @@ def _sink(dest: Any) -> tuple[str | None, str]:
         return str(uri), ""
     if not isinstance(ref, dict) or ref.get("namespace") not in (None, NAMESPACE):
         return None, "kn sinks in other namespaces need ksvc:name:namespace"
-    prefix = {("serving.knative.dev/v1", "Service"): "ksvc",
-              ("eventing.knative.dev/v1", "Broker"): "broker"}.get(
-        (ref.get("apiVersion"), ref.get("kind")))
+    prefixes: dict[tuple[Any, Any], str] = {("serving.knative.dev/v1", "Service"): "ksvc",
+                                             ("eventing.knative.dev/v1", "Broker"): "broker"}
+    prefix = prefixes.get((ref.get("apiVersion"), ref.get("kind")))
     if prefix is None:
         return None, f"kn has no sink prefix for {ref.get('kind')}"
     return f"{prefix}:{ref.get('name')}", ""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
 SERVING = ("serving.knative.dev", "v1", "services")
 SERVICE_LABEL = "serving.knative.dev/service"
@@ -55,6 +55,9 @@ def _scale(annotations: dict, key: str) -> int | None:
         return None
 
 
+_READY: dict[Any, bool] = {"True": True, "False": False}
+
+
 def _condition(status: dict, kind: str) -> dict:
     return next((c for c in status.get("conditions") or [] if c.get("type") == kind), {})
 
@@ -80,12 +83,13 @@ def _row(item: dict, namespace: str, counts: dict[str, tuple[int, int]]) -> dict
     template = (item.get("spec") or {}).get("template") or {}
     annotations = (template.get("metadata") or {}).get("annotations") or {}
     ready = _condition(status, "Ready")
-    state = {"True": "Ready", "False": "NotReady"}.get(ready.get("status"), "Unknown")
+    states: dict[Any, str] = {"True": "Ready", "False": "NotReady"}
+    state = states.get(ready.get("status"), "Unknown")
     name = meta.get("name")
-    running, ready_pods = counts.get(name, (0, 0))
+    running, ready_pods = counts.get(name, (0, 0)) if isinstance(name, str) else (0, 0)
     return {
         "name": name, "namespace": meta.get("namespace", namespace), "present": True,
-        "ready": {"True": True, "False": False}.get(ready.get("status")), "state": state,
+        "ready": _READY.get(ready.get("status")), "state": state,
         "reason": ready.get("reason", ""), "message": ready.get("message", ""),
         "url": status.get("url", ""),
         "latest_ready_revision": status.get("latestReadyRevisionName", ""),
@@ -123,8 +127,9 @@ def knative_service_status(api_client=None, namespace: str = "eas",
     api = api_client if api_client is not None else api_client_from_config()
     host = getattr(api.configuration, "host", "?")
     try:
-        listing = client.CustomObjectsApi(api).list_namespaced_custom_object(
-            *SERVING[:2], namespace, SERVING[2], _request_timeout=timeout_s)
+        # The client annotates a custom object listing as object; it is the decoded JSON.
+        listing = cast(dict[str, Any], client.CustomObjectsApi(api).list_namespaced_custom_object(
+            *SERVING[:2], namespace, SERVING[2], _request_timeout=timeout_s))
         pods = client.CoreV1Api(api).list_namespaced_pod(
             namespace, label_selector=SERVICE_LABEL, _request_timeout=timeout_s)
     except ApiException as exc:
