@@ -23,10 +23,12 @@ lock *ARGS:
 test-fast:
     {{python}} -m pytest -m "not slow and not minio and not postgres and not browser" -q
 
-# Static checks: manifests against the Knative CRD schemas and admission rules, and ruff.
+# Static checks: manifests against the Knative CRD schemas and admission rules, ruff, and mypy
+# (its settings in pyproject.toml, [tool.mypy]).
 lint:
     {{python}} -m eas_runtime.manifests knative broker_config storage
     {{python}} -m ruff check eas_runtime functions tests benchmarks
+    {{python}} -m mypy
 
 # Knative's own code on the manifests (knative/validate, needs Go): every object of both
 # deployments (laptop, cluster: Services, Broker config, storage) through Serving's and Eventing's SetDefaults and Validate, every event
