@@ -17,8 +17,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from eas_runtime.db import metadata as md
-from eas_runtime.db.models import (A_FINISHED, CANCELLED, DONE, FAILED, Attempt, Job, Task,
-                                   WatchRule)
+from eas_runtime.db.models import A_FINISHED, CANCELLED, DONE, FAILED, Attempt, Job, Task, WatchRule
 from eas_runtime.embedded import EmbeddedRuntime
 from eas_runtime.settings import Settings
 
@@ -30,8 +29,8 @@ CADENCE_S = 600.0
 
 def make_lightcurves(folder: Path, count: int, seed: int = 20261124) -> list[tuple[Path, float]]:
     """Write ``count`` synthetic light curves; return (file, true period in days)."""
+    from eas_runtime.batman_synthesis import synthesize
     from eas_runtime.lightcurve import write_lightcurve
-    from functions.synthesis_batman.science import synthesize
 
     folder.mkdir(parents=True, exist_ok=True)
     made = []

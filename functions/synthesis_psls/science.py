@@ -62,11 +62,11 @@ from typing import Any, Mapping
 import numpy as np
 import yaml
 
+from eas_runtime.batman_synthesis import JUPITER_RADIUS_M, SUN_RADIUS_M
+from eas_runtime.batman_synthesis import synthesize as batman_synthesize
 from eas_runtime.lightcurve import LightCurve
 from eas_runtime.lightcurve.model import SECONDS_PER_DAY
 from eas_runtime.task_api import ParameterError
-from functions.synthesis_batman.science import (JUPITER_RADIUS_M, SUN_RADIUS_M,
-                                                synthesize as batman_synthesize)
 
 PLATO_NOISE_PER_25S = 0.000315   # the prototype's constants.plato_noise
 NOMINAL_NSR = 73.0
