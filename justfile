@@ -23,10 +23,12 @@ lock *ARGS:
 test-fast:
     {{python}} -m pytest -m "not slow and not minio and not postgres and not browser" -q
 
-# Static checks: manifests against the Knative CRD schemas and admission rules, ruff, and mypy
-# (its settings in pyproject.toml, [tool.mypy]).
+# Static checks: manifests against the Knative CRD schemas and the project's own rules, then with
+# Knative's own admission code (knative-validate, needs Go), ruff, and mypy (its settings in
+# pyproject.toml, [tool.mypy]).
 lint:
     {{python}} -m eas_runtime.manifests knative broker_config storage
+    just knative-validate
     {{python}} -m ruff check eas_runtime functions tests benchmarks
     {{python}} -m mypy
 

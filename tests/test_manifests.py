@@ -238,29 +238,21 @@ SERVICE_CASES = [
      "spec.template.spec.containerConcurency", ("unknown field", "containerConcurrency")),
     ("misspelt template", lambda d: d["spec"].update(templat=d["spec"].pop("template")),
      "spec.templat", ("unknown field", "did you mean 'template'")),
-    ("min-scale above max-scale",
-     lambda d: anns(d).update({MS + "min-scale": "3", MS + "max-scale": "2"}),
-     f"{ANN}[{MS}max-scale]", ("max-scale=2", "min-scale=3")),
     ("min-scale as an int", lambda d: _set(anns(d), MS + "min-scale", 0),
-     f"{ANN}[{MS}min-scale]", ("must be strings", "0")),
-    ("window too short", lambda d: _set(anns(d), MS + "window", "2s"),
-     f"{ANN}[{MS}window]", ("'2s'", "between 6s and 1h")),
-    ("window not a duration", lambda d: _set(anns(d), MS + "window", "1 minute"),
-     f"{ANN}[{MS}window]", ("'1 minute'", "not a duration")),
-    ("activation-scale below 2", lambda d: _set(anns(d), MS + "activation-scale", "1"),
-     f"{ANN}[{MS}activation-scale]", ("'1'", ">= 2")),
-    ("unknown metric", lambda d: _set(anns(d), MS + "metric", "latency"),
-     f"{ANN}[{MS}metric]", ("'latency'", "concurrency, rps, cpu, memory")),
-    ("cpu metric with the KPA", lambda d: _set(anns(d), MS + "metric", "cpu"),
-     f"{ANN}[{MS}metric]", ("hpa.autoscaling.knative.dev",)),
+     f"{ANN}[{MS}min-scale]", ("0 is not of type 'string'",)),
+    # What Knative admits and the project refuses (knative/validate/knative_rules_test.go,
+    # TestKnativeAdmits); what Knative refuses is its own code's to check (TestKnativeRefuses).
+    ("initial-scale above max-scale",
+     lambda d: anns(d).update({MS + "initial-scale": "9", MS + "max-scale": "2"}),
+     f"{ANN}[{MS}initial-scale]", ("initial-scale=9", "max-scale=2", "never becomes ready")),
+    ("unknown aggregation algorithm", lambda d: _set(anns(d), MS + "metric-aggregation-algorithm", "mean"),
+     f"{ANN}[{MS}metric-aggregation-algorithm]", ("'mean'", "linear")),
     ("unknown class", lambda d: _set(anns(d), MS + "class", "kpa"),
      f"{ANN}[{MS}class]", ("'kpa'", "kpa.autoscaling.knative.dev")),
     ("unknown annotation", lambda d: _set(anns(d), MS + "maxscale", "3"),
-     f"{ANN}[{MS}maxscale]", ("unknown autoscaling annotation", MS + "max-scale")),
+     f"{ANN}[{MS}maxscale]", ("unknown autoscaling annotation", f"did you mean '{MS}max-scale'")),
     ("cluster setting as annotation", lambda d: _set(anns(d), MS + "max-scale-limit", "3"),
      f"{ANN}[{MS}max-scale-limit]", ("config-autoscaler",)),
-    ("negative concurrency", lambda d: tmpl(d)["spec"].update(containerConcurrency=-1),
-     "spec.template.spec.containerConcurrency", ("-1",)),
     ("concurrency as a string", lambda d: tmpl(d)["spec"].update(containerConcurrency="1"),
      "spec.template.spec.containerConcurrency", ("'1'", "integer")),
     ("bad memory quantity",
@@ -314,42 +306,20 @@ TRIGGER_CASES = [
     ("filter value not a string", "eas-null",
      lambda d: d["spec"]["filter"]["attributes"].update(tasktype=None),
      "spec.filter.attributes.tasktype", ("None", "string")),
-    ("upper-case attribute name", "eas-null",
-     lambda d: d["spec"]["filter"]["attributes"].update(Type="x"),
-     "spec.filter.attributes.Type", ("lowercase",)),
-    ("misspelt backoffPolicy", "eas-transit-search-bls-reference",
-     lambda d: d["spec"]["delivery"].update(backoffPolicy="exponentail"),
-     "spec.delivery.backoffPolicy", ("'exponentail'", "linear, exponential")),
-    ("backoffDelay not ISO-8601", "eas-transit-search-bls-reference",
-     lambda d: d["spec"]["delivery"].update(backoffDelay="0.5s"),
-     "spec.delivery.backoffDelay", ("'0.5s'", "ISO-8601")),
-    ("timeout zero", "eas-transit-search-bls-reference",
-     lambda d: d["spec"]["delivery"].update(timeout="PT0S"),
-     "spec.delivery.timeout", ("'PT0S'", "greater than 0")),
-    ("negative retry", "eas-transit-search-bls-reference",
-     lambda d: d["spec"]["delivery"].update(retry=-1),
-     "spec.delivery.retry", ("-1", ">= 0")),
     ("misspelt delivery key", "eas-transit-search-bls-reference",
      lambda d: d["spec"]["delivery"].update(retries=3),
      "spec.delivery.retries", ("did you mean 'retry'",)),
-    ("dead-letter sink without ref or uri", "eas-transit-search-bls-reference",
-     lambda d: d["spec"]["delivery"].update(deadLetterSink={}),
-     "spec.delivery.deadLetterSink", ("'ref' or 'uri'",)),
     ("misspelt spec key", "eas-null",
      lambda d: d["spec"].update(subscribr=d["spec"].pop("subscriber")),
      "spec.subscribr", ("did you mean 'subscriber'",)),
-    ("filters entry with two operators", "eas-control-tasks",
-     lambda d: d["spec"]["filters"][0].update(exact={"type": "x"}),
-     "spec.filters[0]", ("exactly one of", "found any, exact")),
-    ("nested entry with two operators", "eas-control-tasks",
-     lambda d: d["spec"]["filters"][0]["any"][0].update(prefix={"type": "org."}),
-     "spec.filters[0].any[0]", ("exactly one of", "exact, prefix")),
     ("exact with two attributes", "eas-control-tasks",
      lambda d: d["spec"]["filters"][0]["any"][0]["exact"].update(source="x"),
      "spec.filters[0].any[0].exact", ("exactly one attribute",)),
     ("unknown operator", "eas-control-tasks",
      lambda d: d["spec"]["filters"][0].update(anyOf=d["spec"]["filters"][0].pop("any")),
      "spec.filters[0].anyOf", ("did you mean 'any'",)),
+    ("empty CESQL", "eas-control-tasks", lambda d: d["spec"]["filters"].append({"cesql": " "}),
+     "spec.filters[1].cesql", ("non-empty CESQL",)),
     ("empty any", "eas-control-tasks", lambda d: d["spec"]["filters"][0].update(any=[]),
      "spec.filters[0].any", ("non-empty list",)),
     ("not with a bad filter", "eas-control-tasks",
@@ -357,7 +327,7 @@ TRIGGER_CASES = [
      "spec.filters[1].not.exact", ("non-empty map",)),
     ("filters not a list", "eas-control-tasks",
      lambda d: d["spec"].update(filters={"any": []}),
-     "spec.filters", ("must be a list",)),
+     "spec.filters", ("is not of type 'array'",)),
     ("subscriber Service does not exist", "eas-null",
      lambda d: d["spec"]["subscriber"]["ref"].update(name="eas-nul"),
      "spec.subscriber.ref.name", ("'eas-nul'", "does not exist", "eas-null")),
@@ -369,8 +339,6 @@ TRIGGER_CASES = [
     ("task.ready without tasktype", "eas-verify",
      lambda d: d["spec"]["filter"]["attributes"].pop("tasktype"),
      "spec.filter.attributes", ("'tasktype'",)),
-    ("missing broker", "eas-null", lambda d: d["spec"].pop("broker"),
-     "spec.broker", ("is required",)),
 ]
 
 
@@ -393,13 +361,6 @@ BROKER_CASES = [
      "spec.delivry", ("did you mean 'delivery'",)),
     ("retry as a string", lambda d: d["spec"]["delivery"].update(retry="5"),
      "spec.delivery.retry", ("'5'",)),
-    ("misspelt backoffPolicy", lambda d: d["spec"]["delivery"].update(backoffPolicy="exponentail"),
-     "spec.delivery.backoffPolicy", ("'exponentail'", "linear, exponential")),
-    ("backoffDelay not ISO-8601", lambda d: d["spec"]["delivery"].update(backoffDelay="0.5s"),
-     "spec.delivery.backoffDelay", ("'0.5s'",)),
-    ("absolute uri next to ref",
-     lambda d: d["spec"]["delivery"].update(deadLetterSink={"ref": dict(CONTROL_REF), "uri": "http://x/dead-letter"}),
-     "spec.delivery.deadLetterSink.uri", ("absolute URL is not allowed",)),
     ("dead-letter Service does not exist",
      lambda d: d["spec"]["delivery"].update(deadLetterSink={"ref": {**CONTROL_REF, "name": "eas-ctl"}}),
      "spec.delivery.deadLetterSink.ref.name", ("'eas-ctl'", "does not exist")),
@@ -415,18 +376,12 @@ def test_broken_broker_is_rejected(entries, change, path, words):
 
 
 PING_CASES = [
-    ("not a cron schedule", lambda d: d["spec"].update(schedule="every minute"),
-     "spec.schedule", ("'every minute'", "cron")),
     ("misspelt schedule", lambda d: d["spec"].update(schedul=d["spec"].pop("schedule")),
      "spec.schedul", ("did you mean 'schedule'",)),
-    ("data not JSON", lambda d: d["spec"].update(data="reason: reconcile"),
-     "spec.data", ("not JSON",)),
     ("sink Broker does not exist", lambda d: d["spec"]["sink"]["ref"].update(name="defualt"),
      "spec.sink.ref.name", ("'defualt'", "does not exist")),
     ("version not served", lambda d: d.update(apiVersion="sources.knative.dev/v1alpha2"),
      "apiVersion", ("not a served version", "sources.knative.dev/v1")),
-    ("data and dataBase64", lambda d: d["spec"].update(dataBase64="e30="),
-     "spec.dataBase64", ("mutually exclusive",)),
 ]
 
 
@@ -439,8 +394,6 @@ def test_broken_pingsource_is_rejected(entries, change, path, words):
 SINKBINDING_CASES = [
     ("misspelt subject", lambda d: d["spec"].update(subjet=d["spec"].pop("subject")),
      "spec.subjet", ("did you mean 'subject'",)),
-    ("name and selector", lambda d: d["spec"]["subject"].update(name="eas-null"),
-     "spec.subject", ("exactly one of 'name' and 'selector'",)),
     ("selector matches nothing",
      lambda d: d["spec"]["subject"]["selector"]["matchLabels"].update({"eas.plato/sink": "none"}),
      "spec.subject.selector", ("selects no Service",)),
@@ -448,8 +401,6 @@ SINKBINDING_CASES = [
      lambda d: d["spec"]["subject"]["selector"].update(
          matchLabel=d["spec"]["subject"]["selector"].pop("matchLabels")),
      "spec.subject.selector.matchLabel", ("did you mean 'matchLabels'",)),
-    ("sink without ref or uri", lambda d: d["spec"].update(sink={}),
-     "spec.sink", ("'ref' or 'uri'",)),
 ]
 
 
@@ -560,7 +511,7 @@ def test_cli_rejects_a_broken_copy(tmp_path):
     service = tmp_path / "knative" / "base" / "eas-verify.yaml"
     service.write_text(service.read_text().replace('min-scale: "0"', "min-scale: 0"))
     result = run_cli(str(tmp_path / "knative"))
-    assert result.returncode == 1 and "must be strings" in result.stdout
+    assert result.returncode == 1 and "0 is not of type 'string'" in result.stdout
 
 
 # --------------------------------------------------------------------------- durations and schemas

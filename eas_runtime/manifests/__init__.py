@@ -10,7 +10,9 @@ checks every YAML document under the given files and folders:
   misspelt field is an error, as Kubernetes' strict field validation would make it;
 - core kinds (Namespace, Secret, ConfigMap, Service, StatefulSet, NetworkPolicy, ...) structurally;
 - ``metadata.name`` (a DNS label; DNS-1035 for Knative Services) and label syntax;
-- the rules Knative's admission webhooks add (``_admission``, ``_serving``);
+- the rules this project adds where Knative's admission webhooks admit what it does not want
+  (``admission``, ``serving_rules``); Knative's own rules are checked by running Knative's code
+  on the same manifests (knative/validate, ``just knative-validate``), not restated here;
 - references between documents (``_references``);
 - ``kustomization.yaml`` files: every file they list exists, every manifest is listed.
 
@@ -32,9 +34,8 @@ from typing import Iterable, Sequence
 import jsonschema
 import yaml
 
-from .admission import (Finding, check_broker, check_pingsource, check_sinkbinding,
-                         check_trigger, delivery_spec, parse_go_duration, parse_iso8601_duration,
-                         key_path, unknown_key)
+from .admission import (Finding, check_broker, check_trigger, delivery_spec, key_path, parse_go_duration,
+                         parse_iso8601_duration, unknown_key)
 from .core_schemas import CORE_SCHEMAS, OBJECT_META, check_core
 from .kustomize import KUSTOMIZATION_NAMES, check_kustomizations, patch_files
 from .references import check_references, group_kind
@@ -53,12 +54,12 @@ LABEL_NAME = re.compile(r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a
                         r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 QUANTITY_PATTERN = (r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
                     r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")
+#: The project's rules beyond the schemas, for what Knative's webhooks admit (the rest of
+#: admission is Knative's own code: knative/validate).
 ADMISSION = {
     ("serving.knative.dev", "Service"): check_service,
     ("eventing.knative.dev", "Trigger"): check_trigger,
     ("eventing.knative.dev", "Broker"): check_broker,
-    ("sources.knative.dev", "PingSource"): check_pingsource,
-    ("sources.knative.dev", "SinkBinding"): check_sinkbinding,
 }
 
 
@@ -347,6 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors = sum(p.severity == "error" for p in problems)
     print(f"{errors} error(s), {len(problems) - errors} warning(s) in {', '.join(args.paths)}",
           file=sys.stderr)
+    print("(the schemas and the project's own rules; Knative's admission rules are checked by "
+          "running Knative's code: just knative-validate, which needs Go)", file=sys.stderr)
     failing = errors if args.allow_warnings else len(problems)
     return 1 if failing else 0
 

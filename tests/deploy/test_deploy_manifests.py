@@ -112,7 +112,7 @@ def test_broken_overlay_patch_is_rejected(tmp_path):
     patch.write_text(patch.read_text().replace('value: "2"', "value: 2"))
     docs = kustomize.build(tmp_path / "knative" / "overlays" / "laptop")
     problems = m.validate_documents([(patch, i, d) for i, d in enumerate(docs)])
-    assert any("must be strings" in p.message for p in problems)
+    assert any("2 is not of type 'string'" in p.message for p in problems)
     patch.write_text(patch.read_text().replace("max-scale", "maxscale"))
     with pytest.raises(kustomize.KustomizeError, match="does not exist"):
         kustomize.build(tmp_path / "knative" / "overlays" / "laptop")
