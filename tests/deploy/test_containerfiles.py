@@ -65,6 +65,77 @@ def check_python_pin(image: str) -> None:
         r"3\.11\.\d+-slim(-\w+)?", tag)), f"{image}: pin Python 3.11 slim by patch tag or digest"
 
 
+#: Third-party images and how exact their tags must be: the release's every component (Python
+#: and Go x.y.z, PostgreSQL major.minor), so that two builds of one commit get one image; any
+#: other image only by digest. The project's own images (registry.invalid/...) are built here.
+PINNED_TAGS = {
+    "docker.io/library/python": r"3\.11\.\d+-slim-\w+",
+    "docker.io/library/golang": r"\d+\.\d+\.\d+-\w+",
+    "docker.io/library/postgres": r"\d+\.\d+-\w+",
+}
+#: The project's own images: built by `just images` (dev.local/... locally), pushed to a registry.
+OWN_IMAGES = ("registry.invalid/plato-eas/", "dev.local/plato-eas/")
+
+
+def check_pinned(image: str) -> None:
+    """A third-party image is named by a digest, or by a tag of :data:`PINNED_TAGS`."""
+    name, _, digest = image.partition("@")
+    if digest:
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), f"{image}: malformed digest"
+        return
+    repo, _, tag = name.rpartition(":") if ":" in name.split("/")[-1] else (name, "", "")
+    assert repo in PINNED_TAGS, f"{image}: pin it by digest (repo@sha256:...)"
+    assert re.fullmatch(PINNED_TAGS[repo], tag), (
+        f"{image}: the tag must name a patch release ({PINNED_TAGS[repo]}), or use a digest")
+
+
+def _every_image() -> list[tuple[str, str]]:
+    """(where, image) for every FROM of every Containerfile (build arguments at their defaults,
+    earlier stages left out) and every container image of a manifest, but the project's own."""
+    import yaml
+    out = []
+    for path in sorted(REPO.glob("**/Containerfile*")):
+        if {".eas", ".git", "node_modules"} & set(path.relative_to(REPO).parts):
+            continue
+        ins = instructions(path)
+        args, stages = arg_defaults(ins), set()
+        for keyword, arguments in ins:
+            if keyword == "FROM":
+                words = arguments.split()
+                image = resolve(words[0], args)
+                if image not in stages:
+                    out.append((str(path.relative_to(REPO)), image))
+                if len(words) == 3 and words[1].upper() == "AS":
+                    stages.add(words[2])
+    for folder in ("storage", "knative", "broker_config"):
+        for path in sorted((REPO / folder).rglob("*.yaml")):
+            for doc in yaml.safe_load_all(path.read_text()):
+                out += [(str(path.relative_to(REPO)), image)
+                        for image in re.findall(r"'image': '([^']+)'", repr(doc))]
+    return [(where, image) for where, image in out if not image.startswith(OWN_IMAGES)]
+
+
+def test_every_third_party_image_is_pinned():
+    images = _every_image()
+    assert {image.split(":")[0] for _, image in images} >= set(PINNED_TAGS), images
+    for where, image in images:
+        try:
+            check_pinned(image)
+        except AssertionError as exc:
+            raise AssertionError(f"{where}: {exc}") from None
+
+
+def test_the_pin_check_refuses_floating_tags():
+    for floating in ("docker.io/library/golang:1.26-bookworm", "docker.io/library/debian:bookworm-slim",
+                     "docker.io/library/python:3.11-slim", "docker.io/library/postgres:16",
+                     "docker.io/library/postgres:latest", "quay.io/minio/minio:latest",
+                     "docker.io/library/python@sha256:abc"):
+        with pytest.raises(AssertionError):
+            check_pinned(floating)
+    check_pinned("docker.io/library/golang:1.26.8-bookworm")
+    check_pinned("docker.io/library/debian@sha256:" + "a" * 64)
+
+
 # --------------------------------------------------------------------------- base image
 def test_base_image_is_pinned_python_311_slim():
     ins = instructions(BASE)
