@@ -293,15 +293,9 @@ def cmd_invoke(args) -> int:
 
 
 def cause(error_text: str) -> str:
-    """The one line that says why: a traceback's last line (the exception, without its module
-    path), else the text's first line (an environment or timeout note leads with it)."""
-    lines = [line for line in error_text.strip().splitlines() if line.strip()]
-    if not lines:
-        return "(no error text)"
-    if not lines[0].startswith("Traceback"):
-        return lines[0]
-    name, sep, message = lines[-1].partition(": ")
-    return f"{name.rsplit('.', 1)[-1]}{sep}{message}"
+    """The one line that says why (as the site shows it: diagnostics.errors.error_cause)."""
+    from eas_runtime.diagnostics.errors import error_cause
+    return error_cause(error_text) or "(no error text)"
 
 
 def add_commands(subparsers) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from sqlalchemy import func, select
 
@@ -18,18 +19,44 @@ SEVERITIES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MAX_CAUSE = 500
 
 
+#: The lines Python prints between the tracebacks of a chain, and how the cause reads each link.
+_CHAIN = {"The above exception was the direct cause of the following exception:": "caused by",
+          "During handling of the above exception, another exception occurred:": "while handling"}
+
+
+def _exception_line(lines: list[str]) -> str:
+    """The exception of one traceback: the line(s) after its last frame, the module path left out
+    of the exception's name (``ParameterError: ...``, not ``eas_runtime.task_api.ParameterError``)."""
+    frames = [i for i, line in enumerate(lines) if line.startswith((" ", "\t"))]
+    tail = lines[frames[-1] + 1:] if frames else lines[1:]
+    line = " ".join(part.strip() for part in tail) or lines[-1].strip()
+    name, sep, message = line.partition(": ")
+    if re.fullmatch(r"[A-Za-z_][\w.]*", name):
+        name = name.rsplit(".", 1)[-1]
+    return f"{name}{sep}{message}"
+
+
 def error_cause(text: str | None) -> str:
     """The one-line cause of a failure from its recorded text: for a Python traceback, the
-    exception line(s) after the last frame (``ValueError: flux is empty``); for a text that
-    starts with its own summary (a timeout, an install hint, ``QC failed: ...``), that first
-    line. Shortened to :data:`MAX_CAUSE` characters; ``""`` for no text."""
+    exception line(s) after the last frame (``ValueError: flux is empty``), and for a chain of
+    them the first one too (``RuntimeError: header unreadable (caused by KeyError: 'NAXIS')``);
+    for a text that starts with its own summary (a timeout, an install hint, ``QC failed: ...``),
+    that first line. Shortened to :data:`MAX_CAUSE` characters; ``""`` for no text."""
     lines = [line for line in (text or "").strip().splitlines() if line.strip()]
     if not lines:
         return ""
     if lines[0].startswith("Traceback (most recent call last)"):
-        frames = [i for i, line in enumerate(lines) if line.startswith((" ", "\t"))]
-        tail = lines[frames[-1] + 1:] if frames else lines[1:]
-        cause = " ".join(line.strip() for line in tail) or lines[-1].strip()
+        links: list[list[str]] = [[]]
+        joins: list[str] = []
+        for line in lines:
+            if line.strip() in _CHAIN:
+                joins.append(_CHAIN[line.strip()])
+                links.append([])
+            else:
+                links[-1].append(line)
+        cause = _exception_line(links[-1])
+        if len(links) > 1 and links[0]:
+            cause += f" ({joins[0]} {_exception_line(links[0])})"
     else:
         cause = lines[0].strip()
     return cause if len(cause) <= MAX_CAUSE else cause[:MAX_CAUSE - 1] + "…"

@@ -11,6 +11,7 @@ from eas_runtime.db.models import CatalogueEntry, ProductVersion
 from eas_runtime.db.products import ensure_product
 from eas_runtime.diagnostics._units import suffix_unit, unit_of, units_of
 from eas_runtime.diagnostics.errors import error_cause
+from eas_runtime.task_api import ParameterError
 from eas_runtime.site import create_app
 from tests.site.pages_helpers import Rows, ago
 
@@ -50,7 +51,16 @@ def test_the_cause_is_the_exception_line_of_a_traceback():
             raise RuntimeError("while reading\nthe header") from inner
     except RuntimeError as outer:
         chained = "".join(traceback.format_exception(outer))
-    assert error_cause(chained) == "RuntimeError: while reading the header"
+    assert error_cause(chained) == "RuntimeError: while reading the header (caused by KeyError: 'x')"
+    try:
+        try:
+            {}["NAXIS"]
+        except KeyError:
+            raise ParameterError("no image header")          # raised while handling the first
+    except ParameterError as outer:
+        implicit = "".join(traceback.format_exception(outer))
+    assert implicit.count("Traceback") == 2 and "eas_runtime.task_api.ParameterError" in implicit
+    assert error_cause(implicit) == "ParameterError: no image header (while handling KeyError: 'NAXIS')"
 
 
 def test_the_cause_of_a_summary_first_text_is_its_first_line():
