@@ -40,6 +40,8 @@ PREFERRED_RESULTS = ("period", "target_period", "outcome")
 #: Task metadata every task carries, shown as fixed columns rather than parameters.
 HIDDEN_TASK_METADATA = frozenset({"path", "job_name"})
 OUTCOME = "outcome"
+#: The parameter that carries a task's loop metadata (eas_runtime.jobs.compiler).
+LOOP_METADATA_PARAM = "metadata"
 _CHUNK = 1000
 
 
@@ -76,7 +78,10 @@ def _columns(s, job_id: int, task_type: str, *, results: bool = True, params: bo
                 param_keys.update(flatten(json.loads(blob) if blob else {}))
             except ValueError:
                 continue
-        for key in sorted(param_keys - meta_keys):
+        # params["metadata"] is the loop metadata the job compiler hands each task
+        # (eas_runtime.jobs), which is also the task's metadata items: shown once, by its name.
+        inherited = {k for k in param_keys if k.startswith(LOOP_METADATA_PARAM + ".")}
+        for key in sorted(param_keys - meta_keys - inherited):
             _add(columns, taken, "params", key)
     if results:
         for key in TIMES:

@@ -72,6 +72,19 @@ def test_nested_params_become_dotted_columns(db, grid):
     assert data["items"][0]["specs.noise"] == 1e-4
 
 
+def test_the_loop_metadata_in_params_is_not_a_second_set_of_columns(db, rows):
+    """The job compiler hands each task its loop metadata as params["metadata"] as well as
+    metadata items: the table shows it once, under the loop variable's own name."""
+    job = rows.job()
+    meta = {"size": 0.5, "size_index": 1}
+    task = rows.task(job, "t", metadata=meta, params={"metadata": meta, "specs": {"noise": 1e-4}})
+    rows.attempt(task, metadata={"period": 3.0})
+    data = diag.timings(db, job, "t")
+    assert data["parameters"] == ["size", "size_index", "specs.noise"]
+    assert not [c for c in data["columns"] if c.startswith("metadata.")]
+    assert data["items"][0]["size"] == 0.5
+
+
 def test_every_page_has_the_same_columns(db, grid):
     job, searches = grid
     pages = [diag.timings(db, job, SEARCH, page=p, page_size=4) for p in range(2)]
