@@ -19,6 +19,7 @@ from astropy.io import fits
 from astropy.io.votable import parse_single_table
 from sqlalchemy import select
 
+from eas_runtime import diagnostics as diag
 from eas_runtime.db.models import DONE, CatalogueEntry, Product, Task
 from eas_runtime.planets.vetting import PLANET
 from eas_runtime.resources import Resources
@@ -74,6 +75,12 @@ def test_an_upload_goes_the_standard_path_into_the_catalogue(make_runtime, tmp_p
         rows = [(e.kind, e.period, e.epoch, e.verdict, e.star_id, e.job_id) for e in entries]
     assert sorted(states) == sorted((t, DONE) for t in ("ingest_external_lcs", "detrend",
                                                          "planet_search", "vetting")), states
+    # the template's window is "auto": on 60 days, the one-day floor (functions/detrend)
+    with runtime.db.read() as s:
+        job_id = s.scalar(select(Task.job_id).where(Task.task_type == "detrend"))
+    detrended = diag.timings(runtime.db, job_id, "detrend")["items"][0]
+    assert detrended["window_length"] == "auto" and detrended["result.window_length"] == 1.0, detrended
+    assert detrended["window_rule"].startswith("auto: max(1 d, 3 x T14 = 0.70"), detrended
     periodic = [r for r in rows if r[0] == "periodic"]
     singles = [r for r in rows if r[0] == "single"]
     assert [round(r[1], 1) for r in periodic] == [3.7, 11.3], rows
