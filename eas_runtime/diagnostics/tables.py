@@ -1,7 +1,8 @@
 """Timings and pass/fail tables per (job, task type), keyed by loop parameters; real CSV.
 
-A row is one task. Its parameters are the task's metadata items (the loop variables a job sets,
-e.g. ``tda``, ``cadence``, ``size`` and their ``*_index``) and its params (the task's own
+A row is one task. Its parameters are its loop variables (what a job's loops set, e.g. ``tda``,
+``cadence``, ``size`` and their ``*_index``: the ``params["metadata"]`` the job compiler hands
+each task, and any metadata items recorded for the task) and its params (the task's own
 settings, nested ones as dotted names such as ``specs.duration``); its results are the current
 attempt's run times and metadata (for searches ``period``, ``target_period``, ``outcome``, ...).
 The column set is computed over the whole (job, task type), so every page and the CSV export
@@ -62,27 +63,37 @@ def _add(columns: list[Column], taken: set[str], source: str, key: str) -> None:
     columns.append(Column(name, source, key))
 
 
+def _loop_metadata(params: Any) -> dict[str, Any]:
+    """The loop metadata of a task's params (``params["metadata"]``, flattened)."""
+    loop = params.get(LOOP_METADATA_PARAM) if isinstance(params, dict) else None
+    return flatten(loop) if isinstance(loop, dict) else {}
+
+
 def _columns(s, job_id: int, task_type: str, *, results: bool = True, params: bool = True) -> list[Column]:
     group = _group(job_id, task_type)
     task_ids = select(Task.id).where(group)
     meta_keys = set(s.scalars(select(MetadataItem.key).distinct().where(
-        MetadataItem.owner_kind == "task", MetadataItem.owner_id.in_(task_ids)))) - HIDDEN_TASK_METADATA
+        MetadataItem.owner_kind == "task", MetadataItem.owner_id.in_(task_ids))))
+    param_keys: set[str] = set()
+    for blob in s.scalars(select(cast(Task.params, Text)).distinct().where(group)):
+        try:
+            decoded = json.loads(blob) if blob else {}
+        except ValueError:
+            continue
+        # The loop variables: what the job compiler hands each task as params["metadata"]
+        # (eas_runtime.jobs) are its metadata columns, under their own names; the task's
+        # metadata items, where a caller recorded some, join them.
+        meta_keys.update(_loop_metadata(decoded))
+        if params:
+            param_keys.update(k for k in flatten(decoded if isinstance(decoded, dict) else {})
+                              if not k.startswith(LOOP_METADATA_PARAM + "."))
+    meta_keys -= HIDDEN_TASK_METADATA
     columns = [Column(name, "fixed", name) for name in FIXED]
     taken = set(FIXED)
     for key in sorted(meta_keys):
         _add(columns, taken, "metadata", key)
-    if params:
-        param_keys: set[str] = set()
-        for blob in s.scalars(select(cast(Task.params, Text)).distinct().where(group)):
-            try:
-                param_keys.update(flatten(json.loads(blob) if blob else {}))
-            except ValueError:
-                continue
-        # params["metadata"] is the loop metadata the job compiler hands each task
-        # (eas_runtime.jobs), which is also the task's metadata items: shown once, by its name.
-        inherited = {k for k in param_keys if k.startswith(LOOP_METADATA_PARAM + ".")}
-        for key in sorted(param_keys - meta_keys - inherited):
-            _add(columns, taken, "params", key)
+    for key in sorted(param_keys - meta_keys):
+        _add(columns, taken, "params", key)
     if results:
         for key in TIMES:
             _add(columns, taken, "time", key)
@@ -132,7 +143,7 @@ def _rows(s, job_id: int, task_type: str, columns: list[Column], *, stall_s: flo
         sources: dict[str, dict[str, Any]] = {
             "fixed": {"task_id": r.id, "name": r.name, "path": r.path, "state": r.state,
                       "attempts": r.attempt_count},
-            "metadata": task_meta.get(r.id, {}),
+            "metadata": {**task_meta.get(r.id, {}), **_loop_metadata(r.params)},
             "params": flatten(r.params or {}),
             "time": {"wall_s": r.wall_s, "cpu_s": r.cpu_s, "cpu_children_s": r.cpu_children_s},
             "result": attempt_meta.get(r.attempt_id, {}) if r.attempt_id else {},

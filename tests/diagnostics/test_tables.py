@@ -72,17 +72,26 @@ def test_nested_params_become_dotted_columns(db, grid):
     assert data["items"][0]["specs.noise"] == 1e-4
 
 
-def test_the_loop_metadata_in_params_is_not_a_second_set_of_columns(db, rows):
-    """The job compiler hands each task its loop metadata as params["metadata"] as well as
-    metadata items: the table shows it once, under the loop variable's own name."""
+def test_loop_variables_come_from_the_params_the_job_compiler_hands_each_task(db, rows):
+    """A job's tasks carry their loop variables as params["metadata"] (eas_runtime.jobs): they
+    are the tables' parameters under their own names, in timings and in pass/fail alike, and
+    shown once where metadata items repeat them."""
     job = rows.job()
-    meta = {"size": 0.5, "size_index": 1}
-    task = rows.task(job, "t", metadata=meta, params={"metadata": meta, "specs": {"noise": 1e-4}})
-    rows.attempt(task, metadata={"period": 3.0})
+    for index, size in enumerate((0.5, 2.0)):
+        meta = {"size": size, "size_index": index}
+        task = rows.task(job, "t", params={"metadata": meta, "specs": {"noise": 1e-4}})
+        rows.attempt(task, metadata={"period": 3.0, "outcome": "PASS"})
+    both = rows.task(job, "t", metadata={"size": 4.0, "size_index": 2},
+                     params={"metadata": {"size": 4.0, "size_index": 2}, "specs": {"noise": 1e-4}})
+    rows.attempt(both, metadata={"period": 3.0, "outcome": "FAIL"})
     data = diag.timings(db, job, "t")
     assert data["parameters"] == ["size", "size_index", "specs.noise"]
     assert not [c for c in data["columns"] if c.startswith("metadata.")]
-    assert data["items"][0]["size"] == 0.5
+    assert [r["size"] for r in data["items"]] == [0.5, 2.0, 4.0]
+    assert data["shown_columns"][:3] == ["size", "size_index", "specs.noise"]
+    table = diag.passfail(db, job, "t")
+    assert table["parameters"] == ["size", "size_index"]
+    assert [(r["size"], r["outcome"]) for r in table["items"]] == [(0.5, "PASS"), (2.0, "PASS"), (4.0, "FAIL")]
 
 
 def test_every_page_has_the_same_columns(db, grid):
