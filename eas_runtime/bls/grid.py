@@ -57,6 +57,27 @@ DURATION_MARGIN = 0.25
 OVERSAMPLING = 3.0
 
 
+#: Bounds of what an Ofir grid is made from, for every search that makes one (planet_search and
+#: transit_search_bls_reference's fast methods): Ofir's oversampling, the star's density [solar]
+#: (a supergiant to a white dwarf), the shortest trial period [d] and the most trial periods. Two
+#: years at 25 s with the defaults make a grid of about 90,000 periods; MAX_PERIODS is 20 times
+#: that, so that a hostile or mistaken setting fails at once instead of after the task's time.
+OVERSAMPLING_RANGE = (0.5, 20.0)
+DENSITY_RANGE = (1e-4, 1e7)
+PERIOD_MIN_FLOOR = 0.1
+MAX_PERIODS = 2_000_000
+
+
+def grid_size(baseline: float, *, density: float, oversampling: float, period_min: float,
+              period_max: float) -> int:
+    """Trial periods of :func:`ofir_periods` from ``period_min`` to ``period_max`` [d], without
+    making the grid."""
+    if not 0 < period_min < period_max:
+        return 0
+    step = ofir_step(baseline, density, oversampling)
+    return int((period_min ** (-1 / 3) - period_max ** (-1 / 3)) / step) + 1
+
+
 def stellar_density(density: float | None = None, mass: float | None = None,
                     radius: float | None = None) -> float:
     """The star's mean density [solar units] from ``density``, or ``mass`` and ``radius``

@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from eas_runtime.bls.grid import transit_duration
+from eas_runtime.bls.grid import DENSITY_RANGE, transit_duration
 from eas_runtime.lightcurve import LightCurve
 from eas_runtime.lightcurve.search import robust_sigma
 from eas_runtime.task_api import InputError, ParameterError
@@ -64,8 +64,6 @@ MIN_GOOD_SAMPLES = 10
 AUTO = "auto"
 AUTO_FACTOR = 3.0
 AUTO_FLOOR = 1.0
-#: Stellar densities "auto" accepts [solar]: planet_search's range.
-DENSITY_RANGE = (1e-4, 1e7)
 
 
 def auto_window(baseline: float, *, period_max: float | None = None,

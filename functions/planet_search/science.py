@@ -42,7 +42,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from eas_runtime.bls.grid import ofir_step, roche_period, stellar_density
+from eas_runtime.bls.grid import (DENSITY_RANGE, MAX_PERIODS, OVERSAMPLING_RANGE, PERIOD_MIN_FLOOR,
+                                  roche_period, stellar_density)
+from eas_runtime.bls.grid import grid_size as ofir_grid_size
 from eas_runtime.lightcurve import LightCurve
 from eas_runtime.lightcurve.qc import period_outcome
 from eas_runtime.lightcurve.search import number, positive_days, prepare, settings_from
@@ -67,13 +69,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 }
 #: Most periodic candidates one task may look for (each is one more search).
 MAX_PLANETS_LIMIT = 20
-#: Bounds that keep the period grid and its memory finite: Ofir's oversampling, the shortest
-#: trial period [d] and the star's density [solar]. Two years at 25 s with the defaults make a
-#: grid of about 90,000 periods; :data:`MAX_PERIODS` is 20 times that.
-OVERSAMPLING_RANGE = (0.5, 20.0)
-PERIOD_MIN_FLOOR = 0.1
-DENSITY_RANGE = (1e-4, 1e7)
-MAX_PERIODS = 2_000_000
+# The bounds that keep the period grid and its memory finite are the Ofir grid's
+# (eas_runtime.bls.grid: OVERSAMPLING_RANGE, PERIOD_MIN_FLOOR, DENSITY_RANGE, MAX_PERIODS).
 
 
 def _ephemerides(value: Any) -> list[dict[str, float | None]]:
@@ -148,12 +145,10 @@ def settings(search_settings: Mapping[str, Any] | None) -> dict[str, Any]:
 def grid_size(baseline: float, s: Mapping[str, Any]) -> int:
     """Trial periods of the first round's Ofir grid (:func:`eas_runtime.bls.grid.ofir_periods`)
     for ``baseline`` [d] and settings ``s``, without making it."""
-    step = ofir_step(baseline, s["density"], s["oversampling"])
     p_min = s["period_min"] if s["period_min"] is not None else roche_period(s["density"])
     p_max = s["period_max"] if s["period_max"] is not None else baseline / s["min_transits"]
-    if not 0 < p_min < p_max:
-        return 0
-    return int((p_min ** (-1 / 3) - p_max ** (-1 / 3)) / step) + 1
+    return ofir_grid_size(baseline, density=s["density"], oversampling=s["oversampling"],
+                          period_min=p_min, period_max=p_max)
 
 
 def search(lc: LightCurve, *, lc_duration: float | None = None,

@@ -21,7 +21,10 @@ default) from ``period_min`` to ``period_max``, with ``oversampling`` trial phas
 transit duration, over the durations such a star allows at each period, on samples binned to
 ``prebin_fraction`` of the shortest duration; ``durations``, ``frequency_factor``,
 ``minimum_n_transit`` and ``objective`` are astropy's and refused with them. ``oversample``
-(phase bins per shortest duration) defaults to 5 with them. They use ``cpus`` threads.
+(phase bins per shortest duration) defaults to 5 with them. They use ``cpus`` threads. Their
+grid has planet_search's bounds (:mod:`eas_runtime.bls.grid`): ``oversampling`` 0.5-20, a
+density of 1e-4 to 1e7 solar, ``period_min`` at least 0.1 d, ``oversample`` at most 100 and at
+most 2,000,000 trial periods, so that a mistaken setting fails at once with a parameter error.
 
 Results (units in :data:`UNITS`): ``period``, ``epoch`` (mid-transit), ``duration`` [d],
 ``depth`` [ppm], ``power`` (the BLS log-likelihood at the peak), ``snr`` (depth over its
@@ -44,7 +47,8 @@ from typing import Any, Mapping
 import numpy as np
 from astropy.timeseries import BoxLeastSquares
 
-from eas_runtime.bls.grid import stellar_density
+from eas_runtime.bls.grid import (DENSITY_RANGE, MAX_PERIODS, OVERSAMPLING_RANGE, PERIOD_MIN_FLOOR,
+                                  grid_size, stellar_density)
 from eas_runtime.bls.search import OVERSAMPLE, search_lightcurve
 from eas_runtime.lightcurve import LightCurve
 from eas_runtime.lightcurve.search import (UNITS, SearchResult, number, period_range, prepare,
@@ -76,6 +80,8 @@ ASTROPY_ONLY = ("durations", "frequency_factor", "minimum_n_transit", "objective
 #: Settings of the fast methods, refused with astropy's.
 FAST_ONLY = ("stellar_density", "stellar_mass", "stellar_radius", "oversampling",
              "prebin_fraction")
+#: Most phase bins per shortest duration with the fast methods (each is more work per period).
+MAX_OVERSAMPLE = 100
 
 __all__ = ["DEFAULT_DURATIONS_D", "DEFAULT_SETTINGS", "UNITS", "SearchResult", "search"]
 
@@ -118,6 +124,21 @@ def _settings(search_settings: Mapping[str, Any] | None) -> dict[str, Any]:
                                                   settings["stellar_radius"])
         except ValueError as exc:
             raise ParameterError(f"search settings of the star: {exc}") from None
+        # The Ofir grid's bounds (eas_runtime.bls.grid), as planet_search's.
+        low, high = OVERSAMPLING_RANGE
+        if not low <= settings["oversampling"] <= high:
+            raise ParameterError(f"search setting 'oversampling' must be from {low:g} to {high:g}, "
+                                 f"got {settings['oversampling']!r}")
+        low, high = DENSITY_RANGE
+        if not low <= settings["density"] <= high:
+            raise ParameterError(f"the star's density must be from {low:g} to {high:g} solar (a "
+                                 f"supergiant to a white dwarf), got {settings['density']:g}")
+        if float(settings["period_min"]) < PERIOD_MIN_FLOOR:
+            raise ParameterError(f"search setting 'period_min' must be at least {PERIOD_MIN_FLOOR:g} d "
+                                 f"with the fast methods, got {settings['period_min']!r}")
+        if not 1 <= settings["oversample"] <= MAX_OVERSAMPLE:
+            raise ParameterError(f"search setting 'oversample' must be from 1 to {MAX_OVERSAMPLE} "
+                                 f"with the fast methods, got {settings['oversample']!r}")
     return settings
 
 
@@ -193,6 +214,13 @@ def _snr(data, snr: float, depth_ppm: float) -> float:
 def _fast(data, settings: dict[str, Any], cpus: int) -> SearchResult:
     """The fast search (eas_runtime.bls) of ``data`` with validated ``settings``."""
     period_min, period_max = period_range(settings, data.baseline)
+    n_periods = grid_size(data.baseline, density=settings["density"],
+                          oversampling=float(settings["oversampling"]),
+                          period_min=period_min, period_max=period_max)
+    if n_periods > MAX_PERIODS:
+        raise ParameterError(f"the period grid would hold {n_periods:,} trial periods (at most "
+                             f"{MAX_PERIODS:,}): raise period_min, lower period_max or "
+                             f"oversampling")
     dy = _weights(data)
     found = search_lightcurve(
         data.time, data.flux, dy, period_min=period_min, period_max=period_max,

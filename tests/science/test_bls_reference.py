@@ -203,6 +203,14 @@ def test_a_noiseless_light_curve_is_searched_with_equal_weights(method, caplog):
     ({"method": "fast", "stellar_mass": 1.0}, "mass and radius go together"),
     ({"method": "fast", "stellar_density": -1}, "'stellar_density' must be a number > 0"),
     ({"method": "fast", "prebin_fraction": 0}, "'prebin_fraction' must be a number > 0"),
+    # the Ofir grid's bounds (eas_runtime.bls.grid), as planet_search's: fail at once, not
+    # after the task's time or memory
+    ({"method": "fast", "oversampling": 1e6}, "'oversampling' must be from 0.5 to 20, got 1000000"),
+    ({"method": "ffa", "stellar_density": 1e-9}, "density must be from 0.0001 to 1e"),
+    ({"method": "fast", "period_min": 0.01}, "'period_min' must be at least 0.1 d"),
+    ({"method": "fast", "oversample": 100000}, "'oversample' must be from 1 to 100"),
+    ({"method": "fast", "oversampling": 20, "stellar_density": 1e7, "period_min": 0.1},
+     r"the period grid would hold [\d,]+ trial periods \(at most 2,000,000\)"),
 ])
 def test_fast_method_settings_are_checked(settings, message):
     lc = synthesize({"duration": 10, "sampling_cadence": 1800, "orbital_period": 3.0,
