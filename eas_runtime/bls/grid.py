@@ -68,6 +68,27 @@ PERIOD_MIN_FLOOR = 0.1
 MAX_PERIODS = 2_000_000
 
 
+def check_grid_settings(*, oversampling: float, density: float, period_min: float | None) -> None:
+    """ValueError naming the first of the grid's inputs outside its bound (above); the searches
+    report it as a parameter error."""
+    if not OVERSAMPLING_RANGE[0] <= oversampling <= OVERSAMPLING_RANGE[1]:
+        raise ValueError(f"search setting 'oversampling' must be from {OVERSAMPLING_RANGE[0]:g} "
+                         f"to {OVERSAMPLING_RANGE[1]:g}, got {oversampling!r}")
+    if period_min is not None and period_min < PERIOD_MIN_FLOOR:
+        raise ValueError(f"search setting 'period_min' must be at least {PERIOD_MIN_FLOOR:g} d "
+                         f"(shorter than any known planet's orbit), got {period_min!r}")
+    if not DENSITY_RANGE[0] <= density <= DENSITY_RANGE[1]:
+        raise ValueError(f"the star's density must be from {DENSITY_RANGE[0]:g} to "
+                         f"{DENSITY_RANGE[1]:g} solar (a supergiant to a white dwarf), got {density:g}")
+
+
+def check_grid_size(n_periods: int) -> None:
+    """ValueError when a grid of ``n_periods`` trial periods is above :data:`MAX_PERIODS`."""
+    if n_periods > MAX_PERIODS:
+        raise ValueError(f"the period grid would hold {n_periods:,} trial periods (at most "
+                         f"{MAX_PERIODS:,}): raise period_min, lower period_max or oversampling")
+
+
 def grid_size(baseline: float, *, density: float, oversampling: float, period_min: float,
               period_max: float) -> int:
     """Trial periods of :func:`ofir_periods` from ``period_min`` to ``period_max`` [d], without

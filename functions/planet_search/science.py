@@ -42,8 +42,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from eas_runtime.bls.grid import (DENSITY_RANGE, MAX_PERIODS, OVERSAMPLING_RANGE, PERIOD_MIN_FLOOR,
-                                  roche_period, stellar_density)
+from eas_runtime.bls.grid import (check_grid_settings, check_grid_size, roche_period,
+                                  stellar_density)
 from eas_runtime.bls.grid import grid_size as ofir_grid_size
 from eas_runtime.lightcurve import LightCurve
 from eas_runtime.lightcurve.qc import period_outcome
@@ -70,7 +70,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 #: Most periodic candidates one task may look for (each is one more search).
 MAX_PLANETS_LIMIT = 20
 # The bounds that keep the period grid and its memory finite are the Ofir grid's
-# (eas_runtime.bls.grid: OVERSAMPLING_RANGE, PERIOD_MIN_FLOOR, DENSITY_RANGE, MAX_PERIODS).
+# (eas_runtime.bls.grid: check_grid_settings, check_grid_size).
 
 
 def _ephemerides(value: Any) -> list[dict[str, float | None]]:
@@ -123,22 +123,17 @@ def settings(search_settings: Mapping[str, Any] | None) -> dict[str, Any]:
         s[key] = number(s, key, positive=True, optional=True)
     s["min_transits"] = number(s, "min_transits", minimum=1, integer=True)
     s["oversampling"] = number(s, "oversampling", positive=True)
-    if not OVERSAMPLING_RANGE[0] <= s["oversampling"] <= OVERSAMPLING_RANGE[1]:
-        raise ParameterError(f"search setting 'oversampling' must be from {OVERSAMPLING_RANGE[0]:g} "
-                             f"to {OVERSAMPLING_RANGE[1]:g}, got {s['oversampling']!r}")
-    if s["period_min"] is not None and s["period_min"] < PERIOD_MIN_FLOOR:
-        raise ParameterError(f"search setting 'period_min' must be at least {PERIOD_MIN_FLOOR:g} d "
-                             f"(shorter than any known planet's orbit), got {s['period_min']!r}")
     try:
         s["density"] = stellar_density(
             *(number(s, k, positive=True, optional=True)
               for k in ("stellar_density", "stellar_mass", "stellar_radius")))
     except ValueError as exc:
         raise ParameterError(f"search settings: {exc}") from None
-    if not DENSITY_RANGE[0] <= s["density"] <= DENSITY_RANGE[1]:
-        raise ParameterError(f"the star's density must be from {DENSITY_RANGE[0]:g} to "
-                             f"{DENSITY_RANGE[1]:g} solar (a supergiant to a white dwarf), got "
-                             f"{s['density']:g}")
+    try:
+        check_grid_settings(oversampling=s["oversampling"], density=s["density"],
+                            period_min=s["period_min"])
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
     return s
 
 
@@ -158,10 +153,10 @@ def search(lc: LightCurve, *, lc_duration: float | None = None,
     s = settings(search_settings)
     data = prepare(lc, lc_duration, target_period=target_period)
     n_periods = grid_size(data.baseline, s)
-    if n_periods > MAX_PERIODS:
-        raise ParameterError(f"the period grid would hold {n_periods:,} trial periods (at most "
-                             f"{MAX_PERIODS:,}): raise period_min, lower period_max or "
-                             f"oversampling")
+    try:
+        check_grid_size(n_periods)
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
     found = planets.find_planets(
         data.time, data.flux, data.flux_err, snr_min=s["snr_min"], max_planets=s["max_planets"],
         single_snr_min=s["single_snr_min"], single_durations=s["single_durations"],

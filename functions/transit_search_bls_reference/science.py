@@ -47,8 +47,8 @@ from typing import Any, Mapping
 import numpy as np
 from astropy.timeseries import BoxLeastSquares
 
-from eas_runtime.bls.grid import (DENSITY_RANGE, MAX_PERIODS, OVERSAMPLING_RANGE, PERIOD_MIN_FLOOR,
-                                  grid_size, stellar_density)
+from eas_runtime.bls.grid import (check_grid_settings, check_grid_size, grid_size,
+                                  stellar_density)
 from eas_runtime.bls.search import OVERSAMPLE, search_lightcurve
 from eas_runtime.lightcurve import LightCurve
 from eas_runtime.lightcurve.search import (UNITS, SearchResult, number, period_range, prepare,
@@ -125,17 +125,11 @@ def _settings(search_settings: Mapping[str, Any] | None) -> dict[str, Any]:
         except ValueError as exc:
             raise ParameterError(f"search settings of the star: {exc}") from None
         # The Ofir grid's bounds (eas_runtime.bls.grid), as planet_search's.
-        low, high = OVERSAMPLING_RANGE
-        if not low <= settings["oversampling"] <= high:
-            raise ParameterError(f"search setting 'oversampling' must be from {low:g} to {high:g}, "
-                                 f"got {settings['oversampling']!r}")
-        low, high = DENSITY_RANGE
-        if not low <= settings["density"] <= high:
-            raise ParameterError(f"the star's density must be from {low:g} to {high:g} solar (a "
-                                 f"supergiant to a white dwarf), got {settings['density']:g}")
-        if float(settings["period_min"]) < PERIOD_MIN_FLOOR:
-            raise ParameterError(f"search setting 'period_min' must be at least {PERIOD_MIN_FLOOR:g} d "
-                                 f"with the fast methods, got {settings['period_min']!r}")
+        try:
+            check_grid_settings(oversampling=settings["oversampling"], density=settings["density"],
+                                period_min=number(settings, "period_min", positive=True))
+        except ValueError as exc:
+            raise ParameterError(str(exc)) from None
         if not 1 <= settings["oversample"] <= MAX_OVERSAMPLE:
             raise ParameterError(f"search setting 'oversample' must be from 1 to {MAX_OVERSAMPLE} "
                                  f"with the fast methods, got {settings['oversample']!r}")
@@ -217,10 +211,10 @@ def _fast(data, settings: dict[str, Any], cpus: int) -> SearchResult:
     n_periods = grid_size(data.baseline, density=settings["density"],
                           oversampling=float(settings["oversampling"]),
                           period_min=period_min, period_max=period_max)
-    if n_periods > MAX_PERIODS:
-        raise ParameterError(f"the period grid would hold {n_periods:,} trial periods (at most "
-                             f"{MAX_PERIODS:,}): raise period_min, lower period_max or "
-                             f"oversampling")
+    try:
+        check_grid_size(n_periods)
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
     dy = _weights(data)
     found = search_lightcurve(
         data.time, data.flux, dy, period_min=period_min, period_max=period_max,

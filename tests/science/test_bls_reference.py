@@ -208,6 +208,7 @@ def test_a_noiseless_light_curve_is_searched_with_equal_weights(method, caplog):
     ({"method": "fast", "oversampling": 1e6}, "'oversampling' must be from 0.5 to 20, got 1000000"),
     ({"method": "ffa", "stellar_density": 1e-9}, "density must be from 0.0001 to 1e"),
     ({"method": "fast", "period_min": 0.01}, "'period_min' must be at least 0.1 d"),
+    ({"method": "fast", "period_min": "soon"}, "'period_min' must be a number > 0, got 'soon'"),
     ({"method": "fast", "oversample": 100000}, "'oversample' must be from 1 to 100"),
     ({"method": "fast", "oversampling": 20, "stellar_density": 1e7, "period_min": 0.1},
      r"the period grid would hold [\d,]+ trial periods \(at most 2,000,000\)"),
