@@ -32,13 +32,22 @@ def key_path(base: str, key: str) -> str:
     return f"{base}[{key}]"
 
 
+def did_you_mean(word: str, choices, prefix: str = "") -> str:
+    """``"; did you mean '<prefix><choice>'?"`` for the choice closest to ``word``, or ``""``."""
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f"; did you mean {prefix + close[0]!r}?" if close else ""
+
+
 def unknown_key(path: str, key: str, allowed) -> Finding:
     """A finding for a misspelt or unsupported field, with a guess and the allowed names."""
     allowed = sorted(allowed)
-    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return Finding(key_path(path, str(key)), f"unknown field {key!r}{hint} "
+    return Finding(key_path(path, str(key)), f"unknown field {key!r}{did_you_mean(str(key), allowed)} "
                    f"(allowed: {', '.join(allowed)})")
+
+
+def unknown_keys(path: str, mapping: dict, allowed) -> list[Finding]:
+    """:func:`unknown_key` for each key of ``mapping`` not in ``allowed``."""
+    return [unknown_key(path, k, allowed) for k in mapping if k not in allowed]
 
 
 def _is_int(value: Any) -> bool:
@@ -101,7 +110,7 @@ def check_delivery(delivery: Any, path: str) -> list[Finding]:
     was written (a Trigger's or Broker's own delivery is left to Knative's Validate)."""
     if not isinstance(delivery, dict):
         return [Finding(path, f"must be an object, got {delivery!r}")]
-    out = [unknown_key(path, k, DELIVERY_KEYS) for k in delivery if k not in DELIVERY_KEYS]
+    out = unknown_keys(path, delivery, DELIVERY_KEYS)
     if "retry" in delivery:
         retry = delivery["retry"]
         if not _is_int(retry) or retry < 0:
@@ -171,15 +180,6 @@ TRIGGER_SPEC_KEYS = ("broker", "brokerRef", "filter", "filters", "subscriber", "
 ATTRIBUTE_DIALECTS = ("exact", "prefix", "suffix")
 
 
-def _unknown_delivery_keys(spec: dict) -> list[Finding]:
-    """Misspelt keys of a spec's ``delivery``: the CRD copies leave that object open, so the
-    schema check cannot name them (Knative's strict decoding does, without a suggestion)."""
-    delivery = spec.get("delivery")
-    if not isinstance(delivery, dict):
-        return []
-    return [unknown_key("spec.delivery", k, DELIVERY_KEYS) for k in delivery if k not in DELIVERY_KEYS]
-
-
 def _check_attribute_map(value: Any, path: str, single: bool) -> list[Finding]:
     if not isinstance(value, dict) or not value:
         return [Finding(path, "must be a non-empty map of attribute name to string (an empty "
@@ -226,8 +226,7 @@ def check_trigger(doc: dict) -> list[Finding]:
     if not isinstance(spec, dict):
         return []           # the schema's, and Knative's (a Trigger needs broker and subscriber)
     # The Trigger CRD's spec is open too: misspelt keys are named here, with a suggestion.
-    out = [unknown_key("spec", k, TRIGGER_SPEC_KEYS) for k in spec if k not in TRIGGER_SPEC_KEYS]
-    out += _unknown_delivery_keys(spec)
+    out = unknown_keys("spec", spec, TRIGGER_SPEC_KEYS) + _delivery_keys(spec)
     flt = spec.get("filter")
     if isinstance(flt, dict) and "attributes" in flt:
         out += _check_attribute_map(flt["attributes"], "spec.filter.attributes", single=False)
@@ -241,7 +240,14 @@ def check_trigger(doc: dict) -> list[Finding]:
     return out
 
 
+def _delivery_keys(spec: dict) -> list[Finding]:
+    """Misspelt keys of a spec's ``delivery``: the CRD copies leave that object open, so the
+    schema check cannot name them (Knative's strict decoding does, without a suggestion)."""
+    delivery = spec.get("delivery")
+    return unknown_keys("spec.delivery", delivery, DELIVERY_KEYS) if isinstance(delivery, dict) else []
+
+
 def check_broker(doc: dict) -> list[Finding]:
     """Misspelt keys of a Broker's delivery; its values are Knative's Validate's."""
     spec = doc.get("spec")
-    return _unknown_delivery_keys(spec) if isinstance(spec, dict) else []
+    return _delivery_keys(spec) if isinstance(spec, dict) else []

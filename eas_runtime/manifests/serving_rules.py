@@ -11,10 +11,9 @@ a cluster may allow it, docs/cluster.md), and event handlers probed with HTTP GE
 """
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
-from .admission import Finding, key_path
+from .admission import Finding, did_you_mean, key_path
 
 PREFIX = "autoscaling.knative.dev/"
 KPA = "kpa.autoscaling.knative.dev"
@@ -90,10 +89,8 @@ def check_autoscaling(annotations: Any, path: str) -> list[Finding]:
             continue
         if name not in KNOWN:
             known = ", ".join(PREFIX + k for k in sorted(KNOWN))
-            close = difflib.get_close_matches(name, sorted(KNOWN), n=1, cutoff=0.6)
-            hint = f"; did you mean {PREFIX + close[0]!r}?" if close else ""
-            out.append(Finding(where, f"unknown autoscaling annotation {key!r}{hint} "
-                               f"(known: {known})"))
+            out.append(Finding(where, f"unknown autoscaling annotation {key!r}"
+                               f"{did_you_mean(name, KNOWN, PREFIX)} (known: {known})"))
             continue
         if name in CHOICES and value not in CHOICES[name]:
             out.append(Finding(where, f"{key}: {value!r} is not allowed (allowed: "
