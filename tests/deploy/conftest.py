@@ -1,7 +1,10 @@
 """A scratch copy of the parts of the repository the generator and the planner read."""
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,27 @@ def copy_repo(dest: Path) -> Path:
             if (descriptor.parent / name).exists():
                 shutil.copy2(descriptor.parent / name, target / name)
     return dest
+
+
+def env_without_pythonpath() -> dict[str, str]:
+    """This environment without PYTHONPATH, which would put a checkout before a built wheel."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def build_wheel(root: Path, names: tuple[str, ...]) -> Path:
+    """The project's wheel, built from a copy of ``names`` (files and folders of the repository)
+    under ``root``, so that the build leaves nothing in the checkout."""
+    source = root / "source"
+    source.mkdir()
+    for name in names:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(REPO / name, source / name)
+    wheels = root / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)],
+                   check=True, capture_output=True, timeout=300, env=env_without_pythonpath())
+    return next(wheels.glob("plato_eas-*.whl"))
 
 
 @pytest.fixture

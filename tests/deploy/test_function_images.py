@@ -25,6 +25,8 @@ import pytest
 
 from eas_runtime.settings import PROJECT_ROOT
 
+from .conftest import build_wheel, env_without_pythonpath
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 FUNCTIONS = sorted(p.parent.name for p in (PROJECT_ROOT / "functions").glob("*/main.py"))
@@ -34,20 +36,11 @@ FUNCTIONS = sorted(p.parent.name for p in (PROJECT_ROOT / "functions").glob("*/m
 def wheel_dir(tmp_path_factory) -> Path:
     """The base image's wheel, installed into a folder (built from what the base image copies)."""
     root = tmp_path_factory.mktemp("base-image")
-    source = root / "source"
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md", "constraints.txt"):
-        shutil.copy2(PROJECT_ROOT / name, source / name)
-    shutil.copytree(PROJECT_ROOT / "eas_runtime", source / "eas_runtime",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    wheels = root / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)],
-                   check=True, capture_output=True, timeout=300, env=env)
+    wheel = build_wheel(root, ("pyproject.toml", "README.md", "constraints.txt", "eas_runtime"))
     target = root / "site"
-    wheel = next(wheels.glob("plato_eas-*.whl"))
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
-                    "--target", str(target), str(wheel)], check=True, capture_output=True, timeout=300, env=env)
+                    "--target", str(target), str(wheel)], check=True, capture_output=True, timeout=300,
+                   env=env_without_pythonpath())
     assert not (target / "functions").exists(), "the base image's wheel must not carry functions/"
     return target
 

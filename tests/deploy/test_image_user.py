@@ -35,6 +35,9 @@ from eas_runtime.resources import Resources
 from eas_runtime.settings import PROJECT_ROOT, Settings
 from tests.e2e.helpers import wait_for
 
+from .conftest import build_wheel
+from .conftest import env_without_pythonpath as _clean_env
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 IMAGE_UID = 10001
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -55,25 +58,10 @@ def sandbox():
     shutil.rmtree(root, ignore_errors=True)
 
 
-def _clean_env() -> dict[str, str]:
-    """This environment without PYTHONPATH, which would put a checkout before the wheel."""
-    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-
-
 def _installed_wheel(sandbox: Path) -> Path:
-    # Built from a copy of what the wheel packs, so that the build leaves nothing in the checkout.
-    source = sandbox / "source"
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md", "eas_runtime", "functions"):
-        copy = shutil.copytree if (PROJECT_ROOT / name).is_dir() else shutil.copy2
-        copy(PROJECT_ROOT / name, source / name, **({"ignore": shutil.ignore_patterns("__pycache__")}
-                                                    if copy is shutil.copytree else {}))
-    wheels = sandbox / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)],
-                   check=True, capture_output=True, timeout=300, env=_clean_env())
+    wheel = build_wheel(sandbox, ("pyproject.toml", "README.md", "eas_runtime", "functions"))
     venv = sandbox / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
-    wheel = next(wheels.glob("plato_eas-*.whl"))
     subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
                    check=True, capture_output=True, timeout=300, env=_clean_env())
     return venv
