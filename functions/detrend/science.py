@@ -101,7 +101,8 @@ class DetrendResult:
                 for k, v in asdict(self).items()}
 
 
-def _number(name: str, value, *, minimum: float = 0.0, strict: bool = False) -> float:
+def _number(name: str, value, *, minimum: float = 0.0, strict: bool = False,
+            unit: str = "days") -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -109,7 +110,7 @@ def _number(name: str, value, *, minimum: float = 0.0, strict: bool = False) -> 
     if isinstance(value, bool) or not math.isfinite(number) or number < minimum \
             or (strict and number <= minimum):
         bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        raise ParameterError(f"parameter {name!r} must be a number of days {bound}, got {value!r}")
+        raise ParameterError(f"parameter {name!r} must be a number of {unit} {bound}, got {value!r}")
     return number
 
 
@@ -135,7 +136,8 @@ def detrend(lc: LightCurve, *, method: str = "biweight", window_length: float | 
     if period_max is not None:
         period_max = _number("period_max", period_max, strict=True)
     if stellar_density is not None:
-        stellar_density = _number("stellar_density", stellar_density, strict=True)
+        stellar_density = _number("stellar_density", stellar_density, strict=True,
+                                  unit="solar densities")
         if not DENSITY_RANGE[0] <= stellar_density <= DENSITY_RANGE[1]:
             raise ParameterError(f"parameter 'stellar_density' must be between "
                                  f"{DENSITY_RANGE[0]:g} and {DENSITY_RANGE[1]:g} solar, "

@@ -104,6 +104,9 @@ def test_auto_records_its_rule_and_checks_its_inputs():
     with pytest.raises(ParameterError, match="'period_max' and 'stellar_density' choose the window of "
                                              "window_length='auto'"):
         detrend(lc, window_length=0.8, period_max=100.0)
+    with pytest.raises(ParameterError, match="'stellar_density' must be a number of solar densities > 0, "
+                                             "got 'dense'"):
+        detrend(lc, window_length="auto", stellar_density="dense")
     with pytest.raises(ParameterError, match="'stellar_density' must be between"):
         detrend(lc, window_length="auto", stellar_density=1e9)
     with pytest.raises(ParameterError, match="'period_max' must be a number of days > 0"):
