@@ -25,6 +25,23 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
+#: What `just deploy` renders that makes pods.
+POD_SOURCES = ("storage", "knative/overlays/laptop", "knative/overlays/cluster", "broker_config")
+
+
+def pod_specs(doc: dict) -> list[tuple[str, dict]]:
+    """(name, pod spec) of an object that makes pods."""
+    kind, name = doc.get("kind"), (doc.get("metadata") or {}).get("name")
+    spec = doc.get("spec") or {}
+    if kind == "Service" and "template" in spec:                        # Knative Service
+        return [(f"{kind} {name}", spec["template"].get("spec") or {})]
+    if kind in ("StatefulSet", "Deployment", "DaemonSet", "Job", "ReplicaSet"):
+        return [(f"{kind} {name}", (spec.get("template") or {}).get("spec") or {})]
+    if kind == "CronJob":
+        return [(f"{kind} {name}", spec["jobTemplate"]["spec"]["template"]["spec"])]
+    return []
+
+
 def env_without_pythonpath() -> dict[str, str]:
     """This environment without PYTHONPATH, which would put a checkout before a built wheel."""
     return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

@@ -13,6 +13,9 @@ import pytest
 
 from eas_runtime.deploy.descriptor import load_all
 from eas_runtime.deploy.generate import service_document
+from eas_runtime.manifests import kustomize
+
+from .conftest import POD_SOURCES, pod_specs
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / "functions" / "Containerfile.base"
@@ -91,8 +94,8 @@ def check_pinned(image: str) -> None:
 
 def _every_image() -> list[tuple[str, str]]:
     """(where, image) for every FROM of every Containerfile (build arguments at their defaults,
-    earlier stages left out) and every container image of a manifest, but the project's own."""
-    import yaml
+    earlier stages left out) and every container image of a pod the manifests make, but the
+    project's own."""
     out = []
     for path in sorted(REPO.glob("**/Containerfile*")):
         if {".eas", ".git", "node_modules"} & set(path.relative_to(REPO).parts):
@@ -107,11 +110,11 @@ def _every_image() -> list[tuple[str, str]]:
                     out.append((str(path.relative_to(REPO)), image))
                 if len(words) == 3 and words[1].upper() == "AS":
                     stages.add(words[2])
-    for folder in ("storage", "knative", "broker_config"):
-        for path in sorted((REPO / folder).rglob("*.yaml")):
-            for doc in yaml.safe_load_all(path.read_text()):
-                out += [(str(path.relative_to(REPO)), image)
-                        for image in re.findall(r"'image': '([^']+)'", repr(doc))]
+    for source in POD_SOURCES:                  # as deployed: the overlays rendered
+        for doc in kustomize.build(REPO / source):
+            for name, pod in pod_specs(doc):
+                out += [(f"{source}: {name}", c.get("image", ""))
+                        for c in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]]
     return [(where, image) for where, image in out if not image.startswith(OWN_IMAGES)]
 
 

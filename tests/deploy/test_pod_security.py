@@ -13,22 +13,11 @@ import pytest
 from eas_runtime.manifests import kustomize
 from eas_runtime.settings import PROJECT_ROOT
 
-SOURCES = ("storage", "knative/overlays/laptop", "knative/overlays/cluster", "broker_config")
+from .conftest import POD_SOURCES as SOURCES
+from .conftest import pod_specs
+
 ALLOWED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
                    "projected", "secret"}
-
-
-def pod_specs(doc: dict) -> list[tuple[str, dict]]:
-    """(name, pod spec) of an object that makes pods."""
-    kind, name = doc.get("kind"), (doc.get("metadata") or {}).get("name")
-    spec = doc.get("spec") or {}
-    if kind == "Service" and "template" in spec:                        # Knative Service
-        return [(f"{kind} {name}", spec["template"].get("spec") or {})]
-    if kind in ("StatefulSet", "Deployment", "DaemonSet", "Job", "ReplicaSet"):
-        return [(f"{kind} {name}", (spec.get("template") or {}).get("spec") or {})]
-    if kind == "CronJob":
-        return [(f"{kind} {name}", spec["jobTemplate"]["spec"]["template"]["spec"])]
-    return []
 
 
 def violations(pod: dict) -> list[str]:
