@@ -25,10 +25,14 @@ _HEAD_LINES = 200
 #: The line boundaries of ``str.splitlines``.
 _LINE_BREAK = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
-_TIME_NAMES = ("time", "t", "bjd", "btjd", "bkjd", "hjd", "jd", "mjd", "date")
+_TIME_NAMES = ("time", "t", "bjd", "bjd_tdb", "btjd", "bkjd", "hjd", "jd", "mjd", "date")
 _FLUX_NAMES = ("flux", "pdcsap_flux", "sap_flux", "f", "rel_flux", "norm_flux")
+#: Each flux name's own uncertainty (``rel_flux_err`` beside ``rel_flux``), then the generic ones.
 _ERR_NAMES = ("flux_err", "flux_error", "err", "error", "sigma", "uncertainty", "e_flux",
-              "pdcsap_flux_err", "sap_flux_err", "dflux", "flux_unc")
+              "pdcsap_flux_err", "sap_flux_err", "rel_flux_err", "norm_flux_err", "dflux",
+              "flux_unc")
+#: Time-column names that say their system another way (``BJD_TDB``, as archives export it).
+_TIME_SYSTEM_ALIASES = {"bjd_tdb": "bjd"}
 
 
 def _is_number(cell: str) -> bool:
@@ -424,8 +428,10 @@ def read_table(path: Path, text: str, meta: dict[str, Any],
     if header:
         out["columns"] = ",".join(header)
     system = options.get("time_system")
-    if system is None and header and _bare(header[i_time]) in TIME_SYSTEMS:
-        system = _bare(header[i_time])
+    if system is None and header:
+        named = _bare(header[i_time])
+        named = _TIME_SYSTEM_ALIASES.get(named, named)
+        system = named if named in TIME_SYSTEMS else None
     if system is not None:
         out["time_system"] = system.upper()
         out["time_reference_bjd"] = TIME_SYSTEMS[system.lower()] + float(options.get("time_offset") or 0.0)

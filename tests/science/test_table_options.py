@@ -41,6 +41,16 @@ def test_columns_are_found_by_name_in_any_order(tmp_path):
     assert lc.meta["time_system"] == "BTJD" and lc.meta["time_reference_bjd"] == 2457000.0
 
 
+def test_an_archive_export_with_bjd_tdb_and_relative_flux(tmp_path):
+    """An observer's export: a comment line, BJD_TDB in full Julian days, rel_flux and its
+    rel_flux_err, the time column not first."""
+    text = ("# Kepler-62, quarter 13\nrel_flux,BJD_TDB,rel_flux_err\n"
+            + "".join(f"{f},{t + 2456015.0},{e}\n" for t, f, e in _rows()))
+    lc = read_lightcurve(_write(tmp_path, text))
+    assert lc.time[1] == pytest.approx(2456015.02) and np.all(lc.flux_err == 0.002)
+    assert lc.meta["time_system"] == "BJD" and lc.meta["time_reference_bjd"] == 0.0
+
+
 def test_columns_chosen_by_name_or_position_and_errors_ignored(tmp_path):
     text = "a b c d\n" + "".join(f"{t} 7 {f} {e}\n" for t, f, e in _rows())
     by_name = read_lightcurve(_write(tmp_path, text), options={"columns": {"time": "a", "flux": "c",
