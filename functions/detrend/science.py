@@ -128,6 +128,9 @@ def detrend(lc: LightCurve, *, method: str = "biweight", window_length: float | 
     kernel = kernel if method == "biweight" else "wotan"
     auto = window_length == AUTO
     if not auto:
+        if isinstance(window_length, str) and window_length.strip().lower() == AUTO:
+            raise ParameterError(f"parameter 'window_length' must be a number of days > 0 or "
+                                 f"{AUTO!r} (lower case), got {window_length!r}")
         window_length = _number("window_length", window_length, strict=True)
         if period_max is not None or stellar_density is not None:
             raise ParameterError("parameters 'period_max' and 'stellar_density' choose the "

@@ -111,5 +111,8 @@ def test_auto_records_its_rule_and_checks_its_inputs():
         detrend(lc, window_length="auto", stellar_density=1e9)
     with pytest.raises(ParameterError, match="'period_max' must be a number of days > 0"):
         detrend(lc, window_length="auto", period_max=-3)
-    with pytest.raises(ParameterError, match="'window_length' must be a number of days > 0, got 'Auto'"):
+    with pytest.raises(ParameterError, match="'window_length' must be a number of days > 0 or 'auto' "
+                                             r"\(lower case\), got 'Auto'"):
         detrend(lc, window_length="Auto")
+    with pytest.raises(ParameterError, match="'window_length' must be a number of days > 0, got 'wide'"):
+        detrend(lc, window_length="wide")
